@@ -1,0 +1,295 @@
+//! Rows and domain events to protobuf. Each conversion destructures the whole
+//! source, so a new field fails the build until it is handled here.
+
+use chrono::NaiveDateTime;
+use prost_types::Timestamp;
+
+use super::pb;
+use crate::{
+    follower::Event,
+    provider::Usage,
+    registry::{CancelReason, FailureCode, Outcome},
+    settings::Settings,
+    store::models::{Character, ChatSession, Message, MessageStatus, Role, UserProfile},
+    watching::StreamStatus,
+};
+
+pub fn timestamp(at: NaiveDateTime) -> Option<Timestamp> {
+    let utc = at.and_utc();
+    Some(Timestamp {
+        seconds: utc.timestamp(),
+        nanos: i32::try_from(utc.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
+fn token_count(value: Option<i32>) -> Option<u32> {
+    value.and_then(|v| u32::try_from(v).ok())
+}
+
+impl From<Character> for pb::Character {
+    fn from(row: Character) -> Self {
+        let Character {
+            id,
+            name,
+            description,
+            system_prompt,
+            post_history_instructions,
+            first_message,
+            created_at,
+            updated_at,
+        } = row;
+        Self {
+            id,
+            name,
+            description,
+            system_prompt,
+            post_history_instructions,
+            first_message,
+            created_at: timestamp(created_at),
+            updated_at: timestamp(updated_at),
+        }
+    }
+}
+
+impl From<UserProfile> for pb::UserProfile {
+    fn from(row: UserProfile) -> Self {
+        let UserProfile {
+            id,
+            name,
+            description,
+            created_at,
+            updated_at,
+        } = row;
+        Self {
+            id,
+            name,
+            description,
+            created_at: timestamp(created_at),
+            updated_at: timestamp(updated_at),
+        }
+    }
+}
+
+impl From<ChatSession> for pb::ChatSession {
+    fn from(row: ChatSession) -> Self {
+        let ChatSession {
+            id,
+            character_id,
+            user_profile_id,
+            title,
+            model,
+            temperature,
+            max_tokens,
+            created_at,
+            updated_at,
+        } = row;
+        Self {
+            id,
+            character_id,
+            user_profile_id,
+            title,
+            model,
+            temperature,
+            max_tokens: token_count(max_tokens),
+            created_at: timestamp(created_at),
+            updated_at: timestamp(updated_at),
+        }
+    }
+}
+
+fn role(role: Role) -> pb::Role {
+    match role {
+        Role::User => pb::Role::User,
+        Role::Assistant => pb::Role::Assistant,
+        Role::System => pb::Role::System,
+        Role::Unknown => pb::Role::Unspecified,
+    }
+}
+
+fn status(status: MessageStatus) -> pb::MessageStatus {
+    match status {
+        MessageStatus::Completed => pb::MessageStatus::Completed,
+        MessageStatus::Streaming => pb::MessageStatus::Streaming,
+        MessageStatus::Failed => pb::MessageStatus::Failed,
+        MessageStatus::Cancelled => pb::MessageStatus::Cancelled,
+        MessageStatus::Interrupted => pb::MessageStatus::Interrupted,
+        MessageStatus::Unknown => pb::MessageStatus::Unspecified,
+    }
+}
+
+impl From<Message> for pb::Message {
+    fn from(row: Message) -> Self {
+        let role = role(row.role());
+        let status = status(row.status());
+        let Message {
+            id,
+            chat_session_id,
+            role: _,
+            content,
+            status: _,
+            model,
+            prompt_tokens,
+            completion_tokens,
+            error,
+            stream_id,
+            // Kept in the row to rebuild terminal events; the API carries it
+            // in Completed/Failed/Cancelled instead.
+            finish_reason: _,
+            duration_ms,
+            created_at,
+            updated_at: _,
+        } = row;
+        Self {
+            id,
+            chat_session_id,
+            role: role.into(),
+            content,
+            status: status.into(),
+            model,
+            prompt_tokens: token_count(prompt_tokens),
+            completion_tokens: token_count(completion_tokens),
+            error,
+            created_at: timestamp(created_at),
+            stream_id,
+            duration_ms: duration_ms.and_then(|d| u64::try_from(d).ok()),
+        }
+    }
+}
+
+impl From<Settings> for pb::Settings {
+    fn from(settings: Settings) -> Self {
+        let api_key_hint = settings.api_key_hint();
+        let api_key_problem = settings.api_key_problem().unwrap_or_default();
+        let Settings {
+            prompts,
+            default_model,
+            provider_base_url,
+            api_key,
+        } = settings;
+        Self {
+            api_key_set: !matches!(api_key, crate::settings::ApiKey::Missing),
+            api_key_hint,
+            pre_system_prompt: prompts.pre_system_prompt,
+            system_prompt: prompts.system_prompt,
+            post_system_prompt: prompts.post_system_prompt,
+            default_model,
+            provider_base_url,
+            api_key_problem,
+        }
+    }
+}
+
+impl From<StreamStatus> for pb::StreamStatus {
+    fn from(status: StreamStatus) -> Self {
+        let StreamStatus {
+            streaming,
+            stream_id,
+            text_length,
+            watchers,
+            started_at,
+        } = status;
+        Self {
+            streaming,
+            stream_id,
+            text_length: text_length as u64,
+            watchers: u32::try_from(watchers).unwrap_or(u32::MAX),
+            started_at: started_at.and_then(timestamp),
+        }
+    }
+}
+
+fn usage(usage: &Usage) -> pb::Usage {
+    let Usage {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        cost,
+    } = *usage;
+    pb::Usage {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        cost,
+    }
+}
+
+fn failure_code(code: FailureCode) -> pb::FailureCode {
+    match code {
+        FailureCode::UpstreamError => pb::FailureCode::UpstreamError,
+        FailureCode::UpstreamTimeout => pb::FailureCode::UpstreamTimeout,
+        FailureCode::UpstreamUnavailable => pb::FailureCode::UpstreamUnavailable,
+        FailureCode::KeyRejected => pb::FailureCode::KeyRejected,
+        FailureCode::OutOfCredits => pb::FailureCode::OutOfCredits,
+        FailureCode::Storage => pb::FailureCode::Storage,
+        FailureCode::Interrupted => pb::FailureCode::Interrupted,
+    }
+}
+
+fn cancel_reason(reason: CancelReason) -> pb::CancelReason {
+    match reason {
+        CancelReason::Requested => pb::CancelReason::Requested,
+        CancelReason::IdleTimeout => pb::CancelReason::IdleTimeout,
+        CancelReason::Shutdown => pb::CancelReason::Shutdown,
+    }
+}
+
+impl From<Event> for pb::GenerationEvent {
+    fn from(event: Event) -> Self {
+        use pb::generation_event::Event as E;
+        let event = match event {
+            Event::Started(generation) => {
+                let info = &generation.info;
+                E::Started(pb::Started {
+                    stream_id: info.stream_id.clone(),
+                    chat_session_id: info.chat_session_id.clone(),
+                    user_message_id: info.user_message_id.clone(),
+                    assistant_message_id: info.assistant_message_id.clone(),
+                    model: info.model.clone(),
+                    started_at: timestamp(info.started_at),
+                })
+            }
+            Event::Delta {
+                generation,
+                offset,
+                text,
+            } => E::Delta(pb::Delta {
+                stream_id: generation.info.stream_id.clone(),
+                offset: offset as u64,
+                text,
+            }),
+            Event::Heartbeat => E::Heartbeat(pb::Heartbeat {}),
+            Event::Ended {
+                generation,
+                partial_length,
+                outcome,
+            } => {
+                let stream_id = generation.info.stream_id.clone();
+                let partial_length = partial_length as u64;
+                match &*outcome {
+                    Outcome::Completed {
+                        message,
+                        finish_reason,
+                        usage: reported,
+                    } => E::Completed(pb::Completed {
+                        stream_id,
+                        message: Some((**message).clone().into()),
+                        finish_reason: finish_reason.clone(),
+                        usage: Some(usage(reported)),
+                    }),
+                    Outcome::Failed { code, message } => E::Failed(pb::Failed {
+                        stream_id,
+                        code: failure_code(*code).into(),
+                        message: message.clone(),
+                        partial_length,
+                    }),
+                    Outcome::Cancelled { reason } => E::Cancelled(pb::Cancelled {
+                        stream_id,
+                        partial_length,
+                        reason: cancel_reason(*reason).into(),
+                    }),
+                }
+            }
+        };
+        Self { event: Some(event) }
+    }
+}

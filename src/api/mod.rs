@@ -1,0 +1,35 @@
+//! The gRPC edge: one file per service. Handlers validate, convert, call the
+//! domain and convert back; no SQL, HTTP or locking happens here.
+
+mod characters;
+mod chat_sessions;
+mod convert;
+mod messages;
+mod settings;
+mod user_profiles;
+pub mod validate;
+
+pub use characters::CharacterApi;
+pub use chat_sessions::ChatSessionApi;
+pub use messages::MessageApi;
+pub use settings::SettingsApi;
+pub use user_profiles::UserProfileApi;
+
+/// Code generated from proto/roleplay/v1.
+pub mod pb {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("roleplay.v1");
+
+    /// The encoded descriptors of every roleplay.v1 file, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/roleplay_descriptor.bin"));
+}
+
+/// Names of the services, for health reporting.
+pub const SERVICE_NAMES: [&str; 5] = [
+    "roleplay.v1.CharacterService",
+    "roleplay.v1.UserProfileService",
+    "roleplay.v1.ChatSessionService",
+    "roleplay.v1.MessageService",
+    "roleplay.v1.SettingsService",
+];

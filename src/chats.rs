@@ -1,0 +1,96 @@
+//! Opening and removing chat sessions.
+
+use crate::{
+    error::{Error, Result},
+    prompt::substitute_names,
+    registry::Registry,
+    store::{
+        DeleteOutcome, Store,
+        models::{ChatSession, Message, MessageStatus, Role},
+        new_id, now,
+    },
+};
+
+/// A chat to open, already validated.
+#[derive(Debug, Clone)]
+pub struct NewChat {
+    pub character_id: String,
+    pub user_profile_id: String,
+    pub title: Option<String>,
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i32>,
+}
+
+/// Opens a chat; the character's first message, with names filled in, becomes
+/// its first assistant message.
+pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
+    let (character, profile) = tokio::try_join!(
+        store.character(&new.character_id),
+        store.user_profile(&new.user_profile_id)
+    )?;
+    let character = character.ok_or_else(|| Error::not_found("character", &new.character_id))?;
+    let profile = profile.ok_or_else(|| Error::not_found("user profile", &new.user_profile_id))?;
+    let created_at = now();
+    let chat = ChatSession {
+        id: new_id(),
+        character_id: character.id.clone(),
+        user_profile_id: profile.id.clone(),
+        title: new
+            .title
+            .unwrap_or_else(|| format!("Chat with {}", character.name)),
+        model: new.model,
+        temperature: new.temperature,
+        max_tokens: new.max_tokens,
+        created_at,
+        updated_at: created_at,
+    };
+    let first_message = character
+        .first_message
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(|text| Message {
+            id: new_id(),
+            chat_session_id: chat.id.clone(),
+            role: Role::Assistant.as_str().into(),
+            content: substitute_names(text, &character.name, &profile.name),
+            status: MessageStatus::Completed.as_str().into(),
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            error: None,
+            stream_id: None,
+            finish_reason: None,
+            duration_ms: None,
+            created_at,
+            updated_at: created_at,
+        });
+    match store
+        .insert_chat_session(&chat, first_message.as_ref())
+        .await
+    {
+        Ok(()) => Ok(chat),
+        // The character or profile was deleted between the check and the insert.
+        Err(err) if err.is_foreign_key_violation() => Err(Error::NotFound {
+            what: "character or user profile",
+            id: format!("{}/{}", chat.character_id, chat.user_profile_id),
+        }),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Deletes a chat and its messages, unless a reply is being generated in it.
+pub async fn delete(store: &Store, registry: &Registry, chat_id: &str) -> Result<()> {
+    if let Some(generation) = registry.live(chat_id) {
+        return Err(Error::FailedPrecondition(format!(
+            "a reply is being generated in this chat (stream_id {}); cancel it before deleting the chat",
+            generation.info.stream_id
+        )));
+    }
+    match store.delete_chat_session(chat_id).await? {
+        DeleteOutcome::Deleted => Ok(()),
+        DeleteOutcome::NotFound | DeleteOutcome::InUse => {
+            Err(Error::not_found("chat session", chat_id))
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Command line and environment configuration, turned into the plain
+//! [`ServerOptions`] the rest of the server reads (so tests build options
+//! without touching the process environment).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+pub const DEFAULT_MODEL: &str = "meta-llama/llama-3.2-3b-instruct";
+pub const DEFAULT_PROVIDER_BASE_URL: &str = "https://openrouter.ai/api/v1";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roleplay-server",
+    version,
+    about = "gRPC roleplay chat server with resumable LLM streams"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "ROLEPLAY_LISTEN",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// A SQLite file path (optionally sqlite://...) or a postgres:// URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "data/roleplay.db",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Maximum database connections (SQLite uses at most 4).
+    #[arg(
+        long,
+        env = "ROLEPLAY_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_pool_size: usize,
+
+    /// The master key as base64 of 32 bytes. Wins over the key file.
+    #[arg(long, env = "ROLEPLAY_MASTER_KEY", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub master_key: Option<SecretString>,
+
+    /// File holding the master key; created with a new random key (mode 0600)
+    /// when it does not exist.
+    #[arg(
+        long,
+        env = "ROLEPLAY_MASTER_KEY_FILE",
+        default_value = "data/master.key",
+        global = true
+    )]
+    pub master_key_file: PathBuf,
+
+    /// OpenAI-compatible API base URL, used until one is stored in settings.
+    #[arg(long, env = "OPENROUTER_BASE_URL", default_value = DEFAULT_PROVIDER_BASE_URL, global = true)]
+    pub provider_base_url: String,
+
+    /// Model used when neither the chat nor the settings name one.
+    #[arg(long, env = "ROLEPLAY_DEFAULT_MODEL", default_value = DEFAULT_MODEL, global = true)]
+    pub default_model: String,
+
+    /// Send a Heartbeat event when a stream was silent this long.
+    #[arg(long, env = "ROLEPLAY_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration, global = true)]
+    pub heartbeat_interval: Duration,
+
+    /// Timeout for connecting to the provider.
+    #[arg(long, env = "ROLEPLAY_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub connect_timeout: Duration,
+
+    /// Longest wait from sending a request (retries included) to the first token.
+    #[arg(long, env = "ROLEPLAY_FIRST_TOKEN_TIMEOUT", default_value = "90s", value_parser = humantime::parse_duration, global = true)]
+    pub first_token_timeout: Duration,
+
+    /// Longest silence between two chunks once text has started.
+    #[arg(long, env = "ROLEPLAY_CHUNK_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
+    pub chunk_timeout: Duration,
+
+    /// Tries per request when the provider answers 408/429/5xx or cannot be
+    /// reached before the first token.
+    #[arg(
+        long,
+        env = "ROLEPLAY_UPSTREAM_TRIES",
+        default_value_t = 3,
+        global = true
+    )]
+    pub upstream_tries: usize,
+
+    /// First delay between tries; doubles each time, with jitter.
+    #[arg(long, env = "ROLEPLAY_RETRY_BASE_DELAY", default_value = "500ms", value_parser = humantime::parse_duration, global = true)]
+    pub retry_base_delay: Duration,
+
+    /// A reply nobody watches for this long is cancelled and stored.
+    #[arg(long, env = "ROLEPLAY_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub idle_timeout: Duration,
+
+    /// Clients that may follow one chat at once.
+    #[arg(
+        long,
+        env = "ROLEPLAY_MAX_WATCHERS_PER_CHAT",
+        default_value_t = 32,
+        global = true
+    )]
+    pub max_watchers_per_chat: usize,
+
+    /// How long a finished reply stays resumable from memory (then from the database).
+    #[arg(long, env = "ROLEPLAY_RESUME_GRACE", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
+    pub resume_grace: Duration,
+
+    /// On shutdown, how long running replies may finish before they are cancelled.
+    #[arg(long, env = "ROLEPLAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+/// Everything the running server needs to know, with defaults that suit a
+/// local run.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub provider_base_url: String,
+    pub default_model: String,
+    pub heartbeat_interval: Duration,
+    pub connect_timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub chunk_timeout: Duration,
+    pub upstream_tries: usize,
+    pub retry_base_delay: Duration,
+    pub idle_timeout: Duration,
+    pub max_watchers_per_chat: usize,
+    pub resume_grace: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            provider_base_url: DEFAULT_PROVIDER_BASE_URL.to_owned(),
+            default_model: DEFAULT_MODEL.to_owned(),
+            heartbeat_interval: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            first_token_timeout: Duration::from_secs(90),
+            chunk_timeout: Duration::from_secs(60),
+            upstream_tries: 3,
+            retry_base_delay: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(300),
+            max_watchers_per_chat: 32,
+            resume_grace: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl From<&Config> for ServerOptions {
+    fn from(config: &Config) -> Self {
+        Self {
+            provider_base_url: config.provider_base_url.clone(),
+            default_model: config.default_model.clone(),
+            heartbeat_interval: config.heartbeat_interval,
+            connect_timeout: config.connect_timeout,
+            first_token_timeout: config.first_token_timeout,
+            chunk_timeout: config.chunk_timeout,
+            upstream_tries: config.upstream_tries.max(1),
+            retry_base_delay: config.retry_base_delay,
+            idle_timeout: config.idle_timeout,
+            max_watchers_per_chat: config.max_watchers_per_chat.max(1),
+            resume_grace: config.resume_grace,
+            shutdown_grace: config.shutdown_grace,
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Producing one reply: starting it (lock, rows, prompt) and the task that
+//! streams it from the provider into the registry and the database.
+//!
+//! The task owns the generation, not the RPC that started it: the sender is
+//! one more watcher, and leaving stops watching, never generating.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use tokio::{sync::watch, time::Instant};
+use tracing::Instrument;
+
+use crate::{
+    error::{Error, Result},
+    follower::{Follower, Start},
+    prompt::{self, PromptInput},
+    provider::{ChatProvider, CompletionRequest, ProviderError, StreamEvent, Usage},
+    registry::{
+        CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError,
+        StreamInfo,
+    },
+    settings::Settings,
+    state::AppState,
+    store::{
+        Store,
+        models::{Message, MessageStatus, ReplyOutcome, Role},
+        new_id, now,
+    },
+};
+
+/// Tries to store a reply's outcome before giving up, with a doubling delay.
+const STORE_TRIES: u32 = 5;
+const STORE_RETRY_DELAY: Duration = Duration::from_millis(200);
+
+impl From<RegistryError> for Error {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::Busy(_) => Error::Aborted(err.to_string()),
+            RegistryError::TooManyWatchers(_) => Error::ResourceExhausted(err.to_string()),
+        }
+    }
+}
+
+/// Stores the user's message, starts the reply, and returns the sender's
+/// follower of it. Everything that can be refused is checked before anything
+/// is written.
+pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> Result<Follower> {
+    if !state.lifecycle.is_accepting() {
+        return Err(Error::Unavailable(
+            "the server is shutting down; send the message again shortly".into(),
+        ));
+    }
+    let store = &state.store;
+    let chat = store
+        .chat_session(chat_id)
+        .await?
+        .ok_or_else(|| Error::not_found("chat session", chat_id))?;
+    let settings = Settings::load(store, &state.master_key, &state.defaults()).await?;
+    let api_key = settings.require_api_key()?.clone();
+    let watch = state.registry.watch_chat(chat_id)?;
+    let stream_id = new_id();
+    let lock = state.registry.lock_chat(chat_id, &stream_id)?;
+
+    let (character, profile) = tokio::try_join!(
+        store.character(&chat.character_id),
+        store.user_profile(&chat.user_profile_id)
+    )?;
+    let character = character.ok_or_else(|| Error::not_found("character", &chat.character_id))?;
+    let profile = profile.ok_or_else(|| Error::not_found("user profile", &chat.user_profile_id))?;
+    let history = store.chat_history(chat_id).await?;
+    let messages = prompt::build(&PromptInput {
+        settings: &settings.prompts,
+        character: &character,
+        profile: &profile,
+        history: &history,
+        user_message: &content,
+    });
+    let model = chat
+        .model
+        .clone()
+        .unwrap_or_else(|| settings.default_model.clone());
+    let user = new_message(chat_id, Role::User, content, MessageStatus::Completed);
+    let mut reply = new_message(
+        chat_id,
+        Role::Assistant,
+        String::new(),
+        MessageStatus::Streaming,
+    );
+    reply.model = Some(model.clone());
+    reply.stream_id = Some(stream_id.clone());
+    store.insert_exchange(&user, &reply).await?;
+
+    let generation = state.registry.publish(
+        &lock,
+        StreamInfo {
+            stream_id,
+            chat_session_id: chat_id.to_owned(),
+            user_message_id: user.id,
+            assistant_message_id: reply.id,
+            model: model.clone(),
+            started_at: reply.created_at,
+        },
+    );
+    let request = CompletionRequest {
+        base_url: settings.provider_base_url,
+        api_key,
+        model,
+        messages,
+        temperature: chat.temperature,
+        max_tokens: chat.max_tokens.and_then(|t| u32::try_from(t).ok()),
+    };
+    let job = Job {
+        store: store.clone(),
+        provider: Arc::clone(&state.provider),
+        registry: state.registry.clone(),
+        generation: Arc::clone(&generation),
+        watchers: lock.entry().watcher_counts(),
+        lock,
+        limits: Limits {
+            first_token: state.options.first_token_timeout,
+            chunk: state.options.chunk_timeout,
+            idle: state.options.idle_timeout,
+        },
+    };
+    let span = tracing::info_span!("generation", stream_id = %generation.info.stream_id, chat_session_id = %chat_id);
+    state
+        .lifecycle
+        .tasks
+        .spawn(job.run(request).instrument(span));
+
+    Ok(Follower::new(
+        watch,
+        Start::At {
+            generation,
+            offset: 0,
+        },
+        false,
+        state.options.heartbeat_interval,
+        state.lifecycle.stop_followers.clone(),
+    ))
+}
+
+fn new_message(chat_id: &str, role: Role, content: String, status: MessageStatus) -> Message {
+    let created_at = now();
+    Message {
+        id: new_id(),
+        chat_session_id: chat_id.to_owned(),
+        role: role.as_str().to_owned(),
+        content,
+        status: status.as_str().to_owned(),
+        model: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        error: None,
+        stream_id: None,
+        finish_reason: None,
+        duration_ms: None,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+struct Limits {
+    first_token: Duration,
+    chunk: Duration,
+    idle: Duration,
+}
+
+/// How the provider stream ended, before it is stored.
+enum Ending {
+    Completed {
+        finish_reason: Option<String>,
+        usage: Option<Usage>,
+    },
+    Failed {
+        code: FailureCode,
+        message: String,
+    },
+    Cancelled(CancelReason),
+}
+
+impl From<ProviderError> for Ending {
+    fn from(err: ProviderError) -> Self {
+        let code = match err {
+            ProviderError::Rejected { .. } => FailureCode::KeyRejected,
+            ProviderError::OutOfCredits { .. } => FailureCode::OutOfCredits,
+            ProviderError::Unavailable { .. } => FailureCode::UpstreamUnavailable,
+            ProviderError::Timeout(_) => FailureCode::UpstreamTimeout,
+            ProviderError::Upstream(_) => FailureCode::UpstreamError,
+        };
+        Ending::Failed {
+            code,
+            message: err.to_string(),
+        }
+    }
+}
+
+struct Job {
+    store: Store,
+    provider: Arc<dyn ChatProvider>,
+    registry: Registry,
+    generation: Arc<Generation>,
+    /// Held until the outcome is stored: the chat's one-reply-at-a-time lock.
+    lock: ChatLock,
+    watchers: watch::Receiver<usize>,
+    limits: Limits,
+}
+
+impl Job {
+    async fn run(self, request: CompletionRequest) {
+        let started = Instant::now();
+        let ending = self.stream(request).await;
+        let text = self.generation.text();
+        let duration = started.elapsed();
+        let outcome = match self.store_outcome(&text, &ending, duration).await {
+            Ok(message) => match ending {
+                Ending::Completed {
+                    finish_reason,
+                    usage,
+                } => Outcome::Completed {
+                    message: Box::new(message),
+                    finish_reason: finish_reason.unwrap_or_else(|| "unknown".into()),
+                    usage: usage.unwrap_or_default(),
+                },
+                Ending::Failed { code, message } => Outcome::Failed { code, message },
+                Ending::Cancelled(reason) => Outcome::Cancelled { reason },
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "the reply could not be stored");
+                Outcome::Failed {
+                    code: FailureCode::Storage,
+                    message: "the reply could not be stored because the database is unavailable"
+                        .into(),
+                }
+            }
+        };
+        log_outcome(&outcome, text.len(), duration);
+        // Release the chat before announcing the end, so a client that sends
+        // its next message as soon as it sees the end is not refused.
+        drop(self.lock);
+        self.generation.finish(outcome);
+        self.registry.retire(&self.generation);
+    }
+
+    /// Pulls the provider stream into the registry until it ends, fails,
+    /// times out or is cancelled. Returning drops the stream, which closes
+    /// the upstream connection.
+    async fn stream(&self, request: CompletionRequest) -> Ending {
+        let generation = Arc::clone(&self.generation);
+        let idle = idle_timeout(self.watchers.clone(), self.limits.idle);
+        tokio::pin!(idle);
+        let deadline = tokio::time::sleep(self.limits.first_token);
+        tokio::pin!(deadline);
+
+        let connect = self.provider.stream_chat(request);
+        let mut events = tokio::select! {
+            biased;
+            () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
+            () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
+            () = &mut deadline => return first_token_timeout(self.limits.first_token),
+            connected = connect => match connected {
+                Ok(events) => events,
+                Err(err) => return err.into(),
+            },
+        };
+
+        let mut has_text = false;
+        let mut finish_reason = None;
+        let mut usage = None;
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
+                () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
+                () = &mut deadline => {
+                    return if has_text {
+                        ProviderError::Timeout(format!("no data for {}", humantime::format_duration(self.limits.chunk))).into()
+                    } else {
+                        first_token_timeout(self.limits.first_token)
+                    };
+                }
+                event = events.next() => event,
+            };
+            match event {
+                None => {
+                    return Ending::Completed {
+                        finish_reason,
+                        usage,
+                    };
+                }
+                Some(Err(err)) => return err.into(),
+                Some(Ok(StreamEvent::Text(text))) => {
+                    has_text = true;
+                    generation.push_text(&text);
+                }
+                Some(Ok(StreamEvent::Usage(reported))) => usage = Some(reported),
+                Some(Ok(StreamEvent::Finish(reason))) => finish_reason = Some(reason),
+            }
+            if has_text {
+                deadline.as_mut().reset(Instant::now() + self.limits.chunk);
+            }
+        }
+    }
+
+    async fn store_outcome(
+        &self,
+        text: &str,
+        ending: &Ending,
+        duration: Duration,
+    ) -> crate::store::StoreResult<Message> {
+        let mut row = ReplyOutcome {
+            content: Some(text.to_owned()),
+            duration_ms: Some(Some(
+                i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+            )),
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        match ending {
+            Ending::Completed {
+                finish_reason,
+                usage,
+            } => {
+                row.status = Some(MessageStatus::Completed.as_str().into());
+                row.finish_reason = Some(finish_reason.clone());
+                if let Some(usage) = usage {
+                    row.prompt_tokens = Some(i32::try_from(usage.prompt_tokens).ok());
+                    row.completion_tokens = Some(i32::try_from(usage.completion_tokens).ok());
+                }
+            }
+            Ending::Failed { code, message } => {
+                row.status = Some(MessageStatus::Failed.as_str().into());
+                row.finish_reason = Some(Some(code.as_str().into()));
+                row.error = Some(Some(message.clone()));
+            }
+            Ending::Cancelled(reason) => {
+                row.status = Some(MessageStatus::Cancelled.as_str().into());
+                row.finish_reason = Some(Some(reason.as_str().into()));
+            }
+        }
+        let id = &self.generation.info.assistant_message_id;
+        let mut delay = STORE_RETRY_DELAY;
+        let mut tries = 1;
+        loop {
+            match self.store.finish_reply(id, &row).await {
+                Ok(message) => return Ok(message),
+                Err(err) if tries < STORE_TRIES => {
+                    tracing::warn!(error = %err, tries, "storing the reply failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    tries += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+fn first_token_timeout(limit: Duration) -> Ending {
+    ProviderError::Timeout(format!(
+        "no reply started within {}",
+        humantime::format_duration(limit)
+    ))
+    .into()
+}
+
+/// Resolves once nobody has watched the chat for `idle`.
+async fn idle_timeout(mut watchers: watch::Receiver<usize>, idle: Duration) {
+    loop {
+        if *watchers.borrow_and_update() == 0 {
+            tokio::select! {
+                () = tokio::time::sleep(idle) => return,
+                changed = watchers.changed() => if changed.is_err() { std::future::pending::<()>().await },
+            }
+        } else if watchers.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
+    let duration_ms = duration.as_millis() as u64;
+    match outcome {
+        Outcome::Completed {
+            finish_reason,
+            usage,
+            ..
+        } => tracing::info!(
+            bytes,
+            duration_ms,
+            finish_reason,
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            "reply completed"
+        ),
+        Outcome::Failed { code, message } => {
+            tracing::warn!(bytes, duration_ms, code = code.as_str(), %message, "reply failed")
+        }
+        Outcome::Cancelled { reason } => tracing::info!(
+            bytes,
+            duration_ms,
+            reason = reason.as_str(),
+            "reply cancelled"
+        ),
+    }
+}

@@ -1,0 +1,40 @@
+//! roleplay-server: a gRPC service for roleplay chat with LLMs.
+//!
+//! # Layout
+//!
+//! - [`api`]: the gRPC edge, one module per service in proto/roleplay/v1;
+//!   validation and protobuf conversion live here, nothing else.
+//! - [`chats`]: opening and deleting chat sessions.
+//! - [`generation`]: sending a message: the per-chat lock, the stored rows,
+//!   and the task that streams one reply from the provider.
+//! - [`watching`]: subscribing to a chat (and resuming), cancelling, status.
+//! - [`registry`]: live generations in memory: text so far, outcome, the
+//!   per-chat lock and watcher counts.
+//! - [`follower`]: turns registry state into a client's event sequence with
+//!   exactly-once text delivery by byte offset.
+//! - [`prompt`]: the layered prompt, pure.
+//! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
+//!   SSE parser.
+//! - [`settings`]: global settings and the encrypted provider key.
+//! - [`secrets`]: the master key and the at-rest encryption format.
+//! - [`store`]: diesel-async persistence on SQLite or PostgreSQL.
+//! - [`state`]: the shared handles and the shutdown lifecycle.
+//! - [`server`]: wiring services, health and reflection onto a listener.
+//! - [`config`]: command line and environment.
+//! - [`error`]: the error type and its one mapping to gRPC statuses.
+
+pub mod api;
+pub mod chats;
+pub mod config;
+pub mod error;
+pub mod follower;
+pub mod generation;
+pub mod prompt;
+pub mod provider;
+pub mod registry;
+pub mod secrets;
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod watching;

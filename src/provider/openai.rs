@@ -1,0 +1,203 @@
+//! The OpenAI/OpenRouter-compatible provider over reqwest.
+//!
+//! Before the first byte of the reply, 408/429/5xx answers and connection
+//! errors are retried with exponential backoff and jitter, honouring
+//! `Retry-After`. Once the stream is handed out there is no retry: text the
+//! user has seen must never be generated twice.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use eventsource_stream::Eventsource;
+use futures_util::future::BoxFuture;
+use reqwest::{StatusCode, header};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use super::{
+    ChatProvider, CompletionRequest, EventStream, ProviderError, RetryPolicy, sse::chat_events,
+};
+use crate::prompt::ChatMessage;
+
+/// OpenRouter shows these on its dashboard to attribute traffic.
+const REFERER: &str = "https://github.com/roleplay-server/roleplay-server";
+const TITLE: &str = "roleplay-server";
+/// Longest Retry-After we honour; beyond it the backoff delay is used.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Enough of an error body to quote the provider's message.
+const MAX_ERROR_BODY: usize = 4096;
+
+pub struct OpenAiCompatible {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+#[derive(Serialize)]
+struct RequestBody<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    stream: bool,
+    stream_options: StreamOptions,
+    /// OpenRouter: include token counts and cost in the last chunk.
+    usage: UsageOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct UsageOptions {
+    include: bool,
+}
+
+impl OpenAiCompatible {
+    /// One client for the whole server: it pools connections to the provider.
+    pub fn new(connect_timeout: Duration, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("roleplay-server/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, retry })
+    }
+
+    async fn connect(&self, request: CompletionRequest) -> Result<EventStream, ProviderError> {
+        let url = format!(
+            "{}/chat/completions",
+            request.base_url.trim_end_matches('/')
+        );
+        let body = RequestBody {
+            model: &request.model,
+            messages: &request.messages,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+            usage: UsageOptions { include: true },
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+        };
+        let body =
+            serde_json::to_vec(&body).map_err(|err| ProviderError::Upstream(err.to_string()))?;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.retry.base_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_jitter()
+            .with_max_times(self.retry.tries.saturating_sub(1))
+            .build();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let sent = self
+                .client
+                .post(&url)
+                .bearer_auth(request.api_key.expose_secret())
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "text/event-stream")
+                .header("HTTP-Referer", REFERER)
+                .header("X-Title", TITLE)
+                .body(body.clone())
+                .send()
+                .await;
+            let (detail, retry_after) = match sent {
+                Ok(response) if response.status().is_success() => {
+                    return Ok(Box::pin(chat_events(response.bytes_stream().eventsource())));
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(&response);
+                    let detail = error_detail(response).await;
+                    if !ProviderError::is_retryable_status(status.as_u16()) {
+                        return Err(classify(status, detail));
+                    }
+                    (format!("HTTP {}: {detail}", status.as_u16()), retry_after)
+                }
+                Err(err) if err.is_connect() || err.is_timeout() || err.is_request() => (
+                    format!("could not reach {}: {}", host_of(&url), root_cause(&err)),
+                    None,
+                ),
+                Err(err) => return Err(ProviderError::Upstream(root_cause(&err))),
+            };
+            let Some(delay) = delays.next() else {
+                return Err(ProviderError::Unavailable { tries, detail });
+            };
+            let delay = retry_after
+                .filter(|d| *d <= MAX_RETRY_AFTER)
+                .map_or(delay, |d| d.max(delay));
+            tracing::warn!(tries, delay_ms = delay.as_millis() as u64, %detail, "provider request failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+impl ChatProvider for OpenAiCompatible {
+    fn stream_chat(
+        &self,
+        request: CompletionRequest,
+    ) -> BoxFuture<'_, Result<EventStream, ProviderError>> {
+        Box::pin(self.connect(request))
+    }
+}
+
+fn classify(status: StatusCode, detail: String) -> ProviderError {
+    match status.as_u16() {
+        401 | 403 => ProviderError::Rejected {
+            status: status.as_u16(),
+            detail,
+        },
+        402 => ProviderError::OutOfCredits { detail },
+        code => ProviderError::Upstream(format!("HTTP {code}: {detail}")),
+    }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The provider's own error message when the body is OpenAI-style JSON,
+/// else the start of the body.
+async fn error_detail(response: reqwest::Response) -> String {
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned();
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            if body.trim().is_empty() {
+                "no details".into()
+            } else {
+                body.trim().to_owned()
+            }
+        })
+}
+
+fn host_of(url: &str) -> &str {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(url)
+}
+
+fn root_cause(err: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = err;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}

@@ -1,0 +1,221 @@
+//! OpenAI-style chat completion chunks from server-sent events.
+//!
+//! Takes parsed SSE events (eventsource-stream handles framing, CRLF, comment
+//! lines like `: OPENROUTER PROCESSING`, and UTF-8 split across reads), so it
+//! can be fed canned events in tests. Handles `[DONE]`, a stream that ends
+//! without it, role-only and usage-only chunks, and an `error` object sent
+//! mid-stream with status 200.
+
+use std::fmt::Display;
+
+use eventsource_stream::Event;
+use futures_util::{Stream, StreamExt, future, stream};
+use serde::Deserialize;
+
+use super::{ProviderError, StreamEvent, Usage};
+
+#[derive(Debug, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<ChunkUsage>,
+    error: Option<ChunkError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    delta: Option<ChoiceDelta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChoiceDelta {
+    content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+    total_tokens: Option<u32>,
+    cost: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkError {
+    code: Option<serde_json::Value>,
+    message: Option<String>,
+}
+
+enum Parsed {
+    Events(Vec<StreamEvent>),
+    Done,
+    Failed(ProviderError),
+}
+
+/// Turns SSE events into stream events; ends at `[DONE]`, at the end of the
+/// input, or after the first error.
+pub fn chat_events<S, E>(events: S) -> impl Stream<Item = Result<StreamEvent, ProviderError>> + Send
+where
+    S: Stream<Item = Result<Event, E>> + Send,
+    E: Display,
+{
+    events
+        .map(|event| match event {
+            Ok(event) => parse_event(&event),
+            Err(err) => Parsed::Failed(ProviderError::Upstream(format!(
+                "the connection to the provider broke: {err}"
+            ))),
+        })
+        .scan(false, |ended, parsed| {
+            if *ended {
+                return future::ready(None);
+            }
+            let items: Vec<Result<StreamEvent, ProviderError>> = match parsed {
+                Parsed::Events(events) => events.into_iter().map(Ok).collect(),
+                Parsed::Done => {
+                    *ended = true;
+                    return future::ready(None);
+                }
+                Parsed::Failed(err) => {
+                    *ended = true;
+                    vec![Err(err)]
+                }
+            };
+            future::ready(Some(stream::iter(items)))
+        })
+        .flatten()
+}
+
+fn parse_event(event: &Event) -> Parsed {
+    let data = event.data.trim();
+    if data == "[DONE]" {
+        return Parsed::Done;
+    }
+    if data.is_empty() {
+        return Parsed::Events(Vec::new());
+    }
+    let chunk: Chunk = match serde_json::from_str(data) {
+        Ok(chunk) => chunk,
+        Err(err) => {
+            return Parsed::Failed(ProviderError::Upstream(format!(
+                "the provider sent a chunk that is not valid JSON: {err}"
+            )));
+        }
+    };
+    if let Some(error) = chunk.error {
+        let code = error
+            .code
+            .map(|c| format!(" (code {c})"))
+            .unwrap_or_default();
+        let message = error.message.unwrap_or_else(|| "no message".into());
+        return Parsed::Failed(ProviderError::Upstream(format!("{message}{code}")));
+    }
+    let mut events = Vec::with_capacity(2);
+    for choice in chunk.choices {
+        if let Some(text) = choice
+            .delta
+            .and_then(|d| d.content)
+            .filter(|t| !t.is_empty())
+        {
+            events.push(StreamEvent::Text(text));
+        }
+        if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+            if reason == "error" {
+                return Parsed::Failed(ProviderError::Upstream(
+                    "the provider ended the reply with an error".into(),
+                ));
+            }
+            events.push(StreamEvent::Finish(reason));
+        }
+    }
+    if let Some(usage) = chunk.usage {
+        events.push(StreamEvent::Usage(Usage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage
+                .total_tokens
+                .unwrap_or(usage.prompt_tokens + usage.completion_tokens),
+            cost: usage.cost,
+        }));
+    }
+    Parsed::Events(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use eventsource_stream::Eventsource;
+    use futures_util::executor::block_on;
+
+    use super::*;
+
+    /// Feeds raw bytes, split at the given positions, through the real SSE
+    /// decoder and this parser.
+    fn run(raw: &str, splits: &[usize]) -> Vec<Result<StreamEvent, ProviderError>> {
+        let bytes = raw.as_bytes();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for &split in splits.iter().chain(std::iter::once(&bytes.len())) {
+            pieces.push(Ok::<_, std::io::Error>(bytes[start..split].to_vec()));
+            start = split;
+        }
+        block_on(chat_events(stream::iter(pieces).eventsource()).collect())
+    }
+
+    fn text(t: &str) -> Result<StreamEvent, ProviderError> {
+        Ok(StreamEvent::Text(t.into()))
+    }
+
+    #[test]
+    fn openrouter_stream_with_comments_role_chunk_usage_and_done() {
+        let raw = ": OPENROUTER PROCESSING\r\n\r\n\
+            data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\n\
+            data: {\"choices\":[{\"delta\":{\"content\":\"Hé\"}}]}\r\n\r\n\
+            data: {\"choices\":[{\"delta\":{\"content\":\"llo\"},\"finish_reason\":\"stop\"}]}\r\n\r\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"cost\":0.001}}\r\n\r\n\
+            data: [DONE]\r\n\r\n\
+            data: {\"choices\":[{\"delta\":{\"content\":\"after done\"}}]}\n\n";
+        let expected = vec![
+            text("Hé"),
+            text("llo"),
+            Ok(StreamEvent::Finish("stop".into())),
+            Ok(StreamEvent::Usage(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 2,
+                total_tokens: 7,
+                cost: Some(0.001),
+            })),
+        ];
+        assert_eq!(run(raw, &[]), expected);
+        // Split at every byte, including inside the two-byte 'é'.
+        let every_byte: Vec<usize> = (1..raw.len()).collect();
+        assert_eq!(run(raw, &every_byte), expected);
+    }
+
+    #[test]
+    fn a_stream_may_end_without_done() {
+        let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+        assert_eq!(run(raw, &[7]), vec![text("a")]);
+    }
+
+    #[test]
+    fn error_object_mid_stream_ends_with_an_error() {
+        let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
+            data: {\"error\":{\"code\":502,\"message\":\"Provider returned error\"}}\n\n\
+            data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n";
+        let events = run(raw, &[]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0], text("a"));
+        assert!(
+            matches!(&events[1], Err(ProviderError::Upstream(m)) if m.contains("Provider returned error") && m.contains("502"))
+        );
+    }
+
+    #[test]
+    fn invalid_json_is_an_error() {
+        let events = run("data: {nope\n\n", &[]);
+        assert!(matches!(&events[..], [Err(ProviderError::Upstream(_))]));
+    }
+}

@@ -1,0 +1,500 @@
+//! The stream registry: for each chat, its live generation and who watches it.
+//!
+//! A [`Generation`] owns the reply's accumulated text in a `watch` channel.
+//! Watchers never receive a queue of deltas: each keeps its own byte offset
+//! and, when woken, copies the text from there to the end. A slow watcher
+//! therefore coalesces many deltas into one, never blocks the generation or
+//! other watchers, and cannot lag out; joining and resuming are the same code
+//! path with a different starting offset (see [`crate::follower`]).
+//!
+//! Lifetimes are guards: a [`ChatLock`] (one generation per chat) and a
+//! [`ChatWatch`] (one watcher) each undo themselves on drop, and a chat's
+//! entry is removed as soon as it has neither, so nothing outlives its use.
+//! Finished generations stay resumable from memory for a grace period, then
+//! from the database.
+
+use std::{
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU8, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::NaiveDateTime;
+use dashmap::DashMap;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{provider::Usage, store::models::Message};
+
+/// Who a generation is, as announced in `Started`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub stream_id: String,
+    pub chat_session_id: String,
+    pub user_message_id: String,
+    pub assistant_message_id: String,
+    pub model: String,
+    pub started_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    KeyRejected,
+    OutOfCredits,
+    Storage,
+    Interrupted,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpstreamError => "upstream_error",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::KeyRejected => "key_rejected",
+            Self::OutOfCredits => "out_of_credits",
+            Self::Storage => "storage",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        [
+            Self::UpstreamTimeout,
+            Self::UpstreamUnavailable,
+            Self::KeyRejected,
+            Self::OutOfCredits,
+            Self::Storage,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|code| code.as_str() == text)
+        .unwrap_or(Self::UpstreamError)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    Requested = 1,
+    IdleTimeout = 2,
+    Shutdown = 3,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Shutdown => "shutdown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "idle_timeout" => Self::IdleTimeout,
+            "shutdown" => Self::Shutdown,
+            _ => Self::Requested,
+        }
+    }
+
+    fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            1 => Some(Self::Requested),
+            2 => Some(Self::IdleTimeout),
+            3 => Some(Self::Shutdown),
+            _ => None,
+        }
+    }
+}
+
+/// How a generation ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Completed {
+        message: Box<Message>,
+        finish_reason: String,
+        usage: Usage,
+    },
+    Failed {
+        code: FailureCode,
+        message: String,
+    },
+    Cancelled {
+        reason: CancelReason,
+    },
+}
+
+/// A reply's text so far and, once it ended, how.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub text: String,
+    pub outcome: Option<Arc<Outcome>>,
+}
+
+/// One reply being produced (or just produced).
+#[derive(Debug)]
+pub struct Generation {
+    pub info: StreamInfo,
+    /// Orders generations within the registry, so a watcher can tell a new
+    /// one from one it already followed.
+    pub(crate) seq: u64,
+    progress: watch::Sender<Progress>,
+    cancel: CancellationToken,
+    cancel_reason: AtomicU8,
+}
+
+impl Generation {
+    fn new(info: StreamInfo, seq: u64, text: String, outcome: Option<Outcome>) -> Self {
+        let (progress, _) = watch::channel(Progress {
+            text,
+            outcome: outcome.map(Arc::new),
+        });
+        Self {
+            info,
+            seq,
+            progress,
+            cancel: CancellationToken::new(),
+            cancel_reason: AtomicU8::new(0),
+        }
+    }
+
+    /// A generation that is over, rebuilt from its stored message (to resume
+    /// a stream that left memory).
+    pub fn from_stored(info: StreamInfo, text: String, outcome: Outcome) -> Arc<Self> {
+        Arc::new(Self::new(info, 0, text, Some(outcome)))
+    }
+
+    /// Appends streamed text and wakes every watcher.
+    pub fn push_text(&self, text: &str) {
+        self.progress
+            .send_modify(|progress| progress.text.push_str(text));
+    }
+
+    /// Publishes the outcome; watchers send it after any text they still owe.
+    pub fn finish(&self, outcome: Outcome) {
+        self.progress
+            .send_modify(|progress| progress.outcome = Some(Arc::new(outcome)));
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    pub fn text(&self) -> String {
+        self.progress.borrow().text.clone()
+    }
+
+    pub fn text_len(&self) -> usize {
+        self.progress.borrow().text.len()
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.progress.borrow().outcome.is_none()
+    }
+
+    pub fn outcome(&self) -> Option<Arc<Outcome>> {
+        self.progress.borrow().outcome.clone()
+    }
+
+    /// Asks the generation's task to stop; the first reason given wins.
+    pub fn cancel(&self, reason: CancelReason) {
+        let _ = self.cancel_reason.compare_exchange(
+            0,
+            reason as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.cancel.cancel();
+    }
+
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    pub fn cancel_reason(&self) -> CancelReason {
+        CancelReason::from_u8(self.cancel_reason.load(Ordering::Acquire))
+            .unwrap_or(CancelReason::Requested)
+    }
+
+    /// Waits until the generation has an outcome.
+    pub async fn ended(&self) -> Arc<Outcome> {
+        let mut rx = self.subscribe();
+        loop {
+            if let Some(outcome) = rx.borrow_and_update().outcome.clone() {
+                return outcome;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in `self`, so this cannot happen while we
+                // hold `&self`; wait forever rather than invent an outcome.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// A chat's entry: its newest generation, its watchers and its lock.
+#[derive(Debug)]
+pub struct ChatEntry {
+    /// The newest generation; subscribers wake when a new one is published.
+    latest: watch::Sender<Option<Arc<Generation>>>,
+    /// Clients following the chat. A watch so a running generation's idle
+    /// timer can wait for the count to change.
+    watchers: watch::Sender<usize>,
+    /// The stream holding the chat's lock. A std Mutex: it is never held
+    /// across an await.
+    running: Mutex<Option<String>>,
+}
+
+impl ChatEntry {
+    fn new() -> Self {
+        Self {
+            latest: watch::channel(None).0,
+            watchers: watch::channel(0).0,
+            running: Mutex::new(None),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_idle(&self) -> bool {
+        *self.watchers.borrow() == 0 && self.running().is_none()
+    }
+
+    pub fn watcher_count(&self) -> usize {
+        *self.watchers.borrow()
+    }
+
+    pub fn watcher_counts(&self) -> watch::Receiver<usize> {
+        self.watchers.subscribe()
+    }
+
+    /// The running generation, if any.
+    pub fn live(&self) -> Option<Arc<Generation>> {
+        self.latest
+            .borrow()
+            .as_ref()
+            .filter(|g| g.is_streaming())
+            .cloned()
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    chats: DashMap<String, Arc<ChatEntry>>,
+    /// Live generations and finished ones within the resume grace period.
+    streams: DashMap<String, Arc<Generation>>,
+    next_seq: AtomicU64,
+    max_watchers: usize,
+    resume_grace: Duration,
+}
+
+/// Cheap to clone: a handle on the shared maps.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error(
+        "a reply is already being generated in this chat (stream_id {0}); wait for it to finish or cancel it"
+    )]
+    Busy(String),
+    #[error("this chat already has {0} watchers, the most allowed; close another stream first")]
+    TooManyWatchers(usize),
+}
+
+impl Registry {
+    pub fn new(max_watchers: usize, resume_grace: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                chats: DashMap::new(),
+                streams: DashMap::new(),
+                next_seq: AtomicU64::new(1),
+                max_watchers,
+                resume_grace,
+            }),
+        }
+    }
+
+    /// Takes the chat's generation lock for `stream_id`.
+    pub fn lock_chat(&self, chat_id: &str, stream_id: &str) -> Result<ChatLock, RegistryError> {
+        let entry = self
+            .inner
+            .chats
+            .entry(chat_id.to_owned())
+            .or_insert_with(|| Arc::new(ChatEntry::new()));
+        let mut running = entry.running();
+        if let Some(other) = running.as_ref() {
+            return Err(RegistryError::Busy(other.clone()));
+        }
+        *running = Some(stream_id.to_owned());
+        drop(running);
+        Ok(ChatLock {
+            registry: self.clone(),
+            chat_id: chat_id.to_owned(),
+            entry: Arc::clone(&entry),
+            stream_id: stream_id.to_owned(),
+        })
+    }
+
+    /// Adds a watcher to the chat, unless it has the most allowed.
+    pub fn watch_chat(&self, chat_id: &str) -> Result<ChatWatch, RegistryError> {
+        // The count changes under the map's shard lock, so an entry seen as
+        // idle by `remove_if_idle` cannot gain a watcher at the same time.
+        let entry = self
+            .inner
+            .chats
+            .entry(chat_id.to_owned())
+            .or_insert_with(|| Arc::new(ChatEntry::new()));
+        let max = self.inner.max_watchers;
+        let mut refused = false;
+        entry.watchers.send_if_modified(|count| {
+            if *count >= max {
+                refused = true;
+                return false;
+            }
+            *count += 1;
+            true
+        });
+        if refused {
+            return Err(RegistryError::TooManyWatchers(max));
+        }
+        let latest = entry.latest.subscribe();
+        Ok(ChatWatch {
+            registry: self.clone(),
+            chat_id: chat_id.to_owned(),
+            entry: Arc::clone(&entry),
+            latest,
+        })
+    }
+
+    /// Makes a generation visible to watchers and resumable by its stream id.
+    pub fn publish(&self, lock: &ChatLock, info: StreamInfo) -> Arc<Generation> {
+        let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
+        let generation = Arc::new(Generation::new(info, seq, String::new(), None));
+        self.inner
+            .streams
+            .insert(generation.info.stream_id.clone(), Arc::clone(&generation));
+        lock.entry
+            .latest
+            .send_replace(Some(Arc::clone(&generation)));
+        generation
+    }
+
+    /// Keeps a finished generation resumable from memory for the grace
+    /// period, then forgets it.
+    pub fn retire(&self, generation: &Arc<Generation>) {
+        let registry = self.clone();
+        let stream_id = generation.info.stream_id.clone();
+        let grace = self.inner.resume_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            registry.inner.streams.remove(&stream_id);
+        });
+    }
+
+    /// A live or recently finished generation.
+    pub fn stream(&self, stream_id: &str) -> Option<Arc<Generation>> {
+        self.inner.streams.get(stream_id).map(|g| Arc::clone(&g))
+    }
+
+    pub fn chat(&self, chat_id: &str) -> Option<Arc<ChatEntry>> {
+        self.inner.chats.get(chat_id).map(|e| Arc::clone(&e))
+    }
+
+    /// The chat's running generation, if any.
+    pub fn live(&self, chat_id: &str) -> Option<Arc<Generation>> {
+        self.chat(chat_id).and_then(|entry| entry.live())
+    }
+
+    /// Every running generation (for shutdown).
+    pub fn live_generations(&self) -> Vec<Arc<Generation>> {
+        self.inner
+            .streams
+            .iter()
+            .filter(|g| g.is_streaming())
+            .map(|g| Arc::clone(&g))
+            .collect()
+    }
+
+    /// Chats with an entry, and generations held in memory.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.inner.chats.len(), self.inner.streams.len())
+    }
+
+    fn remove_if_idle(&self, chat_id: &str) {
+        self.inner
+            .chats
+            .remove_if(chat_id, |_, entry| entry.is_idle());
+    }
+}
+
+/// The right to generate in a chat; released on drop.
+#[derive(Debug)]
+pub struct ChatLock {
+    registry: Registry,
+    chat_id: String,
+    entry: Arc<ChatEntry>,
+    stream_id: String,
+}
+
+impl ChatLock {
+    pub fn entry(&self) -> &Arc<ChatEntry> {
+        &self.entry
+    }
+}
+
+impl Drop for ChatLock {
+    fn drop(&mut self) {
+        {
+            let mut running = self.entry.running();
+            if running.as_deref() == Some(self.stream_id.as_str()) {
+                *running = None;
+            }
+        }
+        self.registry.remove_if_idle(&self.chat_id);
+    }
+}
+
+/// One client following a chat; counted until dropped.
+#[derive(Debug)]
+pub struct ChatWatch {
+    registry: Registry,
+    chat_id: String,
+    entry: Arc<ChatEntry>,
+    latest: watch::Receiver<Option<Arc<Generation>>>,
+}
+
+impl ChatWatch {
+    pub fn entry(&self) -> &Arc<ChatEntry> {
+        &self.entry
+    }
+
+    /// The chat's newest generation, marking it seen.
+    pub fn latest(&mut self) -> Option<Arc<Generation>> {
+        self.latest.borrow_and_update().clone()
+    }
+
+    /// Waits until a generation newer than the one last seen is published.
+    pub async fn next_published(&mut self) -> Option<Arc<Generation>> {
+        self.latest.changed().await.ok()?;
+        self.latest.borrow_and_update().clone()
+    }
+}
+
+impl Drop for ChatWatch {
+    fn drop(&mut self) {
+        self.entry
+            .watchers
+            .send_modify(|count| *count = count.saturating_sub(1));
+        self.registry.remove_if_idle(&self.chat_id);
+    }
+}

@@ -1,0 +1,284 @@
+//! The master key and the encryption of secrets at rest (the provider API key).
+//!
+//! Stored format, one line of ASCII:
+//!
+//! ```text
+//! v1:<key-id>:<base64(nonce ‖ ciphertext ‖ tag)>
+//! ```
+//!
+//! - `v1` is the format version, so a later format can be read beside this one.
+//! - `<key-id>` names the master key that encrypted the value (8 hex digits of
+//!   a SHA-256 over the key), so a value encrypted under another key is
+//!   reported as such rather than as tampering.
+//! - The cipher is XChaCha20-Poly1305 with a fresh random 24-byte nonce per
+//!   write: random nonces of that size cannot realistically collide.
+//! - The associated data binds the setting's name and the key id, so a value
+//!   copied into another setting's row does not decrypt.
+
+use std::{
+    fmt,
+    fs::{self, OpenOptions},
+    io::{self, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use chacha20poly1305::{
+    XChaCha20Poly1305, XNonce,
+    aead::{Aead, Generate, Key, KeyInit, Payload},
+};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+const FORMAT_VERSION: &str = "v1";
+const NONCE_LEN: usize = 24;
+const KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the master key must be 32 bytes encoded as base64")]
+    BadMasterKey,
+    #[error("master key file {path}: {source}")]
+    KeyFile { path: String, source: io::Error },
+    #[error("the stored secret is not in the v1:<key-id>:<data> format")]
+    Malformed,
+    #[error(
+        "the stored secret was encrypted with master key {found}, but this server has key {ours}"
+    )]
+    WrongKey { found: String, ours: String },
+    #[error(
+        "the stored secret failed authentication: it was changed or belongs to another setting"
+    )]
+    Tampered,
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// The key that encrypts secrets at rest. Its bytes live only inside the
+/// cipher; `Debug` shows the key id and nothing else.
+pub struct MasterKey {
+    id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MasterKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"roleplay-server master key id\0")
+            .chain_update(bytes)
+            .finalize();
+        let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let key = Key::<XChaCha20Poly1305>::from(*bytes);
+        Self {
+            id,
+            cipher: XChaCha20Poly1305::new(&key),
+        }
+    }
+
+    /// Parses base64 of exactly 32 bytes (surrounding whitespace ignored).
+    pub fn from_base64(encoded: &str) -> Result<Self, SecretError> {
+        let bytes = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| SecretError::BadMasterKey)?;
+        let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|_| SecretError::BadMasterKey)?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// Reads the key file, or creates it with a new random key (mode 0600,
+    /// never overwriting an existing file). Returns whether it was created.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), SecretError> {
+        let key_file_error = |source| SecretError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        match fs::read_to_string(path) {
+            Ok(contents) => return Ok((Self::from_base64(&contents)?, false)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(key_file_error(err)),
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(key_file_error)?;
+        }
+        let key = Key::<XChaCha20Poly1305>::try_generate().map_err(|_| SecretError::Random)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(key_file_error)?;
+        file.write_all(STANDARD.encode(key.as_slice()).as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(key_file_error)?;
+        Ok((Self::from_bytes(&key.into()), true))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypts `plaintext` for the setting `name`.
+    pub fn encrypt(&self, name: &str, plaintext: &SecretString) -> Result<String, SecretError> {
+        let nonce = XNonce::try_generate().map_err(|_| SecretError::Random)?;
+        let aad = associated_data(name, &self.id);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.expose_secret().as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SecretError::Random)?;
+        let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        blob.extend_from_slice(nonce.as_slice());
+        blob.extend_from_slice(&ciphertext);
+        Ok(format!(
+            "{FORMAT_VERSION}:{}:{}",
+            self.id,
+            STANDARD.encode(blob)
+        ))
+    }
+
+    /// Decrypts a value written by [`MasterKey::encrypt`] for the same `name`.
+    pub fn decrypt(&self, name: &str, stored: &str) -> Result<SecretString, SecretError> {
+        let mut parts = stored.splitn(3, ':');
+        let (Some(FORMAT_VERSION), Some(key_id), Some(data)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(SecretError::Malformed);
+        };
+        if key_id != self.id {
+            return Err(SecretError::WrongKey {
+                found: key_id.to_owned(),
+                ours: self.id.clone(),
+            });
+        }
+        let blob = STANDARD.decode(data).map_err(|_| SecretError::Tampered)?;
+        if blob.len() < NONCE_LEN {
+            return Err(SecretError::Tampered);
+        }
+        let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
+        let nonce = XNonce::try_from(nonce).map_err(|_| SecretError::Tampered)?;
+        let aad = associated_data(name, &self.id);
+        let plaintext = self
+            .cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SecretError::Tampered)?;
+        let plaintext = String::from_utf8(plaintext).map_err(|_| SecretError::Tampered)?;
+        Ok(SecretString::from(plaintext))
+    }
+}
+
+fn associated_data(name: &str, key_id: &str) -> Vec<u8> {
+    format!("{name}\0{key_id}").into_bytes()
+}
+
+/// "sk-…abcd": enough to recognise a key, too little to use it. Keys shorter
+/// than 16 characters show nothing.
+pub fn api_key_hint(key: &SecretString) -> String {
+    let key = key.expose_secret();
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 16 {
+        return String::new();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> MasterKey {
+        MasterKey::from_bytes(&[byte; KEY_LEN])
+    }
+
+    #[test]
+    fn round_trips_and_uses_fresh_nonces() {
+        let k = key(7);
+        let secret = SecretString::from("sk-or-v1-abcdef0123456789");
+        let a = k.encrypt("provider_api_key", &secret).expect("encrypt");
+        let b = k.encrypt("provider_api_key", &secret).expect("encrypt");
+        assert_ne!(a, b, "each write has its own nonce");
+        assert!(a.starts_with(&format!("v1:{}:", k.id())));
+        assert!(!a.contains("abcdef"));
+        let back = k.decrypt("provider_api_key", &a).expect("decrypt");
+        assert_eq!(back.expose_secret(), secret.expose_secret());
+    }
+
+    #[test]
+    fn rejects_other_names_keys_and_flipped_bytes() {
+        let k = key(7);
+        let stored = k
+            .encrypt("provider_api_key", &SecretString::from("sk-secret-value"))
+            .expect("encrypt");
+        assert!(matches!(
+            k.decrypt("other_setting", &stored),
+            Err(SecretError::Tampered)
+        ));
+        assert!(matches!(
+            key(8).decrypt("provider_api_key", &stored),
+            Err(SecretError::WrongKey { .. })
+        ));
+        assert!(matches!(
+            k.decrypt("provider_api_key", "garbage"),
+            Err(SecretError::Malformed)
+        ));
+
+        let prefix_len = stored.rfind(':').expect("colon") + 1;
+        let mut blob = STANDARD.decode(&stored[prefix_len..]).expect("base64");
+        for i in 0..blob.len() {
+            blob[i] ^= 1;
+            let flipped = format!("{}{}", &stored[..prefix_len], STANDARD.encode(&blob));
+            assert!(matches!(
+                k.decrypt("provider_api_key", &flipped),
+                Err(SecretError::Tampered)
+            ));
+            blob[i] ^= 1;
+        }
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/master.key");
+        let (first, created) = MasterKey::load_or_create(&path).expect("create");
+        assert!(created);
+        let (second, created) = MasterKey::load_or_create(&path).expect("load");
+        assert!(!created);
+        assert_eq!(first.id(), second.id());
+        let mode = fs::metadata(&path).expect("metadata").permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        assert!(!format!("{first:?}").contains(&fs::read_to_string(&path).expect("read")));
+    }
+
+    #[test]
+    fn hints_show_only_the_ends() {
+        assert_eq!(
+            api_key_hint(&SecretString::from("sk-or-v1-0123456789abcd")),
+            "sk-…abcd"
+        );
+        assert_eq!(api_key_hint(&SecretString::from("short-key")), "");
+    }
+}

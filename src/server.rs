@@ -1,0 +1,101 @@
+//! Serving: the gRPC services, health and reflection on one listener, until
+//! the shutdown signal, then a drained stop (see [`crate::state::Lifecycle`]).
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    api::{
+        CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UserProfileApi,
+        pb::{
+            self, character_service_server::CharacterServiceServer,
+            chat_session_service_server::ChatSessionServiceServer,
+            message_service_server::MessageServiceServer,
+            settings_service_server::SettingsServiceServer,
+            user_profile_service_server::UserProfileServiceServer,
+        },
+    },
+    state::AppState,
+};
+
+/// Largest request accepted, checked before it is decoded: comfortably above
+/// the largest valid message (100,000 characters of up to 4 bytes each).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection could not be built: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves until `shutdown` resolves; then stops accepting generations, drains
+/// the running ones and returns.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in SERVICE_NAMES {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let drain_state = state.clone();
+    let drained = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        for name in SERVICE_NAMES {
+            health_reporter
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        drain_state
+            .lifecycle
+            .shutdown(&drain_state.registry, drain_state.options.shutdown_grace)
+            .await;
+    };
+
+    Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            CharacterServiceServer::new(CharacterApi::new(state.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            UserProfileServiceServer::new(UserProfileApi::new(state.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            ChatSessionServiceServer::new(ChatSessionApi::new(state.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            MessageServiceServer::new(MessageApi::new(state.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            SettingsServiceServer::new(SettingsApi::new(state))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
+        .await?;
+    Ok(())
+}

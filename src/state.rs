@@ -1,0 +1,104 @@
+//! The server's shared state: a bundle of cheap handles, cloned into every
+//! service, and the lifecycle that shutdown drives.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    config::ServerOptions,
+    provider::ChatProvider,
+    registry::{CancelReason, Registry},
+    secrets::MasterKey,
+    settings::Defaults,
+    store::Store,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub master_key: Arc<MasterKey>,
+    pub registry: Registry,
+    pub provider: Arc<dyn ChatProvider>,
+    pub options: Arc<ServerOptions>,
+    pub lifecycle: Lifecycle,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        master_key: MasterKey,
+        provider: Arc<dyn ChatProvider>,
+        options: ServerOptions,
+    ) -> Self {
+        Self {
+            store,
+            master_key: Arc::new(master_key),
+            registry: Registry::new(options.max_watchers_per_chat, options.resume_grace),
+            provider,
+            options: Arc::new(options),
+            lifecycle: Lifecycle::default(),
+        }
+    }
+
+    pub fn defaults(&self) -> Defaults {
+        Defaults {
+            default_model: self.options.default_model.clone(),
+            provider_base_url: self.options.provider_base_url.clone(),
+        }
+    }
+}
+
+/// Whether new generations are accepted, the running generation tasks, and
+/// the signal that ends long-lived watch streams.
+#[derive(Clone, Default)]
+pub struct Lifecycle {
+    draining: Arc<AtomicBool>,
+    /// Every generation task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Cancelled last at shutdown: ends watch streams once every generation
+    /// has delivered its terminal event.
+    pub stop_followers: CancellationToken,
+}
+
+impl Lifecycle {
+    pub fn is_accepting(&self) -> bool {
+        !self.draining.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting generations, lets running ones finish for `grace`,
+    /// cancels the rest (their partial text is stored), then ends watches.
+    pub async fn shutdown(&self, registry: &Registry, grace: Duration) {
+        self.draining.store(true, Ordering::Release);
+        self.tasks.close();
+        let running = self.tasks.len();
+        if running > 0 {
+            tracing::info!(
+                running,
+                grace_s = grace.as_secs_f64(),
+                "waiting for running replies to finish"
+            );
+        }
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            let live = registry.live_generations();
+            tracing::warn!(
+                cancelled = live.len(),
+                "shutdown grace over; cancelling running replies"
+            );
+            for generation in live {
+                generation.cancel(CancelReason::Shutdown);
+            }
+            self.tasks.wait().await;
+        }
+        self.stop_followers.cancel();
+    }
+}

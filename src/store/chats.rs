@@ -1,0 +1,63 @@
+//! Chat sessions.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::{
+    Page, PageRequest, Store, StoreError, StoreResult,
+    library::DeleteOutcome,
+    models::{ChatSession, Message},
+    schema::{chat_sessions, messages},
+    with_conn,
+};
+
+impl Store {
+    /// Inserts the chat and, when the character has one, its first message,
+    /// in one transaction.
+    pub async fn insert_chat_session(
+        &self,
+        chat: &ChatSession,
+        first_message: Option<&Message>,
+    ) -> StoreResult<()> {
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                diesel::insert_into(chat_sessions::table).values(chat).execute(conn).await?;
+                if let Some(message) = first_message {
+                    diesel::insert_into(messages::table).values(message).execute(conn).await?;
+                }
+                Ok(())
+            })
+            .await)
+    }
+
+    pub async fn chat_session(&self, id: &str) -> StoreResult<Option<ChatSession>> {
+        Ok(with_conn!(self, conn => chat_sessions::table
+            .find(id)
+            .select(ChatSession::as_select())
+            .first(conn)
+            .await
+            .optional()?))
+    }
+
+    /// Newest first.
+    pub async fn list_chat_sessions(&self, page: &PageRequest) -> StoreResult<Page<ChatSession>> {
+        let rows = with_conn!(self, conn => {
+            let mut query = chat_sessions::table.select(ChatSession::as_select()).order(chat_sessions::id.desc()).into_boxed();
+            if let Some(after) = &page.after {
+                query = query.filter(chat_sessions::id.lt(after.clone()));
+            }
+            query.limit(page.fetch_limit()).load(conn).await?
+        });
+        Ok(page.finish(rows))
+    }
+
+    /// Deletes the chat; its messages go with it (ON DELETE CASCADE).
+    pub async fn delete_chat_session(&self, id: &str) -> StoreResult<DeleteOutcome> {
+        let deleted = with_conn!(self, conn => diesel::delete(chat_sessions::table.find(id)).execute(conn).await?);
+        Ok(if deleted == 0 {
+            DeleteOutcome::NotFound
+        } else {
+            DeleteOutcome::Deleted
+        })
+    }
+}

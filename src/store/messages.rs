@@ -1,0 +1,109 @@
+//! Messages: listing, the rows of a generation, and its outcome.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::{
+    Page, PageRequest, Store, StoreError, StoreResult,
+    models::{Message, MessageStatus, ReplyOutcome},
+    now,
+    schema::messages,
+    with_conn,
+};
+
+impl Store {
+    /// Oldest first.
+    pub async fn list_messages(
+        &self,
+        chat_session_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let rows = with_conn!(self, conn => {
+            let mut query = messages::table
+                .filter(messages::chat_session_id.eq(chat_session_id))
+                .select(Message::as_select())
+                .order(messages::id.asc())
+                .into_boxed();
+            if let Some(after) = &page.after {
+                query = query.filter(messages::id.gt(after.clone()));
+            }
+            query.limit(page.fetch_limit()).load(conn).await?
+        });
+        Ok(page.finish(rows))
+    }
+
+    /// The whole conversation, oldest first, for building a prompt.
+    pub async fn chat_history(&self, chat_session_id: &str) -> StoreResult<Vec<Message>> {
+        Ok(with_conn!(self, conn => messages::table
+            .filter(messages::chat_session_id.eq(chat_session_id))
+            .select(Message::as_select())
+            .order(messages::id.asc())
+            .load(conn)
+            .await?))
+    }
+
+    pub async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        Ok(with_conn!(self, conn => messages::table
+            .find(id)
+            .select(Message::as_select())
+            .first(conn)
+            .await
+            .optional()?))
+    }
+
+    /// The reply a stream produced, if it is stored in this chat.
+    pub async fn message_by_stream(
+        &self,
+        chat_session_id: &str,
+        stream_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        Ok(with_conn!(self, conn => messages::table
+            .filter(messages::stream_id.eq(stream_id))
+            .filter(messages::chat_session_id.eq(chat_session_id))
+            .select(Message::as_select())
+            .first(conn)
+            .await
+            .optional()?))
+    }
+
+    /// Stores the user's message and the empty, streaming reply together, so
+    /// neither exists without the other.
+    pub async fn insert_exchange(&self, user: &Message, reply: &Message) -> StoreResult<()> {
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                // One row per statement: SQLite has no DEFAULT keyword for
+                // multi-row inserts of optional columns.
+                for row in [user, reply] {
+                    diesel::insert_into(messages::table).values(row).execute(conn).await?;
+                }
+                Ok(())
+            })
+            .await)
+    }
+
+    /// Writes how a reply ended and returns the stored row.
+    pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome) -> StoreResult<Message> {
+        Ok(
+            with_conn!(self, conn => diesel::update(messages::table.find(id))
+            .set(outcome)
+            .returning(Message::as_returning())
+            .get_result(conn)
+            .await?),
+        )
+    }
+
+    /// Marks replies left streaming by a previous run (a crash or a kill) as
+    /// interrupted; their text so far stays. Returns how many there were.
+    pub async fn interrupt_orphaned_replies(&self) -> StoreResult<usize> {
+        Ok(with_conn!(self, conn => diesel::update(
+            messages::table.filter(messages::status.eq(MessageStatus::Streaming.as_str())),
+        )
+        .set((
+            messages::status.eq(MessageStatus::Interrupted.as_str()),
+            messages::error.eq("the server stopped while this reply was being generated"),
+            messages::updated_at.eq(now()),
+        ))
+        .execute(conn)
+        .await?))
+    }
+}

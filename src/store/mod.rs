@@ -1,0 +1,230 @@
+//! Persistence: one [`Store`] over either embedded SQLite or PostgreSQL.
+//!
+//! The backend is chosen once, from the database URL, and never leaks out of
+//! this module: every query is written once with diesel's DSL and compiled for
+//! both backends by [`with_conn!`]. Both migration sets create the same schema
+//! ([`schema`]); ids are UUIDv7 text and timestamps are truncated to
+//! microseconds, so values read back are equal on either backend.
+
+mod chats;
+pub mod library;
+mod messages;
+pub mod models;
+mod paging;
+pub mod schema;
+mod settings;
+
+use std::{path::Path, time::Duration};
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::{Connection, SqliteConnection};
+use diesel_async::{
+    AsyncPgConnection, SimpleAsyncConnection,
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig,
+        deadpool::{Pool as DieselPool, PoolError},
+    },
+    sync_connection_wrapper::SyncConnectionWrapper,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use library::DeleteOutcome;
+pub use paging::{Page, PageRequest};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Applied to every SQLite connection: WAL lets readers run beside the one
+/// writer; foreign keys are off by default in SQLite; the busy timeout makes a
+/// writer wait for the lock instead of failing at once.
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                            PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+/// SQLite has one writer at a time, so more connections only add contention.
+const SQLITE_POOL_SIZE: usize = 4;
+
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Unavailable(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+impl StoreError {
+    fn pool(err: PoolError) -> Self {
+        Self::Unavailable(err.to_string())
+    }
+
+    /// A write refused because a row it refers to, or a row referring to it,
+    /// exists or not (foreign keys).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(DieselPool<SqliteConn>),
+    Postgres(DieselPool<AsyncPgConnection>),
+}
+
+/// A cheap-to-clone handle on the connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.pool {
+            Pool::Sqlite(_) => "Store(sqlite)",
+            Pool::Postgres(_) => "Store(postgres)",
+        })
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of the store's
+/// backend. The body is compiled once per backend, so it must use only what
+/// both support.
+macro_rules! with_conn {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::store::Pool::Postgres(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A file path (the `sqlite://` prefix is optional).
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres(url.to_owned())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Self::Sqlite(path.to_owned())
+        }
+    }
+}
+
+impl Store {
+    /// Opens the database (creating the SQLite file and its folder if needed)
+    /// and applies pending migrations.
+    pub async fn open(url: &str, max_connections: usize) -> StoreResult<Self> {
+        let backend = Backend::from_url(url);
+        migrate(&backend).await?;
+        let pool = match backend {
+            Backend::Sqlite(path) => {
+                let mut config = ManagerConfig::default();
+                config.custom_setup = Box::new(|path| {
+                    Box::pin(async move {
+                        let mut conn =
+                            <SqliteConn as diesel_async::AsyncConnection>::establish(path).await?;
+                        conn.batch_execute(SQLITE_SETUP)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    })
+                });
+                let manager =
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+                Pool::Sqlite(build_pool(manager, max_connections.min(SQLITE_POOL_SIZE))?)
+            }
+            Backend::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                Pool::Postgres(build_pool(manager, max_connections)?)
+            }
+        };
+        Ok(Self { pool })
+    }
+}
+
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    size: usize,
+) -> StoreResult<DieselPool<C>>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
+{
+    DieselPool::builder(manager)
+        .max_size(size.max(1))
+        // A request waits this long for a free connection before it is told
+        // the database is unavailable, rather than hanging.
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|err| StoreError::Unavailable(err.to_string()))
+}
+
+/// Applies pending migrations. Diesel's migration harness is synchronous, so
+/// it runs on a blocking thread.
+pub async fn migrate(backend: &Backend) -> StoreResult<()> {
+    let backend = backend.clone();
+    tokio::task::spawn_blocking(move || match backend {
+        Backend::Sqlite(path) => {
+            if let Some(parent) = Path::new(&path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|err| StoreError::Migration(err.to_string()))?;
+            }
+            let mut conn = SqliteConnection::establish(&path)
+                .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_SETUP)?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(drop)
+                .map_err(|err| StoreError::Migration(err.to_string()))
+        }
+        Backend::Postgres(url) => {
+            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+                .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(drop)
+                .map_err(|err| StoreError::Migration(err.to_string()))
+        }
+    })
+    .await
+    .map_err(|err| StoreError::Migration(err.to_string()))?
+}
+
+/// Now, truncated to the microseconds both backends keep.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,137 @@
+//! Rows as stored. These are the domain's records too: plain derived structs,
+//! converted to protobuf only at the API edge.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{characters, chat_sessions, messages, user_profiles};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = characters)]
+pub struct Character {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub system_prompt: Option<String>,
+    pub post_history_instructions: Option<String>,
+    pub first_message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Fields to change; `None` leaves a field as it is, `Some(None)` clears a
+/// nullable one.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = characters)]
+pub struct CharacterChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub system_prompt: Option<Option<String>>,
+    pub post_history_instructions: Option<Option<String>>,
+    pub first_message: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = user_profiles)]
+pub struct UserProfile {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = user_profiles)]
+pub struct UserProfileChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = chat_sessions)]
+pub struct ChatSession {
+    pub id: String,
+    pub character_id: String,
+    pub user_profile_id: String,
+    pub title: String,
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i32>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    pub id: String,
+    pub chat_session_id: String,
+    pub role: String,
+    pub content: String,
+    pub status: String,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub error: Option<String>,
+    pub stream_id: Option<String>,
+    pub finish_reason: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Message {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role)
+    }
+
+    pub fn status(&self) -> MessageStatus {
+        MessageStatus::parse(&self.status)
+    }
+}
+
+/// How a generated reply ended, as written to its row.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = messages)]
+pub struct ReplyOutcome {
+    pub content: Option<String>,
+    pub status: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<Option<i32>>,
+    pub completion_tokens: Option<Option<i32>>,
+    pub error: Option<Option<String>>,
+    pub finish_reason: Option<Option<String>>,
+    pub duration_ms: Option<Option<i64>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Stored as lowercase text; an unknown value (from a newer server) reads as
+/// `Unknown` rather than failing the whole query.
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant,)+ Unknown }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text,)+ Self::Unknown => "unknown" }
+            }
+
+            pub fn parse(text: &str) -> Self {
+                match text { $($text => Self::$variant,)+ _ => Self::Unknown }
+            }
+        }
+    };
+}
+
+text_enum!(Role { User => "user", Assistant => "assistant", System => "system" });
+text_enum!(MessageStatus {
+    Completed => "completed",
+    Streaming => "streaming",
+    Failed => "failed",
+    Cancelled => "cancelled",
+    Interrupted => "interrupted",
+});

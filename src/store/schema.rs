@@ -1,0 +1,77 @@
+//! Diesel table definitions shared by both backends: the migrations under
+//! migrations/sqlite and migrations/postgres create the same columns.
+
+diesel::table! {
+    characters (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        system_prompt -> Nullable<Text>,
+        post_history_instructions -> Nullable<Text>,
+        first_message -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_profiles (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_sessions (id) {
+        id -> Text,
+        character_id -> Text,
+        user_profile_id -> Text,
+        title -> Text,
+        model -> Nullable<Text>,
+        temperature -> Nullable<Double>,
+        max_tokens -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        chat_session_id -> Text,
+        role -> Text,
+        content -> Text,
+        status -> Text,
+        model -> Nullable<Text>,
+        prompt_tokens -> Nullable<Integer>,
+        completion_tokens -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        stream_id -> Nullable<Text>,
+        finish_reason -> Nullable<Text>,
+        duration_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(chat_sessions -> characters (character_id));
+diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
+diesel::joinable!(messages -> chat_sessions (chat_session_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    characters,
+    user_profiles,
+    chat_sessions,
+    messages,
+    settings
+);

@@ -1,0 +1,55 @@
+//! The key-value settings table.
+
+use std::collections::HashMap;
+
+use diesel::{prelude::*, upsert::excluded};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::{Store, StoreError, StoreResult, now, schema::settings, with_conn};
+
+impl Store {
+    /// Every stored setting by name.
+    pub async fn settings(&self) -> StoreResult<HashMap<String, String>> {
+        let rows: Vec<(String, String)> = with_conn!(self, conn => settings::table
+            .select((settings::name, settings::value))
+            .load(conn)
+            .await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    pub async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(with_conn!(self, conn => settings::table
+            .find(name)
+            .select(settings::value)
+            .first(conn)
+            .await
+            .optional()?))
+    }
+
+    /// Writes several settings at once (insert or replace).
+    pub async fn put_settings(&self, values: &[(&str, &str)]) -> StoreResult<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let updated_at = now();
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                for (name, value) in values {
+                    diesel::insert_into(settings::table)
+                        .values((settings::name.eq(*name), settings::value.eq(*value), settings::updated_at.eq(updated_at)))
+                        .on_conflict(settings::name)
+                        .do_update()
+                        .set((settings::value.eq(excluded(settings::value)), settings::updated_at.eq(excluded(settings::updated_at))))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+            })
+            .await)
+    }
+
+    pub async fn delete_setting(&self, name: &str) -> StoreResult<bool> {
+        let deleted = with_conn!(self, conn => diesel::delete(settings::table.find(name)).execute(conn).await?);
+        Ok(deleted > 0)
+    }
+}

@@ -1,0 +1,248 @@
+//! Watching chats: subscribing (and resuming), cancelling the running reply,
+//! and reporting stream status.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::NaiveDateTime;
+
+use crate::{
+    error::{Error, Result},
+    follower::{Follower, Start},
+    provider::Usage,
+    registry::{CancelReason, FailureCode, Generation, Outcome, StreamInfo},
+    state::AppState,
+    store::models::{Message, MessageStatus},
+};
+
+/// How long CancelGeneration waits for the partial reply to be stored before
+/// answering (the write is retried for a few seconds at most).
+const CANCEL_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub stream_id: String,
+    pub offset: u64,
+}
+
+async fn require_chat(state: &AppState, chat_id: &str) -> Result<()> {
+    match state.store.chat_session(chat_id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found("chat session", chat_id)),
+    }
+}
+
+/// A long-lived watch of a chat, optionally resuming a reply at an offset.
+pub async fn subscribe(
+    state: &AppState,
+    chat_id: &str,
+    resume: Option<Resume>,
+) -> Result<Follower> {
+    require_chat(state, chat_id).await?;
+    let start = match resume {
+        None => Start::Live,
+        Some(resume) => {
+            let generation = resumable(state, chat_id, &resume.stream_id).await?;
+            let offset = checked_offset(&generation, resume.offset)?;
+            Start::At { generation, offset }
+        }
+    };
+    let watch = state.registry.watch_chat(chat_id)?;
+    Ok(Follower::new(
+        watch,
+        start,
+        true,
+        state.options.heartbeat_interval,
+        state.lifecycle.stop_followers.clone(),
+    ))
+}
+
+/// The generation behind a stream id: from memory while it is live or
+/// recently finished, else rebuilt from its stored message.
+async fn resumable(state: &AppState, chat_id: &str, stream_id: &str) -> Result<Arc<Generation>> {
+    if let Some(generation) = state.registry.stream(stream_id) {
+        if generation.info.chat_session_id != chat_id {
+            return Err(Error::invalid(format!(
+                "stream {stream_id} belongs to another chat session"
+            )));
+        }
+        return Ok(generation);
+    }
+    match state.store.message_by_stream(chat_id, stream_id).await? {
+        Some(message) => Ok(stored_generation(message)),
+        None => Err(Error::FailedPrecondition(format!(
+            "stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages"
+        ))),
+    }
+}
+
+fn checked_offset(generation: &Generation, offset: u64) -> Result<usize> {
+    let text = generation.text();
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    if offset > text.len() {
+        return Err(Error::invalid(format!(
+            "resume offset {offset} is past the {} bytes of this reply generated so far",
+            text.len()
+        )));
+    }
+    if !text.is_char_boundary(offset) {
+        return Err(Error::invalid(format!(
+            "resume offset {offset} falls inside a UTF-8 character"
+        )));
+    }
+    Ok(offset)
+}
+
+/// A finished reply as a generation, so resuming it is the same code path as
+/// resuming a live one.
+fn stored_generation(message: Message) -> Arc<Generation> {
+    let info = StreamInfo {
+        stream_id: message.stream_id.clone().unwrap_or_default(),
+        chat_session_id: message.chat_session_id.clone(),
+        user_message_id: String::new(),
+        assistant_message_id: message.id.clone(),
+        model: message.model.clone().unwrap_or_default(),
+        started_at: message.created_at,
+    };
+    let reason = message.finish_reason.clone().unwrap_or_default();
+    let outcome = match message.status() {
+        MessageStatus::Completed => Outcome::Completed {
+            finish_reason: if reason.is_empty() {
+                "unknown".into()
+            } else {
+                reason
+            },
+            usage: stored_usage(&message),
+            message: Box::new(message.clone()),
+        },
+        MessageStatus::Failed => Outcome::Failed {
+            code: FailureCode::parse(&reason),
+            message: message.error.clone().unwrap_or_default(),
+        },
+        MessageStatus::Cancelled => Outcome::Cancelled {
+            reason: CancelReason::parse(&reason),
+        },
+        MessageStatus::Interrupted | MessageStatus::Streaming | MessageStatus::Unknown => {
+            Outcome::Failed {
+                code: FailureCode::Interrupted,
+                message: message.error.clone().unwrap_or_else(|| {
+                    "the server stopped while this reply was being generated".into()
+                }),
+            }
+        }
+    };
+    Generation::from_stored(info, message.content, outcome)
+}
+
+fn stored_usage(message: &Message) -> Usage {
+    let prompt = message
+        .prompt_tokens
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or(0);
+    let completion = message
+        .completion_tokens
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or(0);
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+        cost: None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelResult {
+    pub cancelled: bool,
+    pub stream_id: String,
+    pub message: String,
+}
+
+/// Cancels the chat's running reply and waits until its partial text is
+/// stored, so the chat is free again when this returns.
+pub async fn cancel(
+    state: &AppState,
+    chat_id: &str,
+    stream_id: Option<&str>,
+) -> Result<CancelResult> {
+    require_chat(state, chat_id).await?;
+    let live = state.registry.live(chat_id);
+    let target = match (live, stream_id) {
+        (Some(generation), None) => Some(generation),
+        (Some(generation), Some(id)) if generation.info.stream_id == id => Some(generation),
+        _ => None,
+    };
+    if let Some(generation) = target {
+        generation.cancel(CancelReason::Requested);
+        let stream_id = generation.info.stream_id.clone();
+        let outcome = tokio::time::timeout(CANCEL_WAIT, generation.ended()).await;
+        return Ok(match outcome.as_deref() {
+            Ok(Outcome::Cancelled { .. }) => CancelResult {
+                cancelled: true,
+                stream_id,
+                message: "the reply was cancelled; its partial text is stored".into(),
+            },
+            Ok(_) => CancelResult {
+                cancelled: false,
+                stream_id,
+                message: "the reply had already finished".into(),
+            },
+            Err(_) => CancelResult {
+                cancelled: true,
+                stream_id,
+                message: "the reply is stopping; its partial text is being stored".into(),
+            },
+        });
+    }
+    match stream_id {
+        None => Ok(CancelResult {
+            cancelled: false,
+            stream_id: String::new(),
+            message: "no reply is being generated in this chat; nothing to cancel".into(),
+        }),
+        Some(id) => {
+            let known_in_memory = state
+                .registry
+                .stream(id)
+                .is_some_and(|g| g.info.chat_session_id == chat_id);
+            if !known_in_memory && state.store.message_by_stream(chat_id, id).await?.is_none() {
+                return Err(Error::not_found("stream", id));
+            }
+            Ok(CancelResult {
+                cancelled: false,
+                stream_id: id.to_owned(),
+                message: "that reply has already finished; nothing to cancel".into(),
+            })
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStatus {
+    pub streaming: bool,
+    pub stream_id: String,
+    pub text_length: usize,
+    pub watchers: usize,
+    pub started_at: Option<NaiveDateTime>,
+}
+
+pub async fn status(state: &AppState, chat_id: &str) -> Result<StreamStatus> {
+    require_chat(state, chat_id).await?;
+    let entry = state.registry.chat(chat_id);
+    let watchers = entry.as_ref().map_or(0, |e| e.watcher_count());
+    Ok(match entry.and_then(|e| e.live()) {
+        Some(generation) => StreamStatus {
+            streaming: true,
+            stream_id: generation.info.stream_id.clone(),
+            text_length: generation.text_len(),
+            watchers,
+            started_at: Some(generation.info.started_at),
+        },
+        None => StreamStatus {
+            streaming: false,
+            stream_id: String::new(),
+            text_length: 0,
+            watchers,
+            started_at: None,
+        },
+    })
+}
