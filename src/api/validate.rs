@@ -41,6 +41,13 @@ pub fn required(field: &str, value: String, max: usize) -> Result<String> {
 
 /// A text of at most `max` characters (may be empty).
 pub fn at_most(field: &str, value: String, max: usize) -> Result<String> {
+    // PostgreSQL cannot store NUL in text; refusing it everywhere keeps both
+    // backends storing exactly what they accept.
+    if value.contains('\0') {
+        return Err(Error::invalid(format!(
+            "{field} cannot contain NUL (\\0) characters"
+        )));
+    }
     let count = char_count(&value);
     if count > max {
         return Err(Error::invalid(format!(

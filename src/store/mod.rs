@@ -64,13 +64,16 @@ impl StoreError {
     /// A write refused because a row it refers to, or a row referring to it,
     /// exists or not (foreign keys).
     pub fn is_foreign_key_violation(&self) -> bool {
-        matches!(
-            self,
-            Self::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                _
-            ))
-        )
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => true,
+            // SQLite reports a RESTRICT refusal from a statement step without
+            // the extended code diesel classifies by; its message is fixed.
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                info.message() == "FOREIGN KEY constraint failed"
+            }
+            _ => false,
+        }
     }
 }
 

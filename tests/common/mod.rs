@@ -1,0 +1,454 @@
+//! Shared test harness: a database of the test's own (a temporary SQLite file
+//! or a fresh PostgreSQL schema), the real server on a loopback port, the fake
+//! upstream, and helpers to read event streams.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+pub mod fake_upstream;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use roleplay_server::{
+    api::pb::{
+        self, character_service_client::CharacterServiceClient,
+        chat_session_service_client::ChatSessionServiceClient, generation_event::Event,
+        message_service_client::MessageServiceClient,
+        settings_service_client::SettingsServiceClient,
+        user_profile_service_client::UserProfileServiceClient,
+    },
+    config::ServerOptions,
+    provider::{RetryPolicy, openai::OpenAiCompatible},
+    secrets::MasterKey,
+    server,
+    state::AppState,
+    store::Store,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{Streaming, transport::Channel};
+
+pub use fake_upstream::{End, FakeUpstream, Reply};
+
+pub const MASTER_KEY: [u8; 32] = [42; 32];
+pub const API_KEY: &str = "sk-or-v1-test-0123456789abcdef";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend, as two #[tokio::test]s.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+/// A database of the test's own, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(kind: Db) -> Self {
+        match kind {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = dir.path().join("roleplay.db").display().to_string();
+                Self {
+                    url,
+                    postgres: None,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => {
+                let base = std::env::var("TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = AsyncPgConnection::establish(&base)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .await
+                    .expect("create schema");
+                let separator = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                Self {
+                    url,
+                    postgres: Some((base, schema)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; a thread of its own may block.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&base).await {
+                    let _ = conn
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Options for tests: fast retries, short timeouts.
+pub fn test_options(upstream: &FakeUpstream) -> ServerOptions {
+    ServerOptions {
+        provider_base_url: upstream.base_url(),
+        retry_base_delay: Duration::from_millis(20),
+        first_token_timeout: Duration::from_secs(10),
+        chunk_timeout: Duration::from_secs(10),
+        ..ServerOptions::default()
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub upstream: FakeUpstream,
+    pub db: TestDb,
+    channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(kind: Db) -> Self {
+        Self::start_with(kind, |_| {}).await
+    }
+
+    pub async fn start_with(kind: Db, tweak: impl FnOnce(&mut ServerOptions)) -> Self {
+        let upstream = FakeUpstream::start().await;
+        let mut options = test_options(&upstream);
+        tweak(&mut options);
+        Self::launch(TestDb::new(kind).await, upstream, options).await
+    }
+
+    async fn launch(db: TestDb, upstream: FakeUpstream, options: ServerOptions) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .try_init();
+        let store = Store::open(&db.url, 4).await.expect("open store");
+        store
+            .interrupt_orphaned_replies()
+            .await
+            .expect("interrupt orphans");
+        let provider = OpenAiCompatible::new(
+            options.connect_timeout,
+            RetryPolicy {
+                tries: options.upstream_tries,
+                base_delay: options.retry_base_delay,
+                max_delay: Duration::from_secs(1),
+            },
+        )
+        .expect("http client");
+        let state = AppState::new(
+            store,
+            MasterKey::from_bytes(&MASTER_KEY),
+            Arc::new(provider),
+            options,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server_state = state.clone();
+        let handle = tokio::spawn(async move {
+            server::run(listener, server_state, async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect_lazy();
+        Self {
+            addr,
+            state,
+            upstream,
+            db,
+            channel,
+            shutdown: Some(shutdown),
+            handle: Some(handle),
+        }
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn stop(mut self) -> (TestDb, FakeUpstream, ServerOptions) {
+        self.shutdown_and_wait().await;
+        let options = (*self.state.options).clone();
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                postgres: None,
+                _dir: None,
+            },
+        );
+        (db, self.upstream.clone(), options)
+    }
+
+    pub async fn shutdown_and_wait(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("server stops")
+                .expect("server task");
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database and key.
+    pub async fn restart(self) -> Self {
+        let (db, upstream, options) = self.stop().await;
+        Self::launch(db, upstream, options).await
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A new HTTP/2 connection, for tests that cut one client off.
+    pub async fn new_channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub fn characters(&self) -> CharacterServiceClient<Channel> {
+        CharacterServiceClient::new(self.channel())
+    }
+
+    pub fn profiles(&self) -> UserProfileServiceClient<Channel> {
+        UserProfileServiceClient::new(self.channel())
+    }
+
+    pub fn chats(&self) -> ChatSessionServiceClient<Channel> {
+        ChatSessionServiceClient::new(self.channel())
+    }
+
+    pub fn messages(&self) -> MessageServiceClient<Channel> {
+        MessageServiceClient::new(self.channel())
+    }
+
+    pub fn settings(&self) -> SettingsServiceClient<Channel> {
+        SettingsServiceClient::new(self.channel())
+    }
+
+    pub async fn set_api_key(&self) {
+        self.settings()
+            .set_provider_api_key(pb::SetProviderApiKeyRequest {
+                api_key: API_KEY.into(),
+            })
+            .await
+            .expect("set key");
+    }
+
+    /// A character, a profile and a chat between them, with the API key set.
+    pub async fn chat(&self) -> pb::ChatSession {
+        self.set_api_key().await;
+        let character = self
+            .characters()
+            .create_character(pb::CreateCharacterRequest {
+                name: "Aria".into(),
+                description: "A bard.".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("character")
+            .into_inner();
+        let profile = self
+            .profiles()
+            .create_user_profile(pb::CreateUserProfileRequest {
+                name: "Sam".into(),
+                description: String::new(),
+            })
+            .await
+            .expect("profile")
+            .into_inner();
+        self.chats()
+            .create_chat_session(pb::CreateChatSessionRequest {
+                character_id: character.id,
+                user_profile_id: profile.id,
+                ..Default::default()
+            })
+            .await
+            .expect("chat")
+            .into_inner()
+    }
+
+    pub async fn send(
+        &self,
+        chat_id: &str,
+        content: &str,
+    ) -> Result<Streaming<pb::GenerationEvent>, tonic::Status> {
+        self.messages()
+            .add_user_message_streaming(pb::AddUserMessageRequest {
+                chat_session_id: chat_id.into(),
+                content: content.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn messages_of(&self, chat_id: &str) -> Vec<pb::Message> {
+        self.chats()
+            .list_messages(pb::ListMessagesRequest {
+                chat_session_id: chat_id.into(),
+                page_size: 500,
+                page_token: String::new(),
+            })
+            .await
+            .expect("list messages")
+            .into_inner()
+            .messages
+    }
+
+    /// Waits until the registry holds nothing for any chat.
+    pub async fn wait_registry_empty(&self) -> (usize, usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let sizes = self.state.registry.sizes();
+            if sizes == (0, 0) || tokio::time::Instant::now() > deadline {
+                return sizes;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Reads events until the stream ends (or `limit` passes).
+pub async fn collect(stream: &mut Streaming<pb::GenerationEvent>) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(20), stream.message())
+        .await
+        .expect("stream stalled")
+        .expect("stream error")
+    {
+        events.push(event.event.expect("event set"));
+    }
+    events
+}
+
+/// Reads events until a terminal one (Completed, Failed, Cancelled).
+pub async fn until_terminal(stream: &mut Streaming<pb::GenerationEvent>) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(20), stream.message())
+            .await
+            .expect("stream stalled")
+            .expect("stream error")
+            .expect("stream ended before a terminal event")
+            .event
+            .expect("event set");
+        let terminal = is_terminal(&event);
+        events.push(event);
+        if terminal {
+            return events;
+        }
+    }
+}
+
+pub fn is_terminal(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Completed(_) | Event::Failed(_) | Event::Cancelled(_)
+    )
+}
+
+/// Places each Delta at its offset, failing on any gap or overlap: the
+/// exactly-once guarantee. `start` is where the first Delta must begin.
+pub fn reconstruct(events: &[Event], start: usize, mut text: String) -> String {
+    assert_eq!(text.len(), start, "caller passes the text it already has");
+    for event in events {
+        if let Event::Delta(delta) = event {
+            assert_eq!(
+                delta.offset as usize,
+                text.len(),
+                "delta at {} but {} bytes received: gap or duplicate",
+                delta.offset,
+                text.len()
+            );
+            text.push_str(&delta.text);
+        }
+    }
+    text
+}
+
+pub fn started(events: &[Event]) -> &pb::Started {
+    events
+        .iter()
+        .find_map(|e| {
+            if let Event::Started(s) = e {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .expect("a Started event")
+}
+
+pub fn terminal(events: &[Event]) -> &Event {
+    events
+        .iter()
+        .rev()
+        .find(|e| is_terminal(e))
+        .expect("a terminal event")
+}
