@@ -226,8 +226,10 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
                 items.push((wait, Ok(Bytes::from(bytes))));
             }
             if matches!(end, End::Cut) {
+                // Let what came before reach the client, so the cut is
+                // mid-reply rather than before the response.
                 items.push((
-                    delay,
+                    delay.max(Duration::from_millis(100)),
                     Err(std::io::Error::other("fake upstream cut the connection")),
                 ));
             }
