@@ -392,9 +392,13 @@ impl Registry {
     /// Keeps a finished generation resumable from memory for the grace
     /// period, then forgets it.
     pub fn retire(&self, generation: &Arc<Generation>) {
-        let registry = self.clone();
         let stream_id = generation.info.stream_id.clone();
         let grace = self.inner.resume_grace;
+        if grace.is_zero() {
+            self.inner.streams.remove(&stream_id);
+            return;
+        }
+        let registry = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             registry.inner.streams.remove(&stream_id);

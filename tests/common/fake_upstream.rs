@@ -308,6 +308,13 @@ struct BodyGuard {
     complete: bool,
 }
 
+impl BodyGuard {
+    /// The body ended as scripted (fully sent, or deliberately cut).
+    fn complete(&mut self) {
+        self.complete = true;
+    }
+}
+
 impl Drop for BodyGuard {
     fn drop(&mut self) {
         let counter = if self.complete {
@@ -341,12 +348,12 @@ fn guarded(
                     }
                     if item.is_err() {
                         // A cut is not a hang-up by our server.
-                        guard.complete = true;
+                        guard.complete();
                     }
                     Some((item, (guard, items)))
                 }
                 None => {
-                    guard.complete = true;
+                    guard.complete();
                     None
                 }
             }

@@ -30,6 +30,10 @@ use roleplay_server::{
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{Streaming, transport::Channel};
 
+#[allow(
+    unused_imports,
+    reason = "not every test binary scripts stream endings"
+)]
 pub use fake_upstream::{End, FakeUpstream, Reply};
 
 pub const MASTER_KEY: [u8; 32] = [42; 32];
