@@ -147,13 +147,12 @@ fn parse_event(event: &Event) -> Parsed {
 #[cfg(test)]
 mod tests {
     use eventsource_stream::Eventsource;
-    use futures_util::executor::block_on;
 
     use super::*;
 
     /// Feeds raw bytes, split at the given positions, through the real SSE
     /// decoder and this parser.
-    fn run(raw: &str, splits: &[usize]) -> Vec<Result<StreamEvent, ProviderError>> {
+    async fn run(raw: &str, splits: &[usize]) -> Vec<Result<StreamEvent, ProviderError>> {
         let bytes = raw.as_bytes();
         let mut pieces = Vec::new();
         let mut start = 0;
@@ -161,15 +160,15 @@ mod tests {
             pieces.push(Ok::<_, std::io::Error>(bytes[start..split].to_vec()));
             start = split;
         }
-        block_on(chat_events(stream::iter(pieces).eventsource()).collect())
+        chat_events(stream::iter(pieces).eventsource()).collect().await
     }
 
     fn text(t: &str) -> Result<StreamEvent, ProviderError> {
         Ok(StreamEvent::Text(t.into()))
     }
 
-    #[test]
-    fn openrouter_stream_with_comments_role_chunk_usage_and_done() {
+    #[tokio::test]
+    async fn openrouter_stream_with_comments_role_chunk_usage_and_done() {
         let raw = ": OPENROUTER PROCESSING\r\n\r\n\
             data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\n\
             data: {\"choices\":[{\"delta\":{\"content\":\"Hé\"}}]}\r\n\r\n\
@@ -188,24 +187,24 @@ mod tests {
                 cost: Some(0.001),
             })),
         ];
-        assert_eq!(run(raw, &[]), expected);
+        assert_eq!(run(raw, &[]).await, expected);
         // Split at every byte, including inside the two-byte 'é'.
         let every_byte: Vec<usize> = (1..raw.len()).collect();
-        assert_eq!(run(raw, &every_byte), expected);
+        assert_eq!(run(raw, &every_byte).await, expected);
     }
 
-    #[test]
-    fn a_stream_may_end_without_done() {
+    #[tokio::test]
+    async fn a_stream_may_end_without_done() {
         let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
-        assert_eq!(run(raw, &[7]), vec![text("a")]);
+        assert_eq!(run(raw, &[7]).await, vec![text("a")]);
     }
 
-    #[test]
-    fn error_object_mid_stream_ends_with_an_error() {
+    #[tokio::test]
+    async fn error_object_mid_stream_ends_with_an_error() {
         let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
             data: {\"error\":{\"code\":502,\"message\":\"Provider returned error\"}}\n\n\
             data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n";
-        let events = run(raw, &[]);
+        let events = run(raw, &[]).await;
         assert_eq!(events.len(), 2);
         assert_eq!(events[0], text("a"));
         assert!(
@@ -213,9 +212,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn invalid_json_is_an_error() {
-        let events = run("data: {nope\n\n", &[]);
+    #[tokio::test]
+    async fn invalid_json_is_an_error() {
+        let events = run("data: {nope\n\n", &[]).await;
         assert!(matches!(&events[..], [Err(ProviderError::Upstream(_))]));
     }
 }
