@@ -130,6 +130,11 @@ pub struct Config {
     #[arg(long, env = "ROLEPLAY_RESUME_GRACE", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
     pub resume_grace: Duration,
 
+    /// How often the text of running replies is saved, so a crash loses at
+    /// most this much of what was streamed.
+    #[arg(long, env = "ROLEPLAY_CHECKPOINT_INTERVAL", default_value = "250ms", value_parser = humantime::parse_duration, global = true)]
+    pub checkpoint_interval: Duration,
+
     /// On shutdown, how long running replies may finish before they are cancelled.
     #[arg(long, env = "ROLEPLAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
@@ -154,6 +159,7 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     pub max_watchers_per_chat: usize,
     pub resume_grace: Duration,
+    pub checkpoint_interval: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -171,6 +177,7 @@ impl Default for ServerOptions {
             idle_timeout: Duration::from_secs(300),
             max_watchers_per_chat: 32,
             resume_grace: Duration::from_secs(60),
+            checkpoint_interval: Duration::from_millis(250),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -190,6 +197,7 @@ impl From<&Config> for ServerOptions {
             idle_timeout: config.idle_timeout,
             max_watchers_per_chat: config.max_watchers_per_chat.max(1),
             resume_grace: config.resume_grace,
+            checkpoint_interval: config.checkpoint_interval,
             shutdown_grace: config.shutdown_grace,
         }
     }

@@ -10,6 +10,8 @@
 //! - [`watching`]: subscribing to a chat (and resuming), cancelling, status.
 //! - [`registry`]: live generations in memory: text so far, outcome, the
 //!   per-chat lock and watcher counts.
+//! - [`checkpoint`]: saves the text of running replies every 250 ms, so a
+//!   crash loses almost nothing that was streamed.
 //! - [`follower`]: turns registry state into a client's event sequence with
 //!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
@@ -25,6 +27,7 @@
 
 pub mod api;
 pub mod chats;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod follower;

@@ -16,7 +16,7 @@
 use std::{
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicU8, AtomicU64, Ordering},
+        atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -146,6 +146,8 @@ pub struct Generation {
     progress: watch::Sender<Progress>,
     cancel: CancellationToken,
     cancel_reason: AtomicU8,
+    /// Bytes of text already written to the database by the checkpointer.
+    checkpointed: AtomicUsize,
 }
 
 impl Generation {
@@ -160,7 +162,19 @@ impl Generation {
             progress,
             cancel: CancellationToken::new(),
             cancel_reason: AtomicU8::new(0),
+            checkpointed: AtomicUsize::new(0),
         }
+    }
+
+    /// The text, if the reply is live and grew since its last checkpoint.
+    pub fn text_to_checkpoint(&self) -> Option<String> {
+        let progress = self.progress.borrow();
+        let grew = progress.text.len() > self.checkpointed.load(Ordering::Acquire);
+        (grew && progress.outcome.is_none()).then(|| progress.text.clone())
+    }
+
+    pub fn mark_checkpointed(&self, len: usize) {
+        self.checkpointed.fetch_max(len, Ordering::AcqRel);
     }
 
     /// A generation that is over, rebuilt from its stored message (to resume

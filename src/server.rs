@@ -18,6 +18,7 @@ use crate::{
             user_profile_service_server::UserProfileServiceServer,
         },
     },
+    checkpoint,
     state::AppState,
 };
 
@@ -55,6 +56,13 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let stop_checkpoints = tokio_util::sync::CancellationToken::new();
+    let checkpointer = tokio::spawn(checkpoint::run(
+        state.registry.clone(),
+        state.store.clone(),
+        state.options.checkpoint_interval,
+        stop_checkpoints.clone(),
+    ));
     let drain_state = state.clone();
     let drained = async move {
         shutdown.await;
@@ -97,5 +105,8 @@ pub async fn run(
         )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
         .await?;
+    // Every generation has stored its outcome by now.
+    stop_checkpoints.cancel();
+    let _ = checkpointer.await;
     Ok(())
 }

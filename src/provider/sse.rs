@@ -160,7 +160,9 @@ mod tests {
             pieces.push(Ok::<_, std::io::Error>(bytes[start..split].to_vec()));
             start = split;
         }
-        chat_events(stream::iter(pieces).eventsource()).collect().await
+        chat_events(stream::iter(pieces).eventsource())
+            .collect()
+            .await
     }
 
     fn text(t: &str) -> Result<StreamEvent, ProviderError> {

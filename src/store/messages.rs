@@ -92,6 +92,27 @@ impl Store {
         )
     }
 
+    /// Saves the text so far of running replies (id, text), in one
+    /// transaction. Rows no longer streaming are left alone.
+    pub async fn checkpoint_replies(&self, replies: &[(&str, &str)]) -> StoreResult<()> {
+        let updated_at = now();
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                for (id, text) in replies {
+                    diesel::update(
+                        messages::table
+                            .find(*id)
+                            .filter(messages::status.eq(MessageStatus::Streaming.as_str())),
+                    )
+                    .set((messages::content.eq(*text), messages::updated_at.eq(updated_at)))
+                    .execute(conn)
+                    .await?;
+                }
+                Ok(())
+            })
+            .await)
+    }
+
     /// Marks replies left streaming by a previous run (a crash or a kill) as
     /// interrupted; their text so far stays. Returns how many there were.
     pub async fn interrupt_orphaned_replies(&self) -> StoreResult<usize> {

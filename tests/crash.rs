@@ -1,0 +1,181 @@
+//! kill -9 mid-reply: after a restart the reply is marked interrupted with at
+//! least the text streamed 250 ms (one checkpoint interval) before the kill,
+//! and the chat works again. Runs the real binary as a child process.
+
+mod common;
+
+use std::{process::Stdio, time::Duration};
+
+use common::{API_KEY, Db, FakeUpstream, Reply, TestDb};
+use roleplay_server::api::pb::{
+    self, character_service_client::CharacterServiceClient,
+    chat_session_service_client::ChatSessionServiceClient, generation_event::Event,
+    message_service_client::MessageServiceClient, settings_service_client::SettingsServiceClient,
+    user_profile_service_client::UserProfileServiceClient,
+};
+use tokio::{
+    process::{Child, Command},
+    time::Instant,
+};
+use tonic::transport::Channel;
+
+struct Process {
+    child: Child,
+    channel: Channel,
+}
+
+async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> Process {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
+        .arg("serve")
+        .env("ROLEPLAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEPLAY_MASTER_KEY_FILE", dir.join("master.key"))
+        .env("OPENROUTER_BASE_URL", upstream.base_url())
+        .env("ROLEPLAY_CHECKPOINT_INTERVAL", "250ms")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channel = loop {
+        match Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("uri")
+            .connect()
+            .await
+        {
+            Ok(channel) => break channel,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(err) => panic!("server did not start: {err}"),
+        }
+    };
+    Process { child, channel }
+}
+
+async fn a_killed_server_keeps_what_it_streamed(db: Db) {
+    let upstream = FakeUpstream::start().await;
+    let database = TestDb::new(db).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = spawn(&database, dir.path(), &upstream).await;
+
+    SettingsServiceClient::new(server.channel.clone())
+        .set_provider_api_key(pb::SetProviderApiKeyRequest {
+            api_key: API_KEY.into(),
+        })
+        .await
+        .expect("key");
+    let character = CharacterServiceClient::new(server.channel.clone())
+        .create_character(pb::CreateCharacterRequest {
+            name: "Aria".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("character")
+        .into_inner();
+    let profile = UserProfileServiceClient::new(server.channel.clone())
+        .create_user_profile(pb::CreateUserProfileRequest {
+            name: "Sam".into(),
+            description: String::new(),
+        })
+        .await
+        .expect("profile")
+        .into_inner();
+    let chat = ChatSessionServiceClient::new(server.channel.clone())
+        .create_chat_session(pb::CreateChatSessionRequest {
+            character_id: character.id,
+            user_profile_id: profile.id,
+            ..Default::default()
+        })
+        .await
+        .expect("chat")
+        .into_inner();
+
+    let chunks: Vec<String> = (0..1_000).map(|i| format!("token{i} ")).collect();
+    let expected = chunks.concat();
+    upstream.push(Reply::slow(chunks, Duration::from_millis(5)));
+    let mut stream = MessageServiceClient::new(server.channel.clone())
+        .add_user_message_streaming(pb::AddUserMessageRequest {
+            chat_session_id: chat.id.clone(),
+            content: "go".into(),
+        })
+        .await
+        .expect("send")
+        .into_inner();
+
+    // Read for a while; remember how much had arrived 250 ms before the kill.
+    let mut received = String::new();
+    let reading_until = Instant::now() + Duration::from_millis(800);
+    let mut snapshots: Vec<(Instant, usize)> = Vec::new();
+    while Instant::now() < reading_until {
+        let event = stream
+            .message()
+            .await
+            .expect("ok")
+            .expect("open")
+            .event
+            .expect("set");
+        if let Event::Delta(delta) = event {
+            assert_eq!(delta.offset as usize, received.len());
+            received.push_str(&delta.text);
+            snapshots.push((Instant::now(), received.len()));
+        }
+    }
+    server.child.kill().await.expect("kill -9");
+    let killed_at = Instant::now();
+    let owed = snapshots
+        .iter()
+        .rev()
+        .find(|(at, _)| *at + Duration::from_millis(250) <= killed_at)
+        .map_or(0, |(_, len)| *len);
+    assert!(owed > 0, "the test streamed long enough to checkpoint");
+    drop(stream);
+
+    let server = spawn(&database, dir.path(), &upstream).await;
+    let mut chats = ChatSessionServiceClient::new(server.channel.clone());
+    let messages = chats
+        .list_messages(pb::ListMessagesRequest {
+            chat_session_id: chat.id.clone(),
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .messages;
+    let reply = messages.last().expect("reply row");
+    assert_eq!(reply.status(), pb::MessageStatus::Interrupted);
+    assert!(
+        reply.content.len() >= owed,
+        "stored {} bytes, {owed} were streamed 250 ms before the kill",
+        reply.content.len()
+    );
+    assert!(
+        expected.starts_with(&reply.content),
+        "the stored text is a prefix of the reply"
+    );
+
+    // The chat is usable, and the interrupted partial is part of its history.
+    upstream.push(Reply::chunks(["back"]));
+    let mut next = MessageServiceClient::new(server.channel.clone())
+        .add_user_message_streaming(pb::AddUserMessageRequest {
+            chat_session_id: chat.id.clone(),
+            content: "again".into(),
+        })
+        .await
+        .expect("chat usable after restart")
+        .into_inner();
+    let events = common::until_terminal(&mut next).await;
+    assert!(matches!(common::terminal(&events), Event::Completed(_)));
+    let requests = upstream.requests();
+    let prompt = &requests.last().expect("request").body["messages"];
+    assert_eq!(prompt[1]["content"].as_str(), Some(reply.content.as_str()));
+}
+
+on_both_databases!(a_killed_server_keeps_what_it_streamed);
