@@ -22,12 +22,8 @@ fn main() -> io::Result<()> {
     }
 
     let descriptors = protox::compile(&files, [&proto_dir]).map_err(io::Error::other)?;
-    let out_dir =
-        PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?);
-    fs::write(
-        out_dir.join("roleplay_descriptor.bin"),
-        descriptors.encode_to_vec(),
-    )?;
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?);
+    fs::write(out_dir.join("roleplay_descriptor.bin"), descriptors.encode_to_vec())?;
 
     tonic_prost_build::configure()
         // The derived Debug would print the API key; src/api/settings.rs has a

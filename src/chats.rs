@@ -25,10 +25,8 @@ pub struct NewChat {
 /// Opens a chat; the character's first message, with names filled in, becomes
 /// its first assistant message.
 pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
-    let (character, profile) = tokio::try_join!(
-        store.character(&new.character_id),
-        store.user_profile(&new.user_profile_id)
-    )?;
+    let (character, profile) =
+        tokio::try_join!(store.character(&new.character_id), store.user_profile(&new.user_profile_id))?;
     let character = character.ok_or_else(|| Error::not_found("character", &new.character_id))?;
     let profile = profile.ok_or_else(|| Error::not_found("user profile", &new.user_profile_id))?;
     let created_at = now();
@@ -36,39 +34,30 @@ pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
         id: new_id(),
         character_id: character.id.clone(),
         user_profile_id: profile.id.clone(),
-        title: new
-            .title
-            .unwrap_or_else(|| format!("Chat with {}", character.name)),
+        title: new.title.unwrap_or_else(|| format!("Chat with {}", character.name)),
         model: new.model,
         temperature: new.temperature,
         max_tokens: new.max_tokens,
         created_at,
         updated_at: created_at,
     };
-    let first_message = character
-        .first_message
-        .as_deref()
-        .filter(|m| !m.trim().is_empty())
-        .map(|text| Message {
-            id: new_id(),
-            chat_session_id: chat.id.clone(),
-            role: Role::Assistant.as_str().into(),
-            content: substitute_names(text, &character.name, &profile.name),
-            status: MessageStatus::Completed.as_str().into(),
-            model: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            error: None,
-            stream_id: None,
-            finish_reason: None,
-            duration_ms: None,
-            created_at,
-            updated_at: created_at,
-        });
-    match store
-        .insert_chat_session(&chat, first_message.as_ref())
-        .await
-    {
+    let first_message = character.first_message.as_deref().filter(|m| !m.trim().is_empty()).map(|text| Message {
+        id: new_id(),
+        chat_session_id: chat.id.clone(),
+        role: Role::Assistant.as_str().into(),
+        content: substitute_names(text, &character.name, &profile.name),
+        status: MessageStatus::Completed.as_str().into(),
+        model: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        error: None,
+        stream_id: None,
+        finish_reason: None,
+        duration_ms: None,
+        created_at,
+        updated_at: created_at,
+    });
+    match store.insert_chat_session(&chat, first_message.as_ref()).await {
         Ok(()) => Ok(chat),
         // The character or profile was deleted between the check and the insert.
         Err(err) if err.is_foreign_key_violation() => Err(Error::NotFound {
@@ -89,8 +78,6 @@ pub async fn delete(store: &Store, registry: &Registry, chat_id: &str) -> Result
     }
     match store.delete_chat_session(chat_id).await? {
         DeleteOutcome::Deleted => Ok(()),
-        DeleteOutcome::NotFound | DeleteOutcome::InUse => {
-            Err(Error::not_found("chat session", chat_id))
-        }
+        DeleteOutcome::NotFound | DeleteOutcome::InUse => Err(Error::not_found("chat session", chat_id)),
     }
 }

@@ -34,10 +34,8 @@ pub async fn run(registry: Registry, store: Store, every: Duration, stop: Cancel
         if pending.is_empty() {
             continue;
         }
-        let rows: Vec<(&str, &str)> = pending
-            .iter()
-            .map(|(g, text)| (g.info.assistant_message_id.as_str(), text.as_str()))
-            .collect();
+        let rows: Vec<(&str, &str)> =
+            pending.iter().map(|(g, text)| (g.info.assistant_message_id.as_str(), text.as_str())).collect();
         match store.checkpoint_replies(&rows).await {
             Ok(()) => {
                 for (generation, text) in &pending {

@@ -11,11 +11,7 @@ pub const DEFAULT_MODEL: &str = "meta-llama/llama-3.2-3b-instruct";
 pub const DEFAULT_PROVIDER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "roleplay-server",
-    version,
-    about = "gRPC roleplay chat server with resumable LLM streams"
-)]
+#[command(name = "roleplay-server", version, about = "gRPC roleplay chat server with resumable LLM streams")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,31 +30,15 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(
-        long,
-        env = "ROLEPLAY_LISTEN",
-        default_value = "127.0.0.1:50051",
-        global = true
-    )]
+    #[arg(long, env = "ROLEPLAY_LISTEN", default_value = "127.0.0.1:50051", global = true)]
     pub listen: SocketAddr,
 
     /// A SQLite file path (optionally sqlite://...) or a postgres:// URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "data/roleplay.db",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "data/roleplay.db", hide_env_values = true, global = true)]
     pub database_url: String,
 
     /// Maximum database connections (SQLite uses at most 4).
-    #[arg(
-        long,
-        env = "ROLEPLAY_DB_POOL_SIZE",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "ROLEPLAY_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
 
     /// The master key as base64 of 32 bytes. Wins over the key file.
@@ -67,12 +47,7 @@ pub struct Config {
 
     /// File holding the master key; created with a new random key (mode 0600)
     /// when it does not exist.
-    #[arg(
-        long,
-        env = "ROLEPLAY_MASTER_KEY_FILE",
-        default_value = "data/master.key",
-        global = true
-    )]
+    #[arg(long, env = "ROLEPLAY_MASTER_KEY_FILE", default_value = "data/master.key", global = true)]
     pub master_key_file: PathBuf,
 
     /// OpenAI-compatible API base URL, used until one is stored in settings.
@@ -101,12 +76,7 @@ pub struct Config {
 
     /// Tries per request when the provider answers 408/429/5xx or cannot be
     /// reached before the first token.
-    #[arg(
-        long,
-        env = "ROLEPLAY_UPSTREAM_TRIES",
-        default_value_t = 3,
-        global = true
-    )]
+    #[arg(long, env = "ROLEPLAY_UPSTREAM_TRIES", default_value_t = 3, global = true)]
     pub upstream_tries: usize,
 
     /// First delay between tries; doubles each time, with jitter.
@@ -118,12 +88,7 @@ pub struct Config {
     pub idle_timeout: Duration,
 
     /// Clients that may follow one chat at once.
-    #[arg(
-        long,
-        env = "ROLEPLAY_MAX_WATCHERS_PER_CHAT",
-        default_value_t = 32,
-        global = true
-    )]
+    #[arg(long, env = "ROLEPLAY_MAX_WATCHERS_PER_CHAT", default_value_t = 32, global = true)]
     pub max_watchers_per_chat: usize,
 
     /// How long a finished reply stays resumable from memory (then from the database).

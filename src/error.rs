@@ -35,10 +35,7 @@ impl Error {
     }
 
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            what,
-            id: id.into(),
-        }
+        Self::NotFound { what, id: id.into() }
     }
 }
 
@@ -57,9 +54,7 @@ impl From<Error> for Status {
             }
             Error::Store(store_error) => {
                 tracing::error!(error = %store_error, "database error");
-                Status::internal(
-                    "the database could not complete the request; the error was logged",
-                )
+                Status::internal("the database could not complete the request; the error was logged")
             }
         }
     }

@@ -18,17 +18,9 @@ use crate::registry::{ChatWatch, Generation, Outcome, Progress};
 #[derive(Debug, Clone)]
 pub enum Event {
     Started(Arc<Generation>),
-    Delta {
-        generation: Arc<Generation>,
-        offset: usize,
-        text: String,
-    },
+    Delta { generation: Arc<Generation>, offset: usize, text: String },
     Heartbeat,
-    Ended {
-        generation: Arc<Generation>,
-        partial_length: usize,
-        outcome: Arc<Outcome>,
-    },
+    Ended { generation: Arc<Generation>, partial_length: usize, outcome: Arc<Outcome> },
 }
 
 /// Reads one generation from a byte offset.
@@ -42,12 +34,7 @@ struct Cursor {
 impl Cursor {
     fn new(generation: Arc<Generation>, offset: usize) -> Self {
         let progress = generation.subscribe();
-        Self {
-            generation,
-            progress,
-            offset,
-            started_sent: false,
-        }
+        Self { generation, progress, offset, started_sent: false }
     }
 
     /// The next event of this generation; `None` after the terminal one.
@@ -64,11 +51,7 @@ impl Cursor {
                     let text = progress.text[self.offset..].to_owned();
                     let offset = self.offset;
                     self.offset = progress.text.len();
-                    return Some(Event::Delta {
-                        generation: Arc::clone(&self.generation),
-                        offset,
-                        text,
-                    });
+                    return Some(Event::Delta { generation: Arc::clone(&self.generation), offset, text });
                 }
                 if let Some(outcome) = &progress.outcome {
                     let event = Event::Ended {
@@ -89,12 +72,11 @@ impl Cursor {
 /// Where a follower starts.
 pub enum Start {
     /// Follow this generation from this offset first.
-    At {
-        generation: Arc<Generation>,
-        offset: usize,
-    },
+    At { generation: Arc<Generation>, offset: usize },
     /// Follow the live generation, if any, from its start.
     Live,
+    /// Follow only generations newer than this one (it was fully received).
+    After(Arc<Generation>),
 }
 
 pub struct Follower {
@@ -131,7 +113,8 @@ impl Follower {
                 };
                 (Some(Cursor::new(generation, offset)), skip_to)
             }
-            Start::Live => match latest {
+            Start::After(seen) if seen.seq > 0 => (None, seen.seq),
+            Start::After(_) | Start::Live => match latest {
                 Some(g) if g.is_streaming() => {
                     let seq = g.seq;
                     (Some(Cursor::new(g, 0)), seq)

@@ -15,10 +15,7 @@ use crate::{
     follower::{Follower, Start},
     prompt::{self, PromptInput},
     provider::{ChatProvider, CompletionRequest, ProviderError, StreamEvent, Usage},
-    registry::{
-        CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError,
-        StreamInfo,
-    },
+    registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError, StreamInfo},
     settings::Settings,
     state::AppState,
     store::{
@@ -46,25 +43,18 @@ impl From<RegistryError> for Error {
 /// is written.
 pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> Result<Follower> {
     if !state.lifecycle.is_accepting() {
-        return Err(Error::Unavailable(
-            "the server is shutting down; send the message again shortly".into(),
-        ));
+        return Err(Error::Unavailable("the server is shutting down; send the message again shortly".into()));
     }
     let store = &state.store;
-    let chat = store
-        .chat_session(chat_id)
-        .await?
-        .ok_or_else(|| Error::not_found("chat session", chat_id))?;
+    let chat = store.chat_session(chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))?;
     let settings = Settings::load(store, &state.master_key, &state.defaults()).await?;
     let api_key = settings.require_api_key()?.clone();
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
 
-    let (character, profile) = tokio::try_join!(
-        store.character(&chat.character_id),
-        store.user_profile(&chat.user_profile_id)
-    )?;
+    let (character, profile) =
+        tokio::try_join!(store.character(&chat.character_id), store.user_profile(&chat.user_profile_id))?;
     let character = character.ok_or_else(|| Error::not_found("character", &chat.character_id))?;
     let profile = profile.ok_or_else(|| Error::not_found("user profile", &chat.user_profile_id))?;
     let history = store.chat_history(chat_id).await?;
@@ -75,17 +65,9 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         history: &history,
         user_message: &content,
     });
-    let model = chat
-        .model
-        .clone()
-        .unwrap_or_else(|| settings.default_model.clone());
+    let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
     let user = new_message(chat_id, Role::User, content, MessageStatus::Completed);
-    let mut reply = new_message(
-        chat_id,
-        Role::Assistant,
-        String::new(),
-        MessageStatus::Streaming,
-    );
+    let mut reply = new_message(chat_id, Role::Assistant, String::new(), MessageStatus::Streaming);
     reply.model = Some(model.clone());
     reply.stream_id = Some(stream_id.clone());
     store.insert_exchange(&user, &reply).await?;
@@ -123,17 +105,11 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         },
     };
     let span = tracing::info_span!("generation", stream_id = %generation.info.stream_id, chat_session_id = %chat_id);
-    state
-        .lifecycle
-        .tasks
-        .spawn(job.run(request).instrument(span));
+    state.lifecycle.tasks.spawn(job.run(request).instrument(span));
 
     Ok(Follower::new(
         watch,
-        Start::At {
-            generation,
-            offset: 0,
-        },
+        Start::At { generation, offset: 0 },
         false,
         state.options.heartbeat_interval,
         state.lifecycle.stop_followers.clone(),
@@ -168,14 +144,8 @@ struct Limits {
 
 /// How the provider stream ended, before it is stored.
 enum Ending {
-    Completed {
-        finish_reason: Option<String>,
-        usage: Option<Usage>,
-    },
-    Failed {
-        code: FailureCode,
-        message: String,
-    },
+    Completed { finish_reason: Option<String>, usage: Option<Usage> },
+    Failed { code: FailureCode, message: String },
     Cancelled(CancelReason),
 }
 
@@ -188,10 +158,7 @@ impl From<ProviderError> for Ending {
             ProviderError::Timeout(_) => FailureCode::UpstreamTimeout,
             ProviderError::Upstream(_) => FailureCode::UpstreamError,
         };
-        Ending::Failed {
-            code,
-            message: err.to_string(),
-        }
+        Ending::Failed { code, message: err.to_string() }
     }
 }
 
@@ -214,10 +181,7 @@ impl Job {
         let duration = started.elapsed();
         let outcome = match self.store_outcome(&text, &ending, duration).await {
             Ok(message) => match ending {
-                Ending::Completed {
-                    finish_reason,
-                    usage,
-                } => Outcome::Completed {
+                Ending::Completed { finish_reason, usage } => Outcome::Completed {
                     message: Box::new(message),
                     finish_reason: finish_reason.unwrap_or_else(|| "unknown".into()),
                     usage: usage.unwrap_or_default(),
@@ -229,8 +193,7 @@ impl Job {
                 tracing::error!(error = %err, "the reply could not be stored");
                 Outcome::Failed {
                     code: FailureCode::Storage,
-                    message: "the reply could not be stored because the database is unavailable"
-                        .into(),
+                    message: "the reply could not be stored because the database is unavailable".into(),
                 }
             }
         };
@@ -283,10 +246,7 @@ impl Job {
             };
             match event {
                 None => {
-                    return Ending::Completed {
-                        finish_reason,
-                        usage,
-                    };
+                    return Ending::Completed { finish_reason, usage };
                 }
                 Some(Err(err)) => return err.into(),
                 Some(Ok(StreamEvent::Text(text))) => {
@@ -310,17 +270,12 @@ impl Job {
     ) -> crate::store::StoreResult<Message> {
         let mut row = ReplyOutcome {
             content: Some(text.to_owned()),
-            duration_ms: Some(Some(
-                i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
-            )),
+            duration_ms: Some(Some(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))),
             updated_at: Some(now()),
             ..Default::default()
         };
         match ending {
-            Ending::Completed {
-                finish_reason,
-                usage,
-            } => {
+            Ending::Completed { finish_reason, usage } => {
                 row.status = Some(MessageStatus::Completed.as_str().into());
                 row.finish_reason = Some(finish_reason.clone());
                 if let Some(usage) = usage {
@@ -357,11 +312,7 @@ impl Job {
 }
 
 fn first_token_timeout(limit: Duration) -> Ending {
-    ProviderError::Timeout(format!(
-        "no reply started within {}",
-        humantime::format_duration(limit)
-    ))
-    .into()
+    ProviderError::Timeout(format!("no reply started within {}", humantime::format_duration(limit))).into()
 }
 
 /// Resolves once nobody has watched the chat for `idle`.
@@ -381,11 +332,7 @@ async fn idle_timeout(mut watchers: watch::Receiver<usize>, idle: Duration) {
 fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
     let duration_ms = duration.as_millis() as u64;
     match outcome {
-        Outcome::Completed {
-            finish_reason,
-            usage,
-            ..
-        } => tracing::info!(
+        Outcome::Completed { finish_reason, usage, .. } => tracing::info!(
             bytes,
             duration_ms,
             finish_reason,
@@ -396,11 +343,8 @@ fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
         Outcome::Failed { code, message } => {
             tracing::warn!(bytes, duration_ms, code = code.as_str(), %message, "reply failed")
         }
-        Outcome::Cancelled { reason } => tracing::info!(
-            bytes,
-            duration_ms,
-            reason = reason.as_str(),
-            "reply cancelled"
-        ),
+        Outcome::Cancelled { reason } => {
+            tracing::info!(bytes, duration_ms, reason = reason.as_str(), "reply cancelled")
+        }
     }
 }

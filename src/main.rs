@@ -19,15 +19,11 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
-        Command::Migrate => store::migrate(&Backend::from_url(&cli.config.database_url))
-            .await
-            .map_err(Into::into),
+        Command::Migrate => store::migrate(&Backend::from_url(&cli.config.database_url)).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,10 +37,7 @@ async fn main() -> ExitCode {
 fn load_master_key(config: &Config) -> Result<MasterKey, Box<dyn std::error::Error>> {
     if let Some(encoded) = &config.master_key {
         let key = MasterKey::from_base64(encoded.expose_secret())?;
-        tracing::info!(
-            key_id = key.id(),
-            "using the master key from ROLEPLAY_MASTER_KEY"
-        );
+        tracing::info!(key_id = key.id(), "using the master key from ROLEPLAY_MASTER_KEY");
         return Ok(key);
     }
     let path = &config.master_key_file;
@@ -62,10 +55,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&config.database_url, config.db_pool_size).await?;
     let interrupted = store.interrupt_orphaned_replies().await?;
     if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "marked replies left streaming by the previous run as interrupted"
-        );
+        tracing::warn!(interrupted, "marked replies left streaming by the previous run as interrupted");
     }
     let options = ServerOptions::from(&config);
     let provider = OpenAiCompatible::new(

@@ -31,10 +31,7 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     fn new(role: Role, content: String) -> Self {
-        Self {
-            role: role.as_str(),
-            content,
-        }
+        Self { role: role.as_str(), content }
     }
 }
 
@@ -47,15 +44,8 @@ pub struct PromptInput<'a> {
 }
 
 pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
-    let names = Names {
-        character: &input.character.name,
-        user: &input.profile.name,
-    };
-    let character_system = input
-        .character
-        .system_prompt
-        .as_deref()
-        .filter(|s| !s.trim().is_empty());
+    let names = Names { character: &input.character.name, user: &input.profile.name };
+    let character_system = input.character.system_prompt.as_deref().filter(|s| !s.trim().is_empty());
     let layers = [
         input.settings.pre_system_prompt.as_str(),
         character_system.unwrap_or(&input.settings.system_prompt),
@@ -74,11 +64,7 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
         messages.push(ChatMessage::new(Role::System, system));
     }
     messages.extend(
-        input
-            .history
-            .iter()
-            .filter(|m| belongs_in_history(m))
-            .map(|m| ChatMessage::new(m.role(), m.content.clone())),
+        input.history.iter().filter(|m| belongs_in_history(m)).map(|m| ChatMessage::new(m.role(), m.content.clone())),
     );
     let post = input
         .character
@@ -117,8 +103,7 @@ impl Names<'_> {
 
 /// Replaces `{{char}}` and `{{user}}` with the given names.
 pub fn substitute_names(text: &str, character: &str, user: &str) -> String {
-    text.replace("{{char}}", character)
-        .replace("{{user}}", user)
+    text.replace("{{char}}", character).replace("{{user}}", user)
 }
 
 #[cfg(test)]
@@ -178,11 +163,7 @@ mod tests {
         let character = character(Some("You are {{char}}."), Some("Stay as {{char}}."));
         let profile = profile("{{user}} is a traveller.");
         let history = [
-            message(
-                Role::Assistant,
-                MessageStatus::Completed,
-                "Hello, {{user}}!",
-            ),
+            message(Role::Assistant, MessageStatus::Completed, "Hello, {{user}}!"),
             message(Role::User, MessageStatus::Completed, "hi"),
             message(Role::Assistant, MessageStatus::Failed, "broken"),
             message(Role::User, MessageStatus::Completed, "again"),
@@ -196,10 +177,7 @@ mod tests {
             history: &history,
             user_message: "new {{char}}",
         });
-        let got: Vec<(&str, &str)> = messages
-            .iter()
-            .map(|m| (m.role, m.content.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -219,10 +197,7 @@ mod tests {
 
     #[test]
     fn empty_layers_are_skipped_and_globals_fill_in() {
-        let settings = PromptSettings {
-            system_prompt: "Global system".into(),
-            ..Default::default()
-        };
+        let settings = PromptSettings { system_prompt: "Global system".into(), ..Default::default() };
         let mut character = character(None, None);
         character.description = "   ".into();
         let messages = build(&PromptInput {
@@ -232,10 +207,7 @@ mod tests {
             history: &[],
             user_message: "hello",
         });
-        let got: Vec<(&str, &str)> = messages
-            .iter()
-            .map(|m| (m.role, m.content.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
         assert_eq!(got, vec![("system", "Global system"), ("user", "hello")]);
     }
 
@@ -251,12 +223,6 @@ mod tests {
             history: &[],
             user_message: "hello",
         });
-        assert_eq!(
-            messages,
-            vec![ChatMessage {
-                role: "user",
-                content: "hello".into()
-            }]
-        );
+        assert_eq!(messages, vec![ChatMessage { role: "user", content: "hello".into() }]);
     }
 }

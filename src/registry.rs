@@ -115,18 +115,9 @@ impl CancelReason {
 /// How a generation ended.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Completed {
-        message: Box<Message>,
-        finish_reason: String,
-        usage: Usage,
-    },
-    Failed {
-        code: FailureCode,
-        message: String,
-    },
-    Cancelled {
-        reason: CancelReason,
-    },
+    Completed { message: Box<Message>, finish_reason: String, usage: Usage },
+    Failed { code: FailureCode, message: String },
+    Cancelled { reason: CancelReason },
 }
 
 /// A reply's text so far and, once it ended, how.
@@ -152,10 +143,7 @@ pub struct Generation {
 
 impl Generation {
     fn new(info: StreamInfo, seq: u64, text: String, outcome: Option<Outcome>) -> Self {
-        let (progress, _) = watch::channel(Progress {
-            text,
-            outcome: outcome.map(Arc::new),
-        });
+        let (progress, _) = watch::channel(Progress { text, outcome: outcome.map(Arc::new) });
         Self {
             info,
             seq,
@@ -185,14 +173,12 @@ impl Generation {
 
     /// Appends streamed text and wakes every watcher.
     pub fn push_text(&self, text: &str) {
-        self.progress
-            .send_modify(|progress| progress.text.push_str(text));
+        self.progress.send_modify(|progress| progress.text.push_str(text));
     }
 
     /// Publishes the outcome; watchers send it after any text they still owe.
     pub fn finish(&self, outcome: Outcome) {
-        self.progress
-            .send_modify(|progress| progress.outcome = Some(Arc::new(outcome)));
+        self.progress.send_modify(|progress| progress.outcome = Some(Arc::new(outcome)));
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Progress> {
@@ -217,12 +203,7 @@ impl Generation {
 
     /// Asks the generation's task to stop; the first reason given wins.
     pub fn cancel(&self, reason: CancelReason) {
-        let _ = self.cancel_reason.compare_exchange(
-            0,
-            reason as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let _ = self.cancel_reason.compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
         self.cancel.cancel();
     }
 
@@ -231,8 +212,7 @@ impl Generation {
     }
 
     pub fn cancel_reason(&self) -> CancelReason {
-        CancelReason::from_u8(self.cancel_reason.load(Ordering::Acquire))
-            .unwrap_or(CancelReason::Requested)
+        CancelReason::from_u8(self.cancel_reason.load(Ordering::Acquire)).unwrap_or(CancelReason::Requested)
     }
 
     /// Waits until the generation has an outcome.
@@ -266,11 +246,7 @@ pub struct ChatEntry {
 
 impl ChatEntry {
     fn new() -> Self {
-        Self {
-            latest: watch::channel(None).0,
-            watchers: watch::channel(0).0,
-            running: Mutex::new(None),
-        }
+        Self { latest: watch::channel(None).0, watchers: watch::channel(0).0, running: Mutex::new(None) }
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, Option<String>> {
@@ -291,11 +267,7 @@ impl ChatEntry {
 
     /// The running generation, if any.
     pub fn live(&self) -> Option<Arc<Generation>> {
-        self.latest
-            .borrow()
-            .as_ref()
-            .filter(|g| g.is_streaming())
-            .cloned()
+        self.latest.borrow().as_ref().filter(|g| g.is_streaming()).cloned()
     }
 }
 
@@ -317,9 +289,7 @@ pub struct Registry {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistryError {
-    #[error(
-        "a reply is already being generated in this chat (stream_id {0}); wait for it to finish or cancel it"
-    )]
+    #[error("a reply is already being generated in this chat (stream_id {0}); wait for it to finish or cancel it")]
     Busy(String),
     #[error("this chat already has {0} watchers, the most allowed; close another stream first")]
     TooManyWatchers(usize),
@@ -340,11 +310,7 @@ impl Registry {
 
     /// Takes the chat's generation lock for `stream_id`.
     pub fn lock_chat(&self, chat_id: &str, stream_id: &str) -> Result<ChatLock, RegistryError> {
-        let entry = self
-            .inner
-            .chats
-            .entry(chat_id.to_owned())
-            .or_insert_with(|| Arc::new(ChatEntry::new()));
+        let entry = self.inner.chats.entry(chat_id.to_owned()).or_insert_with(|| Arc::new(ChatEntry::new()));
         let mut running = entry.running();
         if let Some(other) = running.as_ref() {
             return Err(RegistryError::Busy(other.clone()));
@@ -363,11 +329,7 @@ impl Registry {
     pub fn watch_chat(&self, chat_id: &str) -> Result<ChatWatch, RegistryError> {
         // The count changes under the map's shard lock, so an entry seen as
         // idle by `remove_if_idle` cannot gain a watcher at the same time.
-        let entry = self
-            .inner
-            .chats
-            .entry(chat_id.to_owned())
-            .or_insert_with(|| Arc::new(ChatEntry::new()));
+        let entry = self.inner.chats.entry(chat_id.to_owned()).or_insert_with(|| Arc::new(ChatEntry::new()));
         let max = self.inner.max_watchers;
         let mut refused = false;
         entry.watchers.send_if_modified(|count| {
@@ -382,24 +344,15 @@ impl Registry {
             return Err(RegistryError::TooManyWatchers(max));
         }
         let latest = entry.latest.subscribe();
-        Ok(ChatWatch {
-            registry: self.clone(),
-            chat_id: chat_id.to_owned(),
-            entry: Arc::clone(&entry),
-            latest,
-        })
+        Ok(ChatWatch { registry: self.clone(), chat_id: chat_id.to_owned(), entry: Arc::clone(&entry), latest })
     }
 
     /// Makes a generation visible to watchers and resumable by its stream id.
     pub fn publish(&self, lock: &ChatLock, info: StreamInfo) -> Arc<Generation> {
         let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
         let generation = Arc::new(Generation::new(info, seq, String::new(), None));
-        self.inner
-            .streams
-            .insert(generation.info.stream_id.clone(), Arc::clone(&generation));
-        lock.entry
-            .latest
-            .send_replace(Some(Arc::clone(&generation)));
+        self.inner.streams.insert(generation.info.stream_id.clone(), Arc::clone(&generation));
+        lock.entry.latest.send_replace(Some(Arc::clone(&generation)));
         generation
     }
 
@@ -435,12 +388,7 @@ impl Registry {
 
     /// Every running generation (for shutdown).
     pub fn live_generations(&self) -> Vec<Arc<Generation>> {
-        self.inner
-            .streams
-            .iter()
-            .filter(|g| g.is_streaming())
-            .map(|g| Arc::clone(&g))
-            .collect()
+        self.inner.streams.iter().filter(|g| g.is_streaming()).map(|g| Arc::clone(&g)).collect()
     }
 
     /// Chats with an entry, and generations held in memory.
@@ -449,9 +397,7 @@ impl Registry {
     }
 
     fn remove_if_idle(&self, chat_id: &str) {
-        self.inner
-            .chats
-            .remove_if(chat_id, |_, entry| entry.is_idle());
+        self.inner.chats.remove_if(chat_id, |_, entry| entry.is_idle());
     }
 }
 
@@ -510,9 +456,7 @@ impl ChatWatch {
 
 impl Drop for ChatWatch {
     fn drop(&mut self) {
-        self.entry
-            .watchers
-            .send_modify(|count| *count = count.saturating_sub(1));
+        self.entry.watchers.send_modify(|count| *count = count.saturating_sub(1));
         self.registry.remove_if_idle(&self.chat_id);
     }
 }

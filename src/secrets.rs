@@ -43,13 +43,9 @@ pub enum SecretError {
     KeyFile { path: String, source: io::Error },
     #[error("the stored secret is not in the v1:<key-id>:<data> format")]
     Malformed,
-    #[error(
-        "the stored secret was encrypted with master key {found}, but this server has key {ours}"
-    )]
+    #[error("the stored secret was encrypted with master key {found}, but this server has key {ours}")]
     WrongKey { found: String, ours: String },
-    #[error(
-        "the stored secret failed authentication: it was changed or belongs to another setting"
-    )]
+    #[error("the stored secret failed authentication: it was changed or belongs to another setting")]
     Tampered,
     #[error("the system random number generator failed")]
     Random,
@@ -64,31 +60,21 @@ pub struct MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
-        let digest = Sha256::new()
-            .chain_update(b"roleplay-server master key id\0")
-            .chain_update(bytes)
-            .finalize();
+        let digest = Sha256::new().chain_update(b"roleplay-server master key id\0").chain_update(bytes).finalize();
         let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
         let key = Key::<XChaCha20Poly1305>::from(*bytes);
-        Self {
-            id,
-            cipher: XChaCha20Poly1305::new(&key),
-        }
+        Self { id, cipher: XChaCha20Poly1305::new(&key) }
     }
 
     /// Parses base64 of exactly 32 bytes (surrounding whitespace ignored).
     pub fn from_base64(encoded: &str) -> Result<Self, SecretError> {
-        let bytes = STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| SecretError::BadMasterKey)?;
+        let bytes = STANDARD.decode(encoded.trim()).map_err(|_| SecretError::BadMasterKey)?;
         let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|_| SecretError::BadMasterKey)?;
         Ok(Self::from_bytes(&bytes))
     }
@@ -96,10 +82,7 @@ impl MasterKey {
     /// Reads the key file, or creates it with a new random key (mode 0600,
     /// never overwriting an existing file). Returns whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), SecretError> {
-        let key_file_error = |source| SecretError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
+        let key_file_error = |source| SecretError::KeyFile { path: path.display().to_string(), source };
         match fs::read_to_string(path) {
             Ok(contents) => return Ok((Self::from_base64(&contents)?, false)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -109,12 +92,8 @@ impl MasterKey {
             fs::create_dir_all(parent).map_err(key_file_error)?;
         }
         let key = Key::<XChaCha20Poly1305>::try_generate().map_err(|_| SecretError::Random)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(key_file_error)?;
+        let mut file =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(key_file_error)?;
         file.write_all(STANDARD.encode(key.as_slice()).as_bytes())
             .and_then(|()| file.write_all(b"\n"))
             .and_then(|()| file.sync_all())
@@ -132,37 +111,22 @@ impl MasterKey {
         let aad = associated_data(name, &self.id);
         let ciphertext = self
             .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext.expose_secret().as_bytes(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext.expose_secret().as_bytes(), aad: &aad })
             .map_err(|_| SecretError::Random)?;
         let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         blob.extend_from_slice(nonce.as_slice());
         blob.extend_from_slice(&ciphertext);
-        Ok(format!(
-            "{FORMAT_VERSION}:{}:{}",
-            self.id,
-            STANDARD.encode(blob)
-        ))
+        Ok(format!("{FORMAT_VERSION}:{}:{}", self.id, STANDARD.encode(blob)))
     }
 
     /// Decrypts a value written by [`MasterKey::encrypt`] for the same `name`.
     pub fn decrypt(&self, name: &str, stored: &str) -> Result<SecretString, SecretError> {
         let mut parts = stored.splitn(3, ':');
-        let (Some(FORMAT_VERSION), Some(key_id), Some(data)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(FORMAT_VERSION), Some(key_id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SecretError::Malformed);
         };
         if key_id != self.id {
-            return Err(SecretError::WrongKey {
-                found: key_id.to_owned(),
-                ours: self.id.clone(),
-            });
+            return Err(SecretError::WrongKey { found: key_id.to_owned(), ours: self.id.clone() });
         }
         let blob = STANDARD.decode(data).map_err(|_| SecretError::Tampered)?;
         if blob.len() < NONCE_LEN {
@@ -171,16 +135,8 @@ impl MasterKey {
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| SecretError::Tampered)?;
         let aad = associated_data(name, &self.id);
-        let plaintext = self
-            .cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SecretError::Tampered)?;
+        let plaintext =
+            self.cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: &aad }).map_err(|_| SecretError::Tampered)?;
         let plaintext = String::from_utf8(plaintext).map_err(|_| SecretError::Tampered)?;
         Ok(SecretString::from(plaintext))
     }
@@ -227,31 +183,17 @@ mod tests {
     #[test]
     fn rejects_other_names_keys_and_flipped_bytes() {
         let k = key(7);
-        let stored = k
-            .encrypt("provider_api_key", &SecretString::from("sk-secret-value"))
-            .expect("encrypt");
-        assert!(matches!(
-            k.decrypt("other_setting", &stored),
-            Err(SecretError::Tampered)
-        ));
-        assert!(matches!(
-            key(8).decrypt("provider_api_key", &stored),
-            Err(SecretError::WrongKey { .. })
-        ));
-        assert!(matches!(
-            k.decrypt("provider_api_key", "garbage"),
-            Err(SecretError::Malformed)
-        ));
+        let stored = k.encrypt("provider_api_key", &SecretString::from("sk-secret-value")).expect("encrypt");
+        assert!(matches!(k.decrypt("other_setting", &stored), Err(SecretError::Tampered)));
+        assert!(matches!(key(8).decrypt("provider_api_key", &stored), Err(SecretError::WrongKey { .. })));
+        assert!(matches!(k.decrypt("provider_api_key", "garbage"), Err(SecretError::Malformed)));
 
         let prefix_len = stored.rfind(':').expect("colon") + 1;
         let mut blob = STANDARD.decode(&stored[prefix_len..]).expect("base64");
         for i in 0..blob.len() {
             blob[i] ^= 1;
             let flipped = format!("{}{}", &stored[..prefix_len], STANDARD.encode(&blob));
-            assert!(matches!(
-                k.decrypt("provider_api_key", &flipped),
-                Err(SecretError::Tampered)
-            ));
+            assert!(matches!(k.decrypt("provider_api_key", &flipped), Err(SecretError::Tampered)));
             blob[i] ^= 1;
         }
     }
@@ -266,19 +208,13 @@ mod tests {
         assert!(!created);
         assert_eq!(first.id(), second.id());
         let mode = fs::metadata(&path).expect("metadata").permissions();
-        assert_eq!(
-            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-            0o600
-        );
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
         assert!(!format!("{first:?}").contains(&fs::read_to_string(&path).expect("read")));
     }
 
     #[test]
     fn hints_show_only_the_ends() {
-        assert_eq!(
-            api_key_hint(&SecretString::from("sk-or-v1-0123456789abcd")),
-            "sk-…abcd"
-        );
+        assert_eq!(api_key_hint(&SecretString::from("sk-or-v1-0123456789abcd")), "sk-…abcd");
         assert_eq!(api_key_hint(&SecretString::from("short-key")), "");
     }
 }

@@ -5,18 +5,19 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::{service::Routes, transport::Server};
+use tonic_web::GrpcWebLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     api::{
         CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UserProfileApi,
         pb::{
             self, character_service_server::CharacterServiceServer,
-            chat_session_service_server::ChatSessionServiceServer,
-            message_service_server::MessageServiceServer,
-            settings_service_server::SettingsServiceServer,
-            user_profile_service_server::UserProfileServiceServer,
+            chat_session_service_server::ChatSessionServiceServer, message_service_server::MessageServiceServer,
+            settings_service_server::SettingsServiceServer, user_profile_service_server::UserProfileServiceServer,
         },
+        sse,
     },
     checkpoint,
     state::AppState,
@@ -43,9 +44,7 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in SERVICE_NAMES {
-        health_reporter
-            .set_service_status(name, tonic_health::ServingStatus::Serving)
-            .await;
+        health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -68,24 +67,17 @@ pub async fn run(
         shutdown.await;
         tracing::info!("shutting down");
         for name in SERVICE_NAMES {
-            health_reporter
-                .set_service_status(name, tonic_health::ServingStatus::NotServing)
-                .await;
+            health_reporter.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
         }
-        drain_state
-            .lifecycle
-            .shutdown(&drain_state.registry, drain_state.options.shutdown_grace)
-            .await;
+        drain_state.lifecycle.shutdown(&drain_state.registry, drain_state.options.shutdown_grace).await;
     };
 
-    Server::builder()
-        .tcp_nodelay(true)
-        .add_service(health_service)
+    let mut grpc = Routes::builder();
+    grpc.add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
-            CharacterServiceServer::new(CharacterApi::new(state.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            CharacterServiceServer::new(CharacterApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
             UserProfileServiceServer::new(UserProfileApi::new(state.clone()))
@@ -96,17 +88,41 @@ pub async fn run(
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
-            MessageServiceServer::new(MessageApi::new(state.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            MessageServiceServer::new(MessageApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
-            SettingsServiceServer::new(SettingsApi::new(state))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
+            SettingsServiceServer::new(SettingsApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+        );
+    // gRPC-Web wraps the gRPC routes only: it answers 400 to any other
+    // HTTP/1.1 request, which would shut out EventSource.
+    let routes = grpc.routes().into_axum_router().layer(GrpcWebLayer::new()).merge(sse::router(state));
+
+    // HTTP/1.1 is accepted beside HTTP/2 for gRPC-Web and the SSE endpoint.
+    Server::builder()
+        .tcp_nodelay(true)
+        .accept_http1(true)
+        .layer(cors())
+        .add_routes(Routes::from(routes))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
         .await?;
     // Every generation has stored its outcome by now.
     stop_checkpoints.cancel();
     let _ = checkpointer.await;
     Ok(())
+}
+
+/// Browsers may call from any origin (the API has no cookies to protect), and
+/// must be able to read gRPC's status headers or every error looks alike.
+fn cors() -> CorsLayer {
+    use axum::http::{HeaderName, Method};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .expose_headers([
+            HeaderName::from_static("grpc-status"),
+            HeaderName::from_static("grpc-message"),
+            HeaderName::from_static("grpc-status-details-bin"),
+        ])
+        .max_age(std::time::Duration::from_secs(24 * 60 * 60))
 }

@@ -81,10 +81,8 @@ impl Settings {
                 system_prompt: take(names::SYSTEM_PROMPT).unwrap_or_default(),
                 post_system_prompt: take(names::POST_SYSTEM_PROMPT).unwrap_or_default(),
             },
-            default_model: take(names::DEFAULT_MODEL)
-                .unwrap_or_else(|| defaults.default_model.clone()),
-            provider_base_url: take(names::PROVIDER_BASE_URL)
-                .unwrap_or_else(|| defaults.provider_base_url.clone()),
+            default_model: take(names::DEFAULT_MODEL).unwrap_or_else(|| defaults.default_model.clone()),
+            provider_base_url: take(names::PROVIDER_BASE_URL).unwrap_or_else(|| defaults.provider_base_url.clone()),
             api_key,
         })
     }
@@ -139,9 +137,7 @@ pub async fn set_api_key(store: &Store, key: &MasterKey, api_key: &SecretString)
     let ciphertext = key
         .encrypt(names::PROVIDER_API_KEY, api_key)
         .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;
-    Ok(store
-        .put_settings(&[(names::PROVIDER_API_KEY, &ciphertext)])
-        .await?)
+    Ok(store.put_settings(&[(names::PROVIDER_API_KEY, &ciphertext)]).await?)
 }
 
 pub async fn clear_api_key(store: &Store) -> Result<()> {

@@ -31,12 +31,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        master_key: MasterKey,
-        provider: Arc<dyn ChatProvider>,
-        options: ServerOptions,
-    ) -> Self {
+    pub fn new(store: Store, master_key: MasterKey, provider: Arc<dyn ChatProvider>, options: ServerOptions) -> Self {
         Self {
             store,
             master_key: Arc::new(master_key),
@@ -79,21 +74,11 @@ impl Lifecycle {
         self.tasks.close();
         let running = self.tasks.len();
         if running > 0 {
-            tracing::info!(
-                running,
-                grace_s = grace.as_secs_f64(),
-                "waiting for running replies to finish"
-            );
+            tracing::info!(running, grace_s = grace.as_secs_f64(), "waiting for running replies to finish");
         }
-        if tokio::time::timeout(grace, self.tasks.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
             let live = registry.live_generations();
-            tracing::warn!(
-                cancelled = live.len(),
-                "shutdown grace over; cancelling running replies"
-            );
+            tracing::warn!(cancelled = live.len(), "shutdown grace over; cancelling running replies");
             for generation in live {
                 generation.cancel(CancelReason::Shutdown);
             }

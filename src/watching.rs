@@ -22,6 +22,8 @@ const CANCEL_WAIT: Duration = Duration::from_secs(15);
 pub struct Resume {
     pub stream_id: String,
     pub offset: u64,
+    /// The client already has the reply's end: follow only newer replies.
+    pub ended: bool,
 }
 
 async fn require_chat(state: &AppState, chat_id: &str) -> Result<()> {
@@ -32,28 +34,22 @@ async fn require_chat(state: &AppState, chat_id: &str) -> Result<()> {
 }
 
 /// A long-lived watch of a chat, optionally resuming a reply at an offset.
-pub async fn subscribe(
-    state: &AppState,
-    chat_id: &str,
-    resume: Option<Resume>,
-) -> Result<Follower> {
+pub async fn subscribe(state: &AppState, chat_id: &str, resume: Option<Resume>) -> Result<Follower> {
     require_chat(state, chat_id).await?;
     let start = match resume {
         None => Start::Live,
         Some(resume) => {
             let generation = resumable(state, chat_id, &resume.stream_id).await?;
             let offset = checked_offset(&generation, resume.offset)?;
-            Start::At { generation, offset }
+            if resume.ended && !generation.is_streaming() {
+                Start::After(generation)
+            } else {
+                Start::At { generation, offset }
+            }
         }
     };
     let watch = state.registry.watch_chat(chat_id)?;
-    Ok(Follower::new(
-        watch,
-        start,
-        true,
-        state.options.heartbeat_interval,
-        state.lifecycle.stop_followers.clone(),
-    ))
+    Ok(Follower::new(watch, start, true, state.options.heartbeat_interval, state.lifecycle.stop_followers.clone()))
 }
 
 /// The generation behind a stream id: from memory while it is live or
@@ -61,9 +57,7 @@ pub async fn subscribe(
 async fn resumable(state: &AppState, chat_id: &str, stream_id: &str) -> Result<Arc<Generation>> {
     if let Some(generation) = state.registry.stream(stream_id) {
         if generation.info.chat_session_id != chat_id {
-            return Err(Error::invalid(format!(
-                "stream {stream_id} belongs to another chat session"
-            )));
+            return Err(Error::invalid(format!("stream {stream_id} belongs to another chat session")));
         }
         return Ok(generation);
     }
@@ -85,9 +79,7 @@ fn checked_offset(generation: &Generation, offset: u64) -> Result<usize> {
         )));
     }
     if !text.is_char_boundary(offset) {
-        return Err(Error::invalid(format!(
-            "resume offset {offset} falls inside a UTF-8 character"
-        )));
+        return Err(Error::invalid(format!("resume offset {offset} falls inside a UTF-8 character")));
     }
     Ok(offset)
 }
@@ -106,48 +98,29 @@ fn stored_generation(message: Message) -> Arc<Generation> {
     let reason = message.finish_reason.clone().unwrap_or_default();
     let outcome = match message.status() {
         MessageStatus::Completed => Outcome::Completed {
-            finish_reason: if reason.is_empty() {
-                "unknown".into()
-            } else {
-                reason
-            },
+            finish_reason: if reason.is_empty() { "unknown".into() } else { reason },
             usage: stored_usage(&message),
             message: Box::new(message.clone()),
         },
-        MessageStatus::Failed => Outcome::Failed {
-            code: FailureCode::parse(&reason),
-            message: message.error.clone().unwrap_or_default(),
-        },
-        MessageStatus::Cancelled => Outcome::Cancelled {
-            reason: CancelReason::parse(&reason),
-        },
-        MessageStatus::Interrupted | MessageStatus::Streaming | MessageStatus::Unknown => {
-            Outcome::Failed {
-                code: FailureCode::Interrupted,
-                message: message.error.clone().unwrap_or_else(|| {
-                    "the server stopped while this reply was being generated".into()
-                }),
-            }
+        MessageStatus::Failed => {
+            Outcome::Failed { code: FailureCode::parse(&reason), message: message.error.clone().unwrap_or_default() }
         }
+        MessageStatus::Cancelled => Outcome::Cancelled { reason: CancelReason::parse(&reason) },
+        MessageStatus::Interrupted | MessageStatus::Streaming | MessageStatus::Unknown => Outcome::Failed {
+            code: FailureCode::Interrupted,
+            message: message
+                .error
+                .clone()
+                .unwrap_or_else(|| "the server stopped while this reply was being generated".into()),
+        },
     };
     Generation::from_stored(info, message.content, outcome)
 }
 
 fn stored_usage(message: &Message) -> Usage {
-    let prompt = message
-        .prompt_tokens
-        .and_then(|t| u32::try_from(t).ok())
-        .unwrap_or(0);
-    let completion = message
-        .completion_tokens
-        .and_then(|t| u32::try_from(t).ok())
-        .unwrap_or(0);
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-        cost: None,
-    }
+    let prompt = message.prompt_tokens.and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
+    let completion = message.completion_tokens.and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
+    Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, cost: None }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,11 +132,7 @@ pub struct CancelResult {
 
 /// Cancels the chat's running reply and waits until its partial text is
 /// stored, so the chat is free again when this returns.
-pub async fn cancel(
-    state: &AppState,
-    chat_id: &str,
-    stream_id: Option<&str>,
-) -> Result<CancelResult> {
+pub async fn cancel(state: &AppState, chat_id: &str, stream_id: Option<&str>) -> Result<CancelResult> {
     require_chat(state, chat_id).await?;
     let live = state.registry.live(chat_id);
     let target = match (live, stream_id) {
@@ -181,11 +150,7 @@ pub async fn cancel(
                 stream_id,
                 message: "the reply was cancelled; its partial text is stored".into(),
             },
-            Ok(_) => CancelResult {
-                cancelled: false,
-                stream_id,
-                message: "the reply had already finished".into(),
-            },
+            Ok(_) => CancelResult { cancelled: false, stream_id, message: "the reply had already finished".into() },
             Err(_) => CancelResult {
                 cancelled: true,
                 stream_id,
@@ -200,10 +165,7 @@ pub async fn cancel(
             message: "no reply is being generated in this chat; nothing to cancel".into(),
         }),
         Some(id) => {
-            let known_in_memory = state
-                .registry
-                .stream(id)
-                .is_some_and(|g| g.info.chat_session_id == chat_id);
+            let known_in_memory = state.registry.stream(id).is_some_and(|g| g.info.chat_session_id == chat_id);
             if !known_in_memory && state.store.message_by_stream(chat_id, id).await?.is_none() {
                 return Err(Error::not_found("stream", id));
             }
@@ -237,12 +199,6 @@ pub async fn status(state: &AppState, chat_id: &str) -> Result<StreamStatus> {
             watchers,
             started_at: Some(generation.info.started_at),
         },
-        None => StreamStatus {
-            streaming: false,
-            stream_id: String::new(),
-            text_length: 0,
-            watchers,
-            started_at: None,
-        },
+        None => StreamStatus { streaming: false, stream_id: String::new(), text_length: 0, watchers, started_at: None },
     })
 }

@@ -8,10 +8,9 @@ use std::{process::Stdio, time::Duration};
 
 use common::{API_KEY, Db, FakeUpstream, Reply, TestDb};
 use roleplay_server::api::pb::{
-    self, character_service_client::CharacterServiceClient,
-    chat_session_service_client::ChatSessionServiceClient, generation_event::Event,
-    message_service_client::MessageServiceClient, settings_service_client::SettingsServiceClient,
-    user_profile_service_client::UserProfileServiceClient,
+    self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
+    generation_event::Event, message_service_client::MessageServiceClient,
+    settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
 };
 use tokio::{
     process::{Child, Command},
@@ -25,11 +24,7 @@ struct Process {
 }
 
 async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> Process {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
         .arg("serve")
         .env("ROLEPLAY_LISTEN", format!("127.0.0.1:{port}"))
@@ -44,15 +39,9 @@ async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> P
         .expect("spawn server");
     let deadline = Instant::now() + Duration::from_secs(30);
     let channel = loop {
-        match Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
+        match Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("uri").connect().await {
             Ok(channel) => break channel,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(err) => panic!("server did not start: {err}"),
         }
     };
@@ -66,24 +55,16 @@ async fn a_killed_server_keeps_what_it_streamed(db: Db) {
     let mut server = spawn(&database, dir.path(), &upstream).await;
 
     SettingsServiceClient::new(server.channel.clone())
-        .set_provider_api_key(pb::SetProviderApiKeyRequest {
-            api_key: API_KEY.into(),
-        })
+        .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
         .await
         .expect("key");
     let character = CharacterServiceClient::new(server.channel.clone())
-        .create_character(pb::CreateCharacterRequest {
-            name: "Aria".into(),
-            ..Default::default()
-        })
+        .create_character(pb::CreateCharacterRequest { name: "Aria".into(), ..Default::default() })
         .await
         .expect("character")
         .into_inner();
     let profile = UserProfileServiceClient::new(server.channel.clone())
-        .create_user_profile(pb::CreateUserProfileRequest {
-            name: "Sam".into(),
-            description: String::new(),
-        })
+        .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
         .await
         .expect("profile")
         .into_inner();
@@ -114,13 +95,7 @@ async fn a_killed_server_keeps_what_it_streamed(db: Db) {
     let reading_until = Instant::now() + Duration::from_millis(800);
     let mut snapshots: Vec<(Instant, usize)> = Vec::new();
     while Instant::now() < reading_until {
-        let event = stream
-            .message()
-            .await
-            .expect("ok")
-            .expect("open")
-            .event
-            .expect("set");
+        let event = stream.message().await.expect("ok").expect("open").event.expect("set");
         if let Event::Delta(delta) = event {
             assert_eq!(delta.offset as usize, received.len());
             received.push_str(&delta.text);
@@ -129,11 +104,8 @@ async fn a_killed_server_keeps_what_it_streamed(db: Db) {
     }
     server.child.kill().await.expect("kill -9");
     let killed_at = Instant::now();
-    let owed = snapshots
-        .iter()
-        .rev()
-        .find(|(at, _)| *at + Duration::from_millis(250) <= killed_at)
-        .map_or(0, |(_, len)| *len);
+    let owed =
+        snapshots.iter().rev().find(|(at, _)| *at + Duration::from_millis(250) <= killed_at).map_or(0, |(_, len)| *len);
     assert!(owed > 0, "the test streamed long enough to checkpoint");
     drop(stream);
 
@@ -156,10 +128,7 @@ async fn a_killed_server_keeps_what_it_streamed(db: Db) {
         "stored {} bytes, {owed} were streamed 250 ms before the kill",
         reply.content.len()
     );
-    assert!(
-        expected.starts_with(&reply.content),
-        "the stored text is a prefix of the reply"
-    );
+    assert!(expected.starts_with(&reply.content), "the stored text is a prefix of the reply");
 
     // The chat is usable, and the interrupted partial is part of its history.
     upstream.push(Reply::chunks(["back"]));

@@ -45,19 +45,10 @@ async fn watcher(
         let start = if first && live_first {
             Start::Live
         } else {
-            Start::At {
-                generation: Arc::clone(&generation),
-                offset: text.len(),
-            }
+            Start::At { generation: Arc::clone(&generation), offset: text.len() }
         };
         first = false;
-        let mut follower = Follower::new(
-            watch,
-            start,
-            false,
-            Duration::from_secs(3600),
-            CancellationToken::new(),
-        );
+        let mut follower = Follower::new(watch, start, false, Duration::from_secs(3600), CancellationToken::new());
         let budget = budgets.next().unwrap_or(usize::MAX);
         let mut used = 0;
         while used < budget {
@@ -66,11 +57,7 @@ async fn watcher(
             };
             used += 1;
             match event {
-                Event::Delta {
-                    offset,
-                    text: piece,
-                    ..
-                } => {
+                Event::Delta { offset, text: piece, .. } => {
                     assert_eq!(offset, text.len(), "gap or duplicate");
                     text.push_str(&piece);
                 }
@@ -89,10 +76,7 @@ async fn watcher(
 }
 
 fn run_case(chunks: Vec<String>, yields: Vec<usize>, watchers: Vec<(usize, Vec<usize>, bool)>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     runtime.block_on(async move {
         let registry = Registry::new(64, Duration::ZERO);
         let lock = registry.lock_chat(CHAT, "stream").expect("free chat");
@@ -102,13 +86,7 @@ fn run_case(chunks: Vec<String>, yields: Vec<usize>, watchers: Vec<(usize, Vec<u
         let tasks: Vec<_> = watchers
             .into_iter()
             .map(|(join_after, sessions, live_first)| {
-                tokio::spawn(watcher(
-                    registry.clone(),
-                    Arc::clone(&generation),
-                    join_after,
-                    sessions,
-                    live_first,
-                ))
+                tokio::spawn(watcher(registry.clone(), Arc::clone(&generation), join_after, sessions, live_first))
             })
             .collect();
         for (i, chunk) in chunks.iter().enumerate() {
@@ -118,9 +96,7 @@ fn run_case(chunks: Vec<String>, yields: Vec<usize>, watchers: Vec<(usize, Vec<u
             }
         }
         drop(lock);
-        generation.finish(Outcome::Cancelled {
-            reason: CancelReason::Requested,
-        });
+        generation.finish(Outcome::Cancelled { reason: CancelReason::Requested });
         registry.retire(&generation);
 
         for task in tasks {
@@ -133,11 +109,7 @@ fn run_case(chunks: Vec<String>, yields: Vec<usize>, watchers: Vec<(usize, Vec<u
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert_eq!(
-            registry.sizes(),
-            (0, 0),
-            "nothing outlives the reply and its watchers"
-        );
+        assert_eq!(registry.sizes(), (0, 0), "nothing outlives the reply and its watchers");
     });
 }
 
@@ -163,13 +135,7 @@ fn the_lock_admits_one_generation_per_chat() {
     let lock = registry.lock_chat(CHAT, "first").expect("free");
     let refused = registry.lock_chat(CHAT, "second").expect_err("busy");
     assert!(refused.to_string().contains("first"));
-    assert!(
-        registry.lock_chat("other chat", "third").is_ok(),
-        "chats are independent"
-    );
+    assert!(registry.lock_chat("other chat", "third").is_ok(), "chats are independent");
     drop(lock);
-    assert!(
-        registry.lock_chat(CHAT, "second").is_ok(),
-        "released on drop"
-    );
+    assert!(registry.lock_chat(CHAT, "second").is_ok(), "released on drop");
 }

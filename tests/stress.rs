@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Db, Reply, TestServer, is_terminal};
-use roleplay_server::api::pb::{
-    self, generation_event::Event, message_service_client::MessageServiceClient,
-};
+use roleplay_server::api::pb::{self, generation_event::Event, message_service_client::MessageServiceClient};
 use tonic::transport::Channel;
 
 const WATCHERS: usize = 200;
@@ -37,15 +35,10 @@ async fn flaky_watcher(channel: Channel, chat_id: String, seed: u64) -> (String,
     let mut sessions = 0;
     loop {
         sessions += 1;
-        let resume = stream_id.as_ref().map(|id| pb::ResumePosition {
-            stream_id: id.clone(),
-            offset: text.len() as u64,
-        });
+        let resume =
+            stream_id.as_ref().map(|id| pb::ResumePosition { stream_id: id.clone(), offset: text.len() as u64 });
         let mut stream = client
-            .subscribe_chat_session(pb::SubscribeChatSessionRequest {
-                chat_session_id: chat_id.clone(),
-                resume,
-            })
+            .subscribe_chat_session(pb::SubscribeChatSessionRequest { chat_session_id: chat_id.clone(), resume })
             .await
             .expect("subscribe")
             .into_inner();
@@ -61,11 +54,7 @@ async fn flaky_watcher(channel: Channel, chat_id: String, seed: u64) -> (String,
             match &event {
                 Event::Started(s) => stream_id = Some(s.stream_id.clone()),
                 Event::Delta(d) => {
-                    assert_eq!(
-                        d.offset as usize,
-                        text.len(),
-                        "watcher {seed}: gap or duplicate"
-                    );
+                    assert_eq!(d.offset as usize, text.len(), "watcher {seed}: gap or duplicate");
                     text.push_str(&d.text);
                 }
                 _ => {}
@@ -83,14 +72,11 @@ async fn flaky_watcher(channel: Channel, chat_id: String, seed: u64) -> (String,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_flaky_watchers_each_get_the_exact_reply() {
-    let server =
-        TestServer::start_with(Db::Sqlite, |o| o.max_watchers_per_chat = WATCHERS + 8).await;
+    let server = TestServer::start_with(Db::Sqlite, |o| o.max_watchers_per_chat = WATCHERS + 8).await;
     let chat = server.chat().await;
     let chunks: Vec<String> = (0..CHUNKS).map(|i| format!("{i}é🎭 ")).collect();
     let expected = chunks.concat();
-    server
-        .upstream
-        .push(Reply::slow(chunks, Duration::from_millis(1)));
+    server.upstream.push(Reply::slow(chunks, Duration::from_millis(1)));
 
     let mut caller = server.send(&chat.id, "go").await.expect("send");
     // One connection per watcher, as separate tabs and devices have. (h2
@@ -98,38 +84,22 @@ async fn two_hundred_flaky_watchers_each_get_the_exact_reply() {
     let mut watchers = Vec::new();
     for i in 0..WATCHERS {
         let channel = server.new_channel().await;
-        watchers.push(tokio::spawn(flaky_watcher(
-            channel,
-            chat.id.clone(),
-            0x9e37_79b9 * (i as u64 + 1),
-        )));
+        watchers.push(tokio::spawn(flaky_watcher(channel, chat.id.clone(), 0x9e37_79b9 * (i as u64 + 1))));
     }
 
     let caller_events = common::until_terminal(&mut caller).await;
-    assert_eq!(
-        common::reconstruct(&caller_events, 0, String::new()),
-        expected
-    );
+    assert_eq!(common::reconstruct(&caller_events, 0, String::new()), expected);
     let mut reconnects = 0;
     for watcher in watchers {
-        let (text, sessions) = tokio::time::timeout(Duration::from_secs(120), watcher)
-            .await
-            .expect("watcher finishes")
-            .expect("watcher");
+        let (text, sessions) =
+            tokio::time::timeout(Duration::from_secs(120), watcher).await.expect("watcher finishes").expect("watcher");
         assert_eq!(text.len(), expected.len());
         assert!(text == expected, "a watcher's text differs from the reply");
         reconnects += sessions - 1;
     }
-    assert!(
-        reconnects >= WATCHERS,
-        "the watchers really did drop and resume ({reconnects} resumes)"
-    );
+    assert!(reconnects >= WATCHERS, "the watchers really did drop and resume ({reconnects} resumes)");
     let stored = server.messages_of(&chat.id).await.pop().expect("reply");
     assert_eq!(stored.content, expected);
     drop(caller);
-    assert_eq!(
-        server.wait_registry_empty().await.0,
-        0,
-        "no chat entry outlives its watchers"
-    );
+    assert_eq!(server.wait_registry_empty().await.0, 0, "no chat entry outlives its watchers");
 }

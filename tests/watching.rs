@@ -25,10 +25,8 @@ async fn subscribe(
         .messages()
         .subscribe_chat_session(pb::SubscribeChatSessionRequest {
             chat_session_id: chat_id.into(),
-            resume: resume.map(|(stream_id, offset)| pb::ResumePosition {
-                stream_id: stream_id.into(),
-                offset: offset as u64,
-            }),
+            resume: resume
+                .map(|(stream_id, offset)| pb::ResumePosition { stream_id: stream_id.into(), offset: offset as u64 }),
         })
         .await
         .map(tonic::Response::into_inner)
@@ -39,13 +37,7 @@ async fn read_text(stream: &mut Streaming<pb::GenerationEvent>, bytes: usize) ->
     let mut events = Vec::new();
     let mut received = 0;
     while received < bytes {
-        let event = stream
-            .message()
-            .await
-            .expect("ok")
-            .expect("open")
-            .event
-            .expect("set");
+        let event = stream.message().await.expect("ok").expect("open").event.expect("set");
         if let Event::Delta(d) = &event {
             received = d.offset as usize + d.text.len();
         }
@@ -84,21 +76,10 @@ async fn joining_mid_reply_gets_all_of_it(db: Db) {
     let mut late = subscribe(&server, &chat.id, None).await.expect("subscribe");
     let late_events = until_terminal(&mut late).await;
     assert_eq!(started(&late_events).stream_id, started(&head).stream_id);
-    let first_delta = late_events
-        .iter()
-        .find_map(|e| {
-            if let Event::Delta(d) = e {
-                Some(d)
-            } else {
-                None
-            }
-        })
-        .expect("delta");
+    let first_delta =
+        late_events.iter().find_map(|e| if let Event::Delta(d) = e { Some(d) } else { None }).expect("delta");
     assert_eq!(first_delta.offset, 0, "a join without resume starts at 0");
-    assert!(
-        first_delta.text.len() >= 30,
-        "the catch-up delta holds everything so far in one piece"
-    );
+    assert!(first_delta.text.len() >= 30, "the catch-up delta holds everything so far in one piece");
     assert_eq!(reconstruct(&late_events, 0, String::new()), expected);
 
     let mut caller_events = head;
@@ -120,71 +101,41 @@ async fn resuming_at_an_offset_sends_each_byte_once(db: Db) {
     let have = reconstruct(&events, 0, String::new());
     drop(caller); // the connection drops mid-reply
 
-    let mut resumed = subscribe(&server, &chat.id, Some((&stream_id, have.len())))
-        .await
-        .expect("resume live");
+    let mut resumed = subscribe(&server, &chat.id, Some((&stream_id, have.len()))).await.expect("resume live");
     let rest = until_terminal(&mut resumed).await;
     assert_eq!(started(&rest).stream_id, stream_id);
     let full = reconstruct(&rest, have.len(), have.clone());
     assert_eq!(full, expected);
-    let Event::Completed(done) = terminal(&rest) else {
-        panic!("completed")
-    };
+    let Event::Completed(done) = terminal(&rest) else { panic!("completed") };
     assert_eq!(done.message.as_ref().expect("message").content, expected);
     drop(resumed);
 
     // Finished, still in memory: the tail from any offset, then the end.
     let offset = expected.char_indices().nth(7).expect("char").0;
     let tail = collect_until_terminal(&server, &chat.id, &stream_id, offset).await;
-    assert_eq!(
-        reconstruct(&tail, offset, expected[..offset].to_owned()),
-        expected
-    );
+    assert_eq!(reconstruct(&tail, offset, expected[..offset].to_owned()), expected);
 
     // After the grace period it comes from the database, the same way.
-    assert_eq!(
-        server.wait_registry_empty().await,
-        (0, 0),
-        "memory is released after the grace period"
-    );
+    assert_eq!(server.wait_registry_empty().await, (0, 0), "memory is released after the grace period");
     let tail = collect_until_terminal(&server, &chat.id, &stream_id, offset).await;
-    assert_eq!(
-        reconstruct(&tail, offset, expected[..offset].to_owned()),
-        expected
-    );
+    assert_eq!(reconstruct(&tail, offset, expected[..offset].to_owned()), expected);
     assert!(matches!(terminal(&tail), Event::Completed(c) if c.finish_reason == "stop"));
     let at_end = collect_until_terminal(&server, &chat.id, &stream_id, expected.len()).await;
-    assert!(
-        !at_end.iter().any(|e| matches!(e, Event::Delta(_))),
-        "nothing is owed at the end"
-    );
+    assert!(!at_end.iter().any(|e| matches!(e, Event::Delta(_))), "nothing is owed at the end");
 
     let inside_char = expected.find('ö').expect("ö") + 1;
-    let err = subscribe(&server, &chat.id, Some((&stream_id, inside_char)))
-        .await
-        .expect_err("mid-character");
+    let err = subscribe(&server, &chat.id, Some((&stream_id, inside_char))).await.expect_err("mid-character");
     assert_eq!(err.code(), Code::InvalidArgument);
-    let err = subscribe(&server, &chat.id, Some((&stream_id, expected.len() + 1)))
-        .await
-        .expect_err("past the end");
+    let err = subscribe(&server, &chat.id, Some((&stream_id, expected.len() + 1))).await.expect_err("past the end");
     assert_eq!(err.code(), Code::InvalidArgument);
     let unknown = uuid::Uuid::now_v7().to_string();
-    let err = subscribe(&server, &chat.id, Some((&unknown, 0)))
-        .await
-        .expect_err("unknown stream");
+    let err = subscribe(&server, &chat.id, Some((&unknown, 0))).await.expect_err("unknown stream");
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("not resumable"), "{}", err.message());
 }
 
-async fn collect_until_terminal(
-    server: &TestServer,
-    chat_id: &str,
-    stream_id: &str,
-    offset: usize,
-) -> Vec<Event> {
-    let mut stream = subscribe(server, chat_id, Some((stream_id, offset)))
-        .await
-        .expect("resume");
+async fn collect_until_terminal(server: &TestServer, chat_id: &str, stream_id: &str, offset: usize) -> Vec<Event> {
+    let mut stream = subscribe(server, chat_id, Some((stream_id, offset))).await.expect("resume");
     until_terminal(&mut stream).await
 }
 
@@ -192,27 +143,16 @@ async fn later_replies_arrive_on_the_same_watch(db: Db) {
     let server = TestServer::start(db).await;
     let chat = server.chat().await;
     let mut watch = subscribe(&server, &chat.id, None).await.expect("subscribe");
-    for (i, words) in [["one ", "two"], ["three ", "four"]]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, words) in [["one ", "two"], ["three ", "four"]].into_iter().enumerate() {
         server.upstream.push(Reply::chunks(words));
-        let caller = until_terminal(
-            &mut server
-                .send(&chat.id, &format!("message {i}"))
-                .await
-                .expect("send"),
-        )
-        .await;
+        let caller = until_terminal(&mut server.send(&chat.id, &format!("message {i}")).await.expect("send")).await;
         let seen = until_terminal(&mut watch).await;
         assert_eq!(started(&seen).stream_id, started(&caller).stream_id);
         assert_eq!(reconstruct(&seen, 0, String::new()), words.concat());
     }
     let status = server
         .messages()
-        .get_stream_status(pb::GetStreamStatusRequest {
-            chat_session_id: chat.id.clone(),
-        })
+        .get_stream_status(pb::GetStreamStatusRequest { chat_session_id: chat.id.clone() })
         .await
         .expect("status")
         .into_inner();
@@ -231,29 +171,20 @@ async fn cancel_stops_the_reply_and_keeps_the_partial(db: Db) {
 
     let status = server
         .messages()
-        .get_stream_status(pb::GetStreamStatusRequest {
-            chat_session_id: chat.id.clone(),
-        })
+        .get_stream_status(pb::GetStreamStatusRequest { chat_session_id: chat.id.clone() })
         .await
         .expect("status")
         .into_inner();
     assert!(
-        status.streaming
-            && status.stream_id == stream_id
-            && status.text_length >= 20
-            && status.watchers == 2,
+        status.streaming && status.stream_id == stream_id && status.text_length >= 20 && status.watchers == 2,
         "{status:?}"
     );
 
-    let response = cancel(&server, &chat.id, Some(&stream_id))
-        .await
-        .expect("cancel");
+    let response = cancel(&server, &chat.id, Some(&stream_id)).await.expect("cancel");
     assert!(response.cancelled, "{response:?}");
     let mut caller_events = head;
     caller_events.extend(until_terminal(&mut caller).await);
-    let Event::Cancelled(cancelled) = terminal(&caller_events) else {
-        panic!("caller sees Cancelled")
-    };
+    let Event::Cancelled(cancelled) = terminal(&caller_events) else { panic!("caller sees Cancelled") };
     assert_eq!(cancelled.reason(), pb::CancelReason::Requested);
     let partial = reconstruct(&caller_events, 0, String::new());
     assert_eq!(cancelled.partial_length as usize, partial.len());
@@ -263,47 +194,21 @@ async fn cancel_stops_the_reply_and_keeps_the_partial(db: Db) {
     assert_eq!(reconstruct(&watcher_events, 0, String::new()), partial);
 
     let stored = server.messages_of(&chat.id).await.pop().expect("reply");
-    assert_eq!(
-        (stored.status(), stored.content.as_str()),
-        (pb::MessageStatus::Cancelled, partial.as_str())
-    );
-    assert_eq!(
-        server.upstream.hung_up(),
-        1,
-        "the upstream request was dropped"
-    );
+    assert_eq!((stored.status(), stored.content.as_str()), (pb::MessageStatus::Cancelled, partial.as_str()));
+    assert_eq!(server.upstream.hung_up(), 1, "the upstream request was dropped");
 
     let again = cancel(&server, &chat.id, None).await.expect("no-op");
-    assert!(
-        !again.cancelled && again.message.contains("nothing to cancel"),
-        "{again:?}"
-    );
-    let finished = cancel(&server, &chat.id, Some(&stream_id))
-        .await
-        .expect("finished no-op");
-    assert!(
-        !finished.cancelled && finished.message.contains("already finished"),
-        "{finished:?}"
-    );
+    assert!(!again.cancelled && again.message.contains("nothing to cancel"), "{again:?}");
+    let finished = cancel(&server, &chat.id, Some(&stream_id)).await.expect("finished no-op");
+    assert!(!finished.cancelled && finished.message.contains("already finished"), "{finished:?}");
     let unknown = uuid::Uuid::now_v7().to_string();
-    assert_eq!(
-        cancel(&server, &chat.id, Some(&unknown))
-            .await
-            .expect_err("wrong id")
-            .code(),
-        Code::NotFound
-    );
+    assert_eq!(cancel(&server, &chat.id, Some(&unknown)).await.expect_err("wrong id").code(), Code::NotFound);
 
     server.upstream.push(Reply::chunks(["after"]));
-    let next =
-        until_terminal(&mut server.send(&chat.id, "next").await.expect("chat is free")).await;
+    let next = until_terminal(&mut server.send(&chat.id, "next").await.expect("chat is free")).await;
     assert!(matches!(terminal(&next), Event::Completed(_)));
     let prompt = &server.upstream.requests()[1].body["messages"];
-    assert_eq!(
-        prompt[2]["content"],
-        partial.as_str(),
-        "the cancelled partial is part of the history"
-    );
+    assert_eq!(prompt[2]["content"], partial.as_str(), "the cancelled partial is part of the history");
 }
 
 async fn cancel_works_before_the_first_token(db: Db) {
@@ -311,35 +216,20 @@ async fn cancel_works_before_the_first_token(db: Db) {
     let chat = server.chat().await;
     server.upstream.push(Reply::Hang);
     let mut caller = server.send(&chat.id, "hi").await.expect("send");
-    let head = caller
-        .message()
-        .await
-        .expect("ok")
-        .expect("event")
-        .event
-        .expect("set");
+    let head = caller.message().await.expect("ok").expect("event").event.expect("set");
     assert!(matches!(head, Event::Started(_)));
     let response = cancel(&server, &chat.id, None).await.expect("cancel");
     assert!(response.cancelled);
     let events = until_terminal(&mut caller).await;
-    let Event::Cancelled(cancelled) = terminal(&events) else {
-        panic!("Cancelled")
-    };
+    let Event::Cancelled(cancelled) = terminal(&events) else { panic!("Cancelled") };
     assert_eq!(cancelled.partial_length, 0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while server.upstream.hung_up() == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        server.upstream.hung_up(),
-        1,
-        "the hanging upstream request was closed"
-    );
+    assert_eq!(server.upstream.hung_up(), 1, "the hanging upstream request was closed");
     let stored = server.messages_of(&chat.id).await.pop().expect("reply");
-    assert_eq!(
-        (stored.status(), stored.content.as_str()),
-        (pb::MessageStatus::Cancelled, "")
-    );
+    assert_eq!((stored.status(), stored.content.as_str()), (pb::MessageStatus::Cancelled, ""));
 }
 
 async fn a_reply_nobody_watches_times_out(db: Db) {
@@ -353,8 +243,7 @@ async fn a_reply_nobody_watches_times_out(db: Db) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
     let stored = loop {
         let stored = server.messages_of(&chat.id).await.pop().expect("reply");
-        if stored.status() != pb::MessageStatus::Streaming || tokio::time::Instant::now() > deadline
-        {
+        if stored.status() != pb::MessageStatus::Streaming || tokio::time::Instant::now() > deadline {
             break stored;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -382,25 +271,16 @@ async fn idle_watches_get_heartbeats_and_watchers_are_limited(db: Db) {
     let err = subscribe(&server, &chat.id, None).await.expect_err("third");
     assert_eq!(err.code(), Code::ResourceExhausted);
     assert!(err.message().contains('2'), "{}", err.message());
-    let err = server
-        .send(&chat.id, "hi")
-        .await
-        .expect_err("the sender is a watcher too");
+    let err = server.send(&chat.id, "hi").await.expect_err("the sender is a watcher too");
     assert_eq!(err.code(), Code::ResourceExhausted);
-    assert_eq!(
-        server.messages_of(&chat.id).await.len(),
-        0,
-        "a refused send stores nothing"
-    );
+    assert_eq!(server.messages_of(&chat.id).await.len(), 0, "a refused send stores nothing");
 
     drop(second);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let third = loop {
         match subscribe(&server, &chat.id, None).await {
             Ok(stream) => break stream,
-            Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
+            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
             Err(err) => panic!("a place was freed: {err}"),
         }
     };
@@ -409,8 +289,7 @@ async fn idle_watches_get_heartbeats_and_watchers_are_limited(db: Db) {
 }
 
 async fn shutdown_ends_watches_after_their_replies(db: Db) {
-    let mut server =
-        TestServer::start_with(db, |o| o.shutdown_grace = Duration::from_millis(200)).await;
+    let mut server = TestServer::start_with(db, |o| o.shutdown_grace = Duration::from_millis(200)).await;
     let chat = server.chat().await;
     let (reply, _) = slow_reply(400, 20);
     server.upstream.push(reply);
@@ -419,23 +298,11 @@ async fn shutdown_ends_watches_after_their_replies(db: Db) {
     read_text(&mut caller, 10).await;
     server.shutdown_and_wait().await;
     let events = collect(&mut caller).await;
-    let Event::Cancelled(cancelled) = terminal(&events) else {
-        panic!("cancelled at shutdown: {events:?}")
-    };
+    let Event::Cancelled(cancelled) = terminal(&events) else { panic!("cancelled at shutdown: {events:?}") };
     assert_eq!(cancelled.reason(), pb::CancelReason::Shutdown);
     let watched = collect(&mut watch).await;
-    assert!(
-        matches!(terminal(&watched), Event::Cancelled(_)),
-        "the watch got the end, then closed"
-    );
-    let stored = server
-        .state
-        .store
-        .chat_history(&chat.id)
-        .await
-        .expect("history")
-        .pop()
-        .expect("reply");
+    assert!(matches!(terminal(&watched), Event::Cancelled(_)), "the watch got the end, then closed");
+    let stored = server.state.store.chat_history(&chat.id).await.expect("history").pop().expect("reply");
     assert_eq!(stored.status, "cancelled");
     assert!(!stored.content.is_empty());
 }

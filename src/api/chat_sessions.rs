@@ -30,24 +30,13 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::CreateChatSessionRequest>,
     ) -> Result<Response<pb::ChatSession>, Status> {
-        let pb::CreateChatSessionRequest {
-            character_id,
-            user_profile_id,
-            title,
-            model,
-            temperature,
-            max_tokens,
-        } = request.into_inner();
+        let pb::CreateChatSessionRequest { character_id, user_profile_id, title, model, temperature, max_tokens } =
+            request.into_inner();
         let new = NewChat {
             character_id: validate::id("character_id", &character_id)?,
             user_profile_id: validate::id("user_profile_id", &user_profile_id)?,
-            title: title
-                .map(|t| validate::clearable("title", t, NAME_MAX_CHARS))
-                .transpose()?
-                .flatten(),
-            model: model
-                .map(|m| validate::required("model", m, MODEL_MAX_CHARS))
-                .transpose()?,
+            title: title.map(|t| validate::clearable("title", t, NAME_MAX_CHARS)).transpose()?.flatten(),
+            model: model.map(|m| validate::required("model", m, MODEL_MAX_CHARS)).transpose()?,
             temperature: validate::temperature(temperature)?,
             max_tokens: validate::max_tokens(max_tokens)?,
         };
@@ -60,36 +49,19 @@ impl ChatSessionService for ChatSessionApi {
         request: Request<pb::GetChatSessionRequest>,
     ) -> Result<Response<pb::ChatSession>, Status> {
         let id = validate::id("id", &request.into_inner().id)?;
-        let chat = self
-            .state
-            .store
-            .chat_session(&id)
-            .await
-            .map_err(Error::from)?;
-        chat.map(|c| Response::new(c.into()))
-            .ok_or_else(|| Error::not_found("chat session", id).into())
+        let chat = self.state.store.chat_session(&id).await.map_err(Error::from)?;
+        chat.map(|c| Response::new(c.into())).ok_or_else(|| Error::not_found("chat session", id).into())
     }
 
     async fn list_chat_sessions(
         &self,
         request: Request<pb::ListChatSessionsRequest>,
     ) -> Result<Response<pb::ListChatSessionsResponse>, Status> {
-        let pb::ListChatSessionsRequest {
-            page_size,
-            page_token,
-        } = request.into_inner();
+        let pb::ListChatSessionsRequest { page_size, page_token } = request.into_inner();
         let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self
-            .state
-            .store
-            .list_chat_sessions(&page)
-            .await
-            .map_err(Error::from)?;
-        let next_page_token = validate::next_page_token(
-            PAGE_SCOPE,
-            rows.has_more,
-            rows.items.last().map(|c| c.id.as_str()),
-        );
+        let rows = self.state.store.list_chat_sessions(&page).await.map_err(Error::from)?;
+        let next_page_token =
+            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|c| c.id.as_str()));
         Ok(Response::new(pb::ListChatSessionsResponse {
             chat_sessions: rows.items.into_iter().map(Into::into).collect(),
             next_page_token,
@@ -109,33 +81,18 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
-        let pb::ListMessagesRequest {
-            chat_session_id,
-            page_size,
-            page_token,
-        } = request.into_inner();
+        let pb::ListMessagesRequest { chat_session_id, page_size, page_token } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         // Tokens are bound to the chat, so one chat's token cannot page another.
         let scope = format!("messages:{chat_id}");
         let page = validate::page(&scope, page_size, &page_token)?;
         let store = &self.state.store;
-        if store
-            .chat_session(&chat_id)
-            .await
-            .map_err(Error::from)?
-            .is_none()
-        {
+        if store.chat_session(&chat_id).await.map_err(Error::from)?.is_none() {
             return Err(Error::not_found("chat session", chat_id).into());
         }
-        let rows = store
-            .list_messages(&chat_id, &page)
-            .await
-            .map_err(Error::from)?;
-        let next_page_token = validate::next_page_token(
-            &scope,
-            rows.has_more,
-            rows.items.last().map(|m| m.id.as_str()),
-        );
+        let rows = store.list_messages(&chat_id, &page).await.map_err(Error::from)?;
+        let next_page_token =
+            validate::next_page_token(&scope, rows.has_more, rows.items.last().map(|m| m.id.as_str()));
         Ok(Response::new(pb::ListMessagesResponse {
             messages: rows.items.into_iter().map(Into::into).collect(),
             next_page_token,

@@ -16,10 +16,7 @@ use crate::{
 
 pub fn timestamp(at: NaiveDateTime) -> Option<Timestamp> {
     let utc = at.and_utc();
-    Some(Timestamp {
-        seconds: utc.timestamp(),
-        nanos: i32::try_from(utc.timestamp_subsec_nanos()).unwrap_or(0),
-    })
+    Some(Timestamp { seconds: utc.timestamp(), nanos: i32::try_from(utc.timestamp_subsec_nanos()).unwrap_or(0) })
 }
 
 fn token_count(value: Option<i32>) -> Option<u32> {
@@ -53,20 +50,8 @@ impl From<Character> for pb::Character {
 
 impl From<UserProfile> for pb::UserProfile {
     fn from(row: UserProfile) -> Self {
-        let UserProfile {
-            id,
-            name,
-            description,
-            created_at,
-            updated_at,
-        } = row;
-        Self {
-            id,
-            name,
-            description,
-            created_at: timestamp(created_at),
-            updated_at: timestamp(updated_at),
-        }
+        let UserProfile { id, name, description, created_at, updated_at } = row;
+        Self { id, name, description, created_at: timestamp(created_at), updated_at: timestamp(updated_at) }
     }
 }
 
@@ -160,12 +145,7 @@ impl From<Settings> for pb::Settings {
     fn from(settings: Settings) -> Self {
         let api_key_hint = settings.api_key_hint();
         let api_key_problem = settings.api_key_problem().unwrap_or_default();
-        let Settings {
-            prompts,
-            default_model,
-            provider_base_url,
-            api_key,
-        } = settings;
+        let Settings { prompts, default_model, provider_base_url, api_key } = settings;
         Self {
             api_key_set: !matches!(api_key, crate::settings::ApiKey::Missing),
             api_key_hint,
@@ -181,13 +161,7 @@ impl From<Settings> for pb::Settings {
 
 impl From<StreamStatus> for pb::StreamStatus {
     fn from(status: StreamStatus) -> Self {
-        let StreamStatus {
-            streaming,
-            stream_id,
-            text_length,
-            watchers,
-            started_at,
-        } = status;
+        let StreamStatus { streaming, stream_id, text_length, watchers, started_at } = status;
         Self {
             streaming,
             stream_id,
@@ -199,18 +173,8 @@ impl From<StreamStatus> for pb::StreamStatus {
 }
 
 fn usage(usage: &Usage) -> pb::Usage {
-    let Usage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens,
-        cost,
-    } = *usage;
-    pb::Usage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens,
-        cost,
-    }
+    let Usage { prompt_tokens, completion_tokens, total_tokens, cost } = *usage;
+    pb::Usage { prompt_tokens, completion_tokens, total_tokens, cost }
 }
 
 fn failure_code(code: FailureCode) -> pb::FailureCode {
@@ -248,29 +212,15 @@ impl From<Event> for pb::GenerationEvent {
                     started_at: timestamp(info.started_at),
                 })
             }
-            Event::Delta {
-                generation,
-                offset,
-                text,
-            } => E::Delta(pb::Delta {
-                stream_id: generation.info.stream_id.clone(),
-                offset: offset as u64,
-                text,
-            }),
+            Event::Delta { generation, offset, text } => {
+                E::Delta(pb::Delta { stream_id: generation.info.stream_id.clone(), offset: offset as u64, text })
+            }
             Event::Heartbeat => E::Heartbeat(pb::Heartbeat {}),
-            Event::Ended {
-                generation,
-                partial_length,
-                outcome,
-            } => {
+            Event::Ended { generation, partial_length, outcome } => {
                 let stream_id = generation.info.stream_id.clone();
                 let partial_length = partial_length as u64;
                 match &*outcome {
-                    Outcome::Completed {
-                        message,
-                        finish_reason,
-                        usage: reported,
-                    } => E::Completed(pb::Completed {
+                    Outcome::Completed { message, finish_reason, usage: reported } => E::Completed(pb::Completed {
                         stream_id,
                         message: Some((**message).clone().into()),
                         finish_reason: finish_reason.clone(),
@@ -282,11 +232,9 @@ impl From<Event> for pb::GenerationEvent {
                         message: message.clone(),
                         partial_length,
                     }),
-                    Outcome::Cancelled { reason } => E::Cancelled(pb::Cancelled {
-                        stream_id,
-                        partial_length,
-                        reason: cancel_reason(*reason).into(),
-                    }),
+                    Outcome::Cancelled { reason } => {
+                        E::Cancelled(pb::Cancelled { stream_id, partial_length, reason: cancel_reason(*reason).into() })
+                    }
                 }
             }
         };

@@ -47,10 +47,7 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::AddUserMessageRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let pb::AddUserMessageRequest {
-            chat_session_id,
-            content,
-        } = request.into_inner();
+        let pb::AddUserMessageRequest { chat_session_id, content } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         let content = validate::required("content", content, CONTENT_MAX_CHARS)?;
         let follower = generation::send_message(&self.state, &chat_id, content).await?;
@@ -61,15 +58,11 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::SubscribeChatSessionRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let pb::SubscribeChatSessionRequest {
-            chat_session_id,
-            resume,
-        } = request.into_inner();
+        let pb::SubscribeChatSessionRequest { chat_session_id, resume } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         let resume = resume
             .map(|pb::ResumePosition { stream_id, offset }| {
-                validate::id("resume.stream_id", &stream_id)
-                    .map(|stream_id| Resume { stream_id, offset })
+                validate::id("resume.stream_id", &stream_id).map(|stream_id| Resume { stream_id, offset, ended: false })
             })
             .transpose()?;
         let follower = watching::subscribe(&self.state, &chat_id, resume).await?;
@@ -80,15 +73,9 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::CancelGenerationRequest>,
     ) -> Result<Response<pb::CancelGenerationResponse>, Status> {
-        let pb::CancelGenerationRequest {
-            chat_session_id,
-            stream_id,
-        } = request.into_inner();
+        let pb::CancelGenerationRequest { chat_session_id, stream_id } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
-        let stream_id = stream_id
-            .filter(|s| !s.is_empty())
-            .map(|s| validate::id("stream_id", &s))
-            .transpose()?;
+        let stream_id = stream_id.filter(|s| !s.is_empty()).map(|s| validate::id("stream_id", &s)).transpose()?;
         let result = watching::cancel(&self.state, &chat_id, stream_id.as_deref()).await?;
         Ok(Response::new(pb::CancelGenerationResponse {
             cancelled: result.cancelled,
@@ -102,8 +89,6 @@ impl MessageService for MessageApi {
         request: Request<pb::GetStreamStatusRequest>,
     ) -> Result<Response<pb::StreamStatus>, Status> {
         let chat_id = validate::id("chat_session_id", &request.into_inner().chat_session_id)?;
-        Ok(Response::new(
-            watching::status(&self.state, &chat_id).await?.into(),
-        ))
+        Ok(Response::new(watching::status(&self.state, &chat_id).await?.into()))
     }
 }

@@ -6,6 +6,7 @@ mod chat_sessions;
 mod convert;
 mod messages;
 mod settings;
+pub mod sse;
 mod user_profiles;
 pub mod validate;
 
@@ -21,8 +22,7 @@ pub mod pb {
     tonic::include_proto!("roleplay.v1");
 
     /// The encoded descriptors of every roleplay.v1 file, for reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/roleplay_descriptor.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/roleplay_descriptor.bin"));
 }
 
 /// Names of the services, for health reporting.

@@ -18,9 +18,7 @@ use crate::{
 /// print the key.
 impl fmt::Debug for pb::SetProviderApiKeyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SetProviderApiKeyRequest")
-            .field("api_key", &"[REDACTED]")
-            .finish()
+        f.debug_struct("SetProviderApiKeyRequest").field("api_key", &"[REDACTED]").finish()
     }
 }
 
@@ -42,10 +40,7 @@ impl SettingsApi {
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
-    async fn get_settings(
-        &self,
-        _request: Request<pb::GetSettingsRequest>,
-    ) -> Result<Response<pb::Settings>, Status> {
+    async fn get_settings(&self, _request: Request<pb::GetSettingsRequest>) -> Result<Response<pb::Settings>, Status> {
         self.current().await
     }
 
@@ -61,21 +56,9 @@ impl SettingsService for SettingsApi {
             provider_base_url,
         } = request.into_inner();
         let changes = SettingsChanges {
-            pre_system_prompt: validate::optional_at_most(
-                "pre_system_prompt",
-                pre_system_prompt,
-                PROMPT_MAX_CHARS,
-            )?,
-            system_prompt: validate::optional_at_most(
-                "system_prompt",
-                system_prompt,
-                PROMPT_MAX_CHARS,
-            )?,
-            post_system_prompt: validate::optional_at_most(
-                "post_system_prompt",
-                post_system_prompt,
-                PROMPT_MAX_CHARS,
-            )?,
+            pre_system_prompt: validate::optional_at_most("pre_system_prompt", pre_system_prompt, PROMPT_MAX_CHARS)?,
+            system_prompt: validate::optional_at_most("system_prompt", system_prompt, PROMPT_MAX_CHARS)?,
+            post_system_prompt: validate::optional_at_most("post_system_prompt", post_system_prompt, PROMPT_MAX_CHARS)?,
             default_model: default_model
                 .map(|m| validate::required("default_model", m, MODEL_MAX_CHARS))
                 .transpose()?,

@@ -29,8 +29,7 @@ impl UserProfileApi {
 }
 
 fn found(row: Option<UserProfile>, id: &str) -> Result<Response<pb::UserProfile>, Status> {
-    row.map(|p| Response::new(p.into()))
-        .ok_or_else(|| Error::not_found("user profile", id).into())
+    row.map(|p| Response::new(p.into())).ok_or_else(|| Error::not_found("user profile", id).into())
 }
 
 #[tonic::async_trait]
@@ -48,11 +47,7 @@ impl UserProfileService for UserProfileApi {
             created_at,
             updated_at: created_at,
         };
-        self.state
-            .store
-            .insert_user_profile(&row)
-            .await
-            .map_err(Error::from)?;
+        self.state.store.insert_user_profile(&row).await.map_err(Error::from)?;
         Ok(Response::new(row.into()))
     }
 
@@ -61,36 +56,18 @@ impl UserProfileService for UserProfileApi {
         request: Request<pb::GetUserProfileRequest>,
     ) -> Result<Response<pb::UserProfile>, Status> {
         let id = validate::id("id", &request.into_inner().id)?;
-        found(
-            self.state
-                .store
-                .user_profile(&id)
-                .await
-                .map_err(Error::from)?,
-            &id,
-        )
+        found(self.state.store.user_profile(&id).await.map_err(Error::from)?, &id)
     }
 
     async fn list_user_profiles(
         &self,
         request: Request<pb::ListUserProfilesRequest>,
     ) -> Result<Response<pb::ListUserProfilesResponse>, Status> {
-        let pb::ListUserProfilesRequest {
-            page_size,
-            page_token,
-        } = request.into_inner();
+        let pb::ListUserProfilesRequest { page_size, page_token } = request.into_inner();
         let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self
-            .state
-            .store
-            .list_user_profiles(&page)
-            .await
-            .map_err(Error::from)?;
-        let next_page_token = validate::next_page_token(
-            PAGE_SCOPE,
-            rows.has_more,
-            rows.items.last().map(|p| p.id.as_str()),
-        );
+        let rows = self.state.store.list_user_profiles(&page).await.map_err(Error::from)?;
+        let next_page_token =
+            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|p| p.id.as_str()));
         Ok(Response::new(pb::ListUserProfilesResponse {
             user_profiles: rows.items.into_iter().map(Into::into).collect(),
             next_page_token,
@@ -101,31 +78,14 @@ impl UserProfileService for UserProfileApi {
         &self,
         request: Request<pb::UpdateUserProfileRequest>,
     ) -> Result<Response<pb::UserProfile>, Status> {
-        let pb::UpdateUserProfileRequest {
-            id,
-            name,
-            description,
-        } = request.into_inner();
+        let pb::UpdateUserProfileRequest { id, name, description } = request.into_inner();
         let id = validate::id("id", &id)?;
         let changes = UserProfileChanges {
-            name: name
-                .map(|n| validate::required("name", n, NAME_MAX_CHARS))
-                .transpose()?,
-            description: validate::optional_at_most(
-                "description",
-                description,
-                DESCRIPTION_MAX_CHARS,
-            )?,
+            name: name.map(|n| validate::required("name", n, NAME_MAX_CHARS)).transpose()?,
+            description: validate::optional_at_most("description", description, DESCRIPTION_MAX_CHARS)?,
             updated_at: Some(now()),
         };
-        found(
-            self.state
-                .store
-                .update_user_profile(&id, &changes)
-                .await
-                .map_err(Error::from)?,
-            &id,
-        )
+        found(self.state.store.update_user_profile(&id, &changes).await.map_err(Error::from)?, &id)
     }
 
     async fn delete_user_profile(
@@ -133,13 +93,7 @@ impl UserProfileService for UserProfileApi {
         request: Request<pb::DeleteUserProfileRequest>,
     ) -> Result<Response<pb::DeleteUserProfileResponse>, Status> {
         let id = validate::id("id", &request.into_inner().id)?;
-        match self
-            .state
-            .store
-            .delete_user_profile(&id)
-            .await
-            .map_err(Error::from)?
-        {
+        match self.state.store.delete_user_profile(&id).await.map_err(Error::from)? {
             DeleteOutcome::Deleted => Ok(Response::new(pb::DeleteUserProfileResponse {})),
             DeleteOutcome::NotFound => Err(Error::not_found("user profile", id).into()),
             DeleteOutcome::InUse => Err(Status::failed_precondition(format!(

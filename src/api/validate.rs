@@ -32,9 +32,7 @@ fn char_count(value: &str) -> usize {
 /// A required text: not empty, not only whitespace, at most `max` characters.
 pub fn required(field: &str, value: String, max: usize) -> Result<String> {
     if value.trim().is_empty() {
-        return Err(Error::invalid(format!(
-            "{field} is required and cannot be only whitespace"
-        )));
+        return Err(Error::invalid(format!("{field} is required and cannot be only whitespace")));
     }
     at_most(field, value, max)
 }
@@ -44,15 +42,11 @@ pub fn at_most(field: &str, value: String, max: usize) -> Result<String> {
     // PostgreSQL cannot store NUL in text; refusing it everywhere keeps both
     // backends storing exactly what they accept.
     if value.contains('\0') {
-        return Err(Error::invalid(format!(
-            "{field} cannot contain NUL (\\0) characters"
-        )));
+        return Err(Error::invalid(format!("{field} cannot contain NUL (\\0) characters")));
     }
     let count = char_count(&value);
     if count > max {
-        return Err(Error::invalid(format!(
-            "{field} is {count} characters long; at most {max} are allowed"
-        )));
+        return Err(Error::invalid(format!("{field} is {count} characters long; at most {max} are allowed")));
     }
     Ok(value)
 }
@@ -79,9 +73,9 @@ pub fn id(field: &str, value: &str) -> Result<String> {
 
 pub fn temperature(value: Option<f64>) -> Result<Option<f64>> {
     match value {
-        Some(t) if !(0.0..=TEMPERATURE_MAX).contains(&t) => Err(Error::invalid(format!(
-            "temperature must be between 0 and {TEMPERATURE_MAX}, got {t}"
-        ))),
+        Some(t) if !(0.0..=TEMPERATURE_MAX).contains(&t) => {
+            Err(Error::invalid(format!("temperature must be between 0 and {TEMPERATURE_MAX}, got {t}")))
+        }
         other => Ok(other),
     }
 }
@@ -89,9 +83,9 @@ pub fn temperature(value: Option<f64>) -> Result<Option<f64>> {
 pub fn max_tokens(value: Option<u32>) -> Result<Option<i32>> {
     match value {
         None => Ok(None),
-        Some(n) if n == 0 || n > MAX_TOKENS_MAX => Err(Error::invalid(format!(
-            "max_tokens must be between 1 and {MAX_TOKENS_MAX}, got {n}"
-        ))),
+        Some(n) if n == 0 || n > MAX_TOKENS_MAX => {
+            Err(Error::invalid(format!("max_tokens must be between 1 and {MAX_TOKENS_MAX}, got {n}")))
+        }
         Some(n) => Ok(i32::try_from(n).ok()),
     }
 }
@@ -131,36 +125,24 @@ pub fn api_key(value: &str) -> Result<()> {
 pub fn page(scope: &str, page_size: i32, page_token: &str) -> Result<PageRequest> {
     let size = match page_size {
         n if n < 0 => {
-            return Err(Error::invalid(format!(
-                "page_size cannot be negative, got {n}"
-            )));
+            return Err(Error::invalid(format!("page_size cannot be negative, got {n}")));
         }
         0 => PAGE_SIZE_DEFAULT,
-        n => usize::try_from(n)
-            .unwrap_or(PAGE_SIZE_MAX)
-            .min(PAGE_SIZE_MAX),
+        n => usize::try_from(n).unwrap_or(PAGE_SIZE_MAX).min(PAGE_SIZE_MAX),
     };
     if page_token.is_empty() {
         return Ok(PageRequest { after: None, size });
     }
-    let garbage = || {
-        Error::invalid(
-            "page_token is not a token this server issued; start again with an empty page_token",
-        )
-    };
+    let garbage =
+        || Error::invalid("page_token is not a token this server issued; start again with an empty page_token");
     let decoded = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| garbage())?;
     let decoded = String::from_utf8(decoded).map_err(|_| garbage())?;
     let (token_scope, after) = decoded.split_once('\n').ok_or_else(garbage)?;
     if token_scope != scope {
-        return Err(Error::invalid(
-            "page_token belongs to a different listing; start again with an empty page_token",
-        ));
+        return Err(Error::invalid("page_token belongs to a different listing; start again with an empty page_token"));
     }
     uuid::Uuid::parse_str(after).map_err(|_| garbage())?;
-    Ok(PageRequest {
-        after: Some(after.to_owned()),
-        size,
-    })
+    Ok(PageRequest { after: Some(after.to_owned()), size })
 }
 
 /// The token for the page after `last_id`, or empty when there is none.
@@ -179,32 +161,13 @@ mod tests {
     fn page_tokens_round_trip_and_reject_garbage() {
         let id = uuid::Uuid::now_v7().to_string();
         let token = next_page_token("characters", true, Some(&id));
-        assert_eq!(
-            page("characters", 10, &token)
-                .expect("valid")
-                .after
-                .as_deref(),
-            Some(id.as_str())
-        );
+        assert_eq!(page("characters", 10, &token).expect("valid").after.as_deref(), Some(id.as_str()));
         assert!(page("user_profiles", 10, &token).is_err());
         assert!(page("characters", 10, "garbage!").is_err());
-        assert!(
-            page(
-                "characters",
-                10,
-                &URL_SAFE_NO_PAD.encode("characters\nnot-an-id")
-            )
-            .is_err()
-        );
+        assert!(page("characters", 10, &URL_SAFE_NO_PAD.encode("characters\nnot-an-id")).is_err());
         assert!(page("characters", -1, "").is_err());
-        assert_eq!(
-            page("characters", 0, "").expect("default").size,
-            PAGE_SIZE_DEFAULT
-        );
-        assert_eq!(
-            page("characters", 100_000, "").expect("clamped").size,
-            PAGE_SIZE_MAX
-        );
+        assert_eq!(page("characters", 0, "").expect("default").size, PAGE_SIZE_DEFAULT);
+        assert_eq!(page("characters", 100_000, "").expect("clamped").size, PAGE_SIZE_MAX);
         assert_eq!(next_page_token("characters", false, Some(&id)), "");
     }
 

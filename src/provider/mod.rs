@@ -70,10 +70,7 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderErr
 /// accepted the request (retrying before that as it sees fit); dropping the
 /// returned stream closes the upstream connection.
 pub trait ChatProvider: Send + Sync + 'static {
-    fn stream_chat(
-        &self,
-        request: CompletionRequest,
-    ) -> BoxFuture<'_, Result<EventStream, ProviderError>>;
+    fn stream_chat(&self, request: CompletionRequest) -> BoxFuture<'_, Result<EventStream, ProviderError>>;
 }
 
 /// How hard to try before the first token.

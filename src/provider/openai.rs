@@ -14,9 +14,7 @@ use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::{
-    ChatProvider, CompletionRequest, EventStream, ProviderError, RetryPolicy, sse::chat_events,
-};
+use super::{ChatProvider, CompletionRequest, EventStream, ProviderError, RetryPolicy, sse::chat_events};
 use crate::prompt::ChatMessage;
 
 /// OpenRouter shows these on its dashboard to attribute traffic.
@@ -68,23 +66,17 @@ impl OpenAiCompatible {
     }
 
     async fn connect(&self, request: CompletionRequest) -> Result<EventStream, ProviderError> {
-        let url = format!(
-            "{}/chat/completions",
-            request.base_url.trim_end_matches('/')
-        );
+        let url = format!("{}/chat/completions", request.base_url.trim_end_matches('/'));
         let body = RequestBody {
             model: &request.model,
             messages: &request.messages,
             stream: true,
-            stream_options: StreamOptions {
-                include_usage: true,
-            },
+            stream_options: StreamOptions { include_usage: true },
             usage: UsageOptions { include: true },
             temperature: request.temperature,
             max_tokens: request.max_tokens,
         };
-        let body =
-            serde_json::to_vec(&body).map_err(|err| ProviderError::Upstream(err.to_string()))?;
+        let body = serde_json::to_vec(&body).map_err(|err| ProviderError::Upstream(err.to_string()))?;
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(self.retry.base_delay)
             .with_max_delay(self.retry.max_delay)
@@ -118,18 +110,15 @@ impl OpenAiCompatible {
                     }
                     (format!("HTTP {}: {detail}", status.as_u16()), retry_after)
                 }
-                Err(err) if err.is_connect() || err.is_timeout() || err.is_request() => (
-                    format!("could not reach {}: {}", host_of(&url), root_cause(&err)),
-                    None,
-                ),
+                Err(err) if err.is_connect() || err.is_timeout() || err.is_request() => {
+                    (format!("could not reach {}: {}", host_of(&url), root_cause(&err)), None)
+                }
                 Err(err) => return Err(ProviderError::Upstream(root_cause(&err))),
             };
             let Some(delay) = delays.next() else {
                 return Err(ProviderError::Unavailable { tries, detail });
             };
-            let delay = retry_after
-                .filter(|d| *d <= MAX_RETRY_AFTER)
-                .map_or(delay, |d| d.max(delay));
+            let delay = retry_after.filter(|d| *d <= MAX_RETRY_AFTER).map_or(delay, |d| d.max(delay));
             tracing::warn!(tries, delay_ms = delay.as_millis() as u64, %detail, "provider request failed; retrying");
             tokio::time::sleep(delay).await;
         }
@@ -137,20 +126,14 @@ impl OpenAiCompatible {
 }
 
 impl ChatProvider for OpenAiCompatible {
-    fn stream_chat(
-        &self,
-        request: CompletionRequest,
-    ) -> BoxFuture<'_, Result<EventStream, ProviderError>> {
+    fn stream_chat(&self, request: CompletionRequest) -> BoxFuture<'_, Result<EventStream, ProviderError>> {
         Box::pin(self.connect(request))
     }
 }
 
 fn classify(status: StatusCode, detail: String) -> ProviderError {
     match status.as_u16() {
-        401 | 403 => ProviderError::Rejected {
-            status: status.as_u16(),
-            detail,
-        },
+        401 | 403 => ProviderError::Rejected { status: status.as_u16(), detail },
         402 => ProviderError::OutOfCredits { detail },
         code => ProviderError::Upstream(format!("HTTP {code}: {detail}")),
     }
@@ -158,12 +141,7 @@ fn classify(status: StatusCode, detail: String) -> ProviderError {
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }
 
 /// The provider's own error message when the body is OpenAI-style JSON,
@@ -173,25 +151,12 @@ async fn error_detail(response: reqwest::Response) -> String {
     let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned();
     serde_json::from_str::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| {
-            if body.trim().is_empty() {
-                "no details".into()
-            } else {
-                body.trim().to_owned()
-            }
-        })
+        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| if body.trim().is_empty() { "no details".into() } else { body.trim().to_owned() })
 }
 
 fn host_of(url: &str) -> &str {
-    url.split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or(url)
+    url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(url)
 }
 
 fn root_cause(err: &reqwest::Error) -> String {

@@ -65,9 +65,7 @@ where
     events
         .map(|event| match event {
             Ok(event) => parse_event(&event),
-            Err(err) => Parsed::Failed(ProviderError::Upstream(format!(
-                "the connection to the provider broke: {err}"
-            ))),
+            Err(err) => Parsed::Failed(ProviderError::Upstream(format!("the connection to the provider broke: {err}"))),
         })
         .scan(false, |ended, parsed| {
             if *ended {
@@ -106,27 +104,18 @@ fn parse_event(event: &Event) -> Parsed {
         }
     };
     if let Some(error) = chunk.error {
-        let code = error
-            .code
-            .map(|c| format!(" (code {c})"))
-            .unwrap_or_default();
+        let code = error.code.map(|c| format!(" (code {c})")).unwrap_or_default();
         let message = error.message.unwrap_or_else(|| "no message".into());
         return Parsed::Failed(ProviderError::Upstream(format!("{message}{code}")));
     }
     let mut events = Vec::with_capacity(2);
     for choice in chunk.choices {
-        if let Some(text) = choice
-            .delta
-            .and_then(|d| d.content)
-            .filter(|t| !t.is_empty())
-        {
+        if let Some(text) = choice.delta.and_then(|d| d.content).filter(|t| !t.is_empty()) {
             events.push(StreamEvent::Text(text));
         }
         if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
             if reason == "error" {
-                return Parsed::Failed(ProviderError::Upstream(
-                    "the provider ended the reply with an error".into(),
-                ));
+                return Parsed::Failed(ProviderError::Upstream("the provider ended the reply with an error".into()));
             }
             events.push(StreamEvent::Finish(reason));
         }
@@ -135,9 +124,7 @@ fn parse_event(event: &Event) -> Parsed {
         events.push(StreamEvent::Usage(Usage {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
-            total_tokens: usage
-                .total_tokens
-                .unwrap_or(usage.prompt_tokens + usage.completion_tokens),
+            total_tokens: usage.total_tokens.unwrap_or(usage.prompt_tokens + usage.completion_tokens),
             cost: usage.cost,
         }));
     }
@@ -160,9 +147,7 @@ mod tests {
             pieces.push(Ok::<_, std::io::Error>(bytes[start..split].to_vec()));
             start = split;
         }
-        chat_events(stream::iter(pieces).eventsource())
-            .collect()
-            .await
+        chat_events(stream::iter(pieces).eventsource()).collect().await
     }
 
     fn text(t: &str) -> Result<StreamEvent, ProviderError> {

@@ -14,11 +14,7 @@ use super::{
 impl Store {
     /// Inserts the chat and, when the character has one, its first message,
     /// in one transaction.
-    pub async fn insert_chat_session(
-        &self,
-        chat: &ChatSession,
-        first_message: Option<&Message>,
-    ) -> StoreResult<()> {
+    pub async fn insert_chat_session(&self, chat: &ChatSession, first_message: Option<&Message>) -> StoreResult<()> {
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {
                 diesel::insert_into(chat_sessions::table).values(chat).execute(conn).await?;
@@ -54,10 +50,6 @@ impl Store {
     /// Deletes the chat; its messages go with it (ON DELETE CASCADE).
     pub async fn delete_chat_session(&self, id: &str) -> StoreResult<DeleteOutcome> {
         let deleted = with_conn!(self, conn => diesel::delete(chat_sessions::table.find(id)).execute(conn).await?);
-        Ok(if deleted == 0 {
-            DeleteOutcome::NotFound
-        } else {
-            DeleteOutcome::Deleted
-        })
+        Ok(if deleted == 0 { DeleteOutcome::NotFound } else { DeleteOutcome::Deleted })
     }
 }

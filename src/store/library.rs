@@ -56,26 +56,19 @@ impl Store {
         Ok(page.finish(rows))
     }
 
-    pub async fn update_character(
-        &self,
-        id: &str,
-        changes: &CharacterChanges,
-    ) -> StoreResult<Option<Character>> {
-        Ok(
-            with_conn!(self, conn => diesel::update(characters::table.find(id))
+    pub async fn update_character(&self, id: &str, changes: &CharacterChanges) -> StoreResult<Option<Character>> {
+        Ok(with_conn!(self, conn => diesel::update(characters::table.find(id))
             .set(changes)
             .returning(Character::as_returning())
             .get_result(conn)
             .await
-            .optional()?),
-        )
+            .optional()?))
     }
 
     pub async fn delete_character(&self, id: &str) -> StoreResult<DeleteOutcome> {
-        let result: StoreResult<usize> = async {
-            Ok(with_conn!(self, conn => diesel::delete(characters::table.find(id)).execute(conn).await?))
-        }
-        .await;
+        let result: StoreResult<usize> =
+            async { Ok(with_conn!(self, conn => diesel::delete(characters::table.find(id)).execute(conn).await?)) }
+                .await;
         delete_outcome(result)
     }
 
@@ -111,21 +104,18 @@ impl Store {
         id: &str,
         changes: &UserProfileChanges,
     ) -> StoreResult<Option<UserProfile>> {
-        Ok(
-            with_conn!(self, conn => diesel::update(user_profiles::table.find(id))
+        Ok(with_conn!(self, conn => diesel::update(user_profiles::table.find(id))
             .set(changes)
             .returning(UserProfile::as_returning())
             .get_result(conn)
             .await
-            .optional()?),
-        )
+            .optional()?))
     }
 
     pub async fn delete_user_profile(&self, id: &str) -> StoreResult<DeleteOutcome> {
-        let result: StoreResult<usize> = async {
-            Ok(with_conn!(self, conn => diesel::delete(user_profiles::table.find(id)).execute(conn).await?))
-        }
-        .await;
+        let result: StoreResult<usize> =
+            async { Ok(with_conn!(self, conn => diesel::delete(user_profiles::table.find(id)).execute(conn).await?)) }
+                .await;
         delete_outcome(result)
     }
 }

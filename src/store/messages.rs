@@ -13,11 +13,7 @@ use super::{
 
 impl Store {
     /// Oldest first.
-    pub async fn list_messages(
-        &self,
-        chat_session_id: &str,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Message>> {
+    pub async fn list_messages(&self, chat_session_id: &str, page: &PageRequest) -> StoreResult<Page<Message>> {
         let rows = with_conn!(self, conn => {
             let mut query = messages::table
                 .filter(messages::chat_session_id.eq(chat_session_id))
@@ -52,11 +48,7 @@ impl Store {
     }
 
     /// The reply a stream produced, if it is stored in this chat.
-    pub async fn message_by_stream(
-        &self,
-        chat_session_id: &str,
-        stream_id: &str,
-    ) -> StoreResult<Option<Message>> {
+    pub async fn message_by_stream(&self, chat_session_id: &str, stream_id: &str) -> StoreResult<Option<Message>> {
         Ok(with_conn!(self, conn => messages::table
             .filter(messages::stream_id.eq(stream_id))
             .filter(messages::chat_session_id.eq(chat_session_id))
@@ -83,13 +75,11 @@ impl Store {
 
     /// Writes how a reply ended and returns the stored row.
     pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome) -> StoreResult<Message> {
-        Ok(
-            with_conn!(self, conn => diesel::update(messages::table.find(id))
+        Ok(with_conn!(self, conn => diesel::update(messages::table.find(id))
             .set(outcome)
             .returning(Message::as_returning())
             .get_result(conn)
-            .await?),
-        )
+            .await?))
     }
 
     /// Saves the text so far of running replies (id, text), in one

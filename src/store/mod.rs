@@ -151,16 +151,14 @@ impl Store {
                 let mut config = ManagerConfig::default();
                 config.custom_setup = Box::new(|path| {
                     Box::pin(async move {
-                        let mut conn =
-                            <SqliteConn as diesel_async::AsyncConnection>::establish(path).await?;
+                        let mut conn = <SqliteConn as diesel_async::AsyncConnection>::establish(path).await?;
                         conn.batch_execute(SQLITE_SETUP)
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                         Ok(conn)
                     })
                 });
-                let manager =
-                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
                 Pool::Sqlite(build_pool(manager, max_connections.min(SQLITE_POOL_SIZE))?)
             }
             Backend::Postgres(url) => {
@@ -172,10 +170,7 @@ impl Store {
     }
 }
 
-fn build_pool<C>(
-    manager: AsyncDieselConnectionManager<C>,
-    size: usize,
-) -> StoreResult<DieselPool<C>>
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> StoreResult<DieselPool<C>>
 where
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager,
 {
@@ -196,15 +191,11 @@ pub async fn migrate(backend: &Backend) -> StoreResult<()> {
     let backend = backend.clone();
     tokio::task::spawn_blocking(move || match backend {
         Backend::Sqlite(path) => {
-            if let Some(parent) = Path::new(&path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent)
-                    .map_err(|err| StoreError::Migration(err.to_string()))?;
+            if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|err| StoreError::Migration(err.to_string()))?;
             }
-            let mut conn = SqliteConnection::establish(&path)
-                .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+            let mut conn =
+                SqliteConnection::establish(&path).map_err(|err| StoreError::Unavailable(err.to_string()))?;
             diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_SETUP)?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(drop)

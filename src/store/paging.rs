@@ -25,9 +25,6 @@ impl PageRequest {
     pub(crate) fn finish<T>(&self, mut rows: Vec<T>) -> Page<T> {
         let has_more = rows.len() > self.size;
         rows.truncate(self.size);
-        Page {
-            items: rows,
-            has_more,
-        }
+        Page { items: rows, has_more }
     }
 }

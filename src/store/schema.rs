@@ -68,10 +68,4 @@ diesel::table! {
 diesel::joinable!(chat_sessions -> characters (character_id));
 diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
 diesel::joinable!(messages -> chat_sessions (chat_session_id));
-diesel::allow_tables_to_appear_in_same_query!(
-    characters,
-    user_profiles,
-    chat_sessions,
-    messages,
-    settings
-);
+diesel::allow_tables_to_appear_in_same_query!(characters, user_profiles, chat_sessions, messages, settings);

@@ -68,51 +68,25 @@ impl Reply {
     }
 
     pub fn slow<S: Into<String>>(chunks: impl IntoIterator<Item = S>, delay: Duration) -> Self {
-        Reply::Stream {
-            chunks: chunks.into_iter().map(Into::into).collect(),
-            delay,
-            split: false,
-            end: End::Done,
-        }
+        Reply::Stream { chunks: chunks.into_iter().map(Into::into).collect(), delay, split: false, end: End::Done }
     }
 
     pub fn with_end(self, new_end: End) -> Self {
         match self {
-            Reply::Stream {
-                chunks,
-                delay,
-                split,
-                ..
-            } => Reply::Stream {
-                chunks,
-                delay,
-                split,
-                end: new_end,
-            },
+            Reply::Stream { chunks, delay, split, .. } => Reply::Stream { chunks, delay, split, end: new_end },
             other => other,
         }
     }
 
     pub fn split(self) -> Self {
         match self {
-            Reply::Stream {
-                chunks, delay, end, ..
-            } => Reply::Stream {
-                chunks,
-                delay,
-                split: true,
-                end,
-            },
+            Reply::Stream { chunks, delay, end, .. } => Reply::Stream { chunks, delay, split: true, end },
             other => other,
         }
     }
 
     pub fn status(status: u16, message: &str) -> Self {
-        Reply::Status {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
+        Reply::Status { status, message: message.into(), retry_after: None }
     }
 }
 
@@ -141,12 +115,8 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     pub async fn start() -> Self {
         let shared = Arc::new(Shared::default());
-        let app = Router::new()
-            .route("/chat/completions", post(handle))
-            .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake upstream");
+        let app = Router::new().route("/chat/completions", post(handle)).with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake upstream");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -182,9 +152,7 @@ impl FakeUpstream {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -195,29 +163,17 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         .or_else(|| lock(&shared.default).clone())
         .unwrap_or_else(|| Reply::chunks(["Hello", " there", "!"]));
     match reply {
-        Reply::Status {
-            status,
-            message,
-            retry_after,
-        } => {
+        Reply::Status { status, message, retry_after } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = (
-                status,
-                axum::Json(json!({"error": {"message": message, "code": status.as_u16()}})),
-            )
-                .into_response();
+            let mut response =
+                (status, axum::Json(json!({"error": {"message": message, "code": status.as_u16()}}))).into_response();
             if let Some(seconds) = retry_after {
                 response.headers_mut().insert("retry-after", seconds.into());
             }
             response
         }
         Reply::Hang => sse_response(Body::from_stream(guarded(shared, vec![], true))),
-        Reply::Stream {
-            chunks,
-            delay,
-            split,
-            end,
-        } => {
+        Reply::Stream { chunks, delay, split, end } => {
             let pieces = sse_pieces(&chunks, split, &end);
             let mut items: Vec<(Duration, Result<Bytes, std::io::Error>)> = Vec::new();
             // The preamble arrives at once; each content chunk after `delay`.
@@ -253,21 +209,17 @@ fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)>
     let mut out: Vec<(Vec<u8>, bool)> = vec![
         (b": OPENROUTER PROCESSING\r\n\r\n".to_vec(), false),
         (
-            event(
-                json!({"id": "gen-1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
-            ),
+            event(json!({"id": "gen-1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})),
             false,
         ),
     ];
     let last = chunks.len().saturating_sub(1);
     for (i, chunk) in chunks.iter().enumerate() {
-        let finish = if i == last && matches!(end, End::Done | End::NoDone) {
-            json!("stop")
-        } else {
-            json!(null)
-        };
+        let finish = if i == last && matches!(end, End::Done | End::NoDone) { json!("stop") } else { json!(null) };
         out.push((
-            event(json!({"id": "gen-1", "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": finish}]})),
+            event(
+                json!({"id": "gen-1", "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": finish}]}),
+            ),
             true,
         ));
     }
@@ -282,10 +234,7 @@ fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)>
                 out.push((b"data: [DONE]\r\n\r\n".to_vec(), false));
             }
         }
-        End::Error(message) => out.push((
-            event(json!({"error": {"code": 502, "message": message}})),
-            true,
-        )),
+        End::Error(message) => out.push((event(json!({"error": {"code": 502, "message": message}})), true)),
         End::Cut => {}
     }
     if !split {
@@ -293,11 +242,7 @@ fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)>
     }
     out.into_iter()
         .flat_map(|(bytes, first)| {
-            bytes
-                .chunks(3)
-                .enumerate()
-                .map(|(i, part)| (part.to_vec(), first && i == 0))
-                .collect::<Vec<_>>()
+            bytes.chunks(3).enumerate().map(|(i, part)| (part.to_vec(), first && i == 0)).collect::<Vec<_>>()
         })
         .collect()
 }
@@ -317,11 +262,7 @@ impl BodyGuard {
 
 impl Drop for BodyGuard {
     fn drop(&mut self) {
-        let counter = if self.complete {
-            &self.shared.finished
-        } else {
-            &self.shared.hung_up
-        };
+        let counter = if self.complete { &self.shared.finished } else { &self.shared.hung_up };
         counter.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -331,32 +272,26 @@ fn guarded(
     items: Vec<(Duration, Result<Bytes, std::io::Error>)>,
     hang: bool,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let guard = BodyGuard {
-        shared,
-        complete: false,
-    };
-    stream::unfold(
-        (guard, items.into_iter()),
-        move |(mut guard, mut items)| async move {
-            if hang {
-                std::future::pending::<()>().await;
-            }
-            match items.next() {
-                Some((wait, item)) => {
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                    if item.is_err() {
-                        // A cut is not a hang-up by our server.
-                        guard.complete();
-                    }
-                    Some((item, (guard, items)))
+    let guard = BodyGuard { shared, complete: false };
+    stream::unfold((guard, items.into_iter()), move |(mut guard, mut items)| async move {
+        if hang {
+            std::future::pending::<()>().await;
+        }
+        match items.next() {
+            Some((wait, item)) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
-                None => {
+                if item.is_err() {
+                    // A cut is not a hang-up by our server.
                     guard.complete();
-                    None
                 }
+                Some((item, (guard, items)))
             }
-        },
-    )
+            None => {
+                guard.complete();
+                None
+            }
+        }
+    })
 }

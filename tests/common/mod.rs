@@ -2,10 +2,7 @@
 //! or a fresh PostgreSQL schema), the real server on a loopback port, the fake
 //! upstream, and helpers to read event streams.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 pub mod fake_upstream;
 
@@ -14,11 +11,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use roleplay_server::{
     api::pb::{
-        self, character_service_client::CharacterServiceClient,
-        chat_session_service_client::ChatSessionServiceClient, generation_event::Event,
-        message_service_client::MessageServiceClient,
-        settings_service_client::SettingsServiceClient,
-        user_profile_service_client::UserProfileServiceClient,
+        self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
+        generation_event::Event, message_service_client::MessageServiceClient,
+        settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
     },
     config::ServerOptions,
     provider::{RetryPolicy, openai::OpenAiCompatible},
@@ -30,10 +25,7 @@ use roleplay_server::{
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{Streaming, transport::Channel};
 
-#[allow(
-    unused_imports,
-    reason = "not every test binary scripts stream endings"
-)]
+#[allow(unused_imports, reason = "not every test binary scripts stream endings")]
 pub use fake_upstream::{End, FakeUpstream, Reply};
 
 pub const MASTER_KEY: [u8; 32] = [42; 32];
@@ -81,29 +73,17 @@ impl TestDb {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = dir.path().join("roleplay.db").display().to_string();
-                Self {
-                    url,
-                    postgres: None,
-                    _dir: Some(dir),
-                }
+                Self { url, postgres: None, _dir: Some(dir) }
             }
             Db::Postgres => {
                 let base = std::env::var("TEST_DATABASE_URL")
                     .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
                 let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = AsyncPgConnection::establish(&base)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .await
-                    .expect("create schema");
+                let mut conn = AsyncPgConnection::establish(&base).await.expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
                 let separator = if base.contains('?') { '&' } else { '?' };
                 let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-                Self {
-                    url,
-                    postgres: Some((base, schema)),
-                    _dir: None,
-                }
+                Self { url, postgres: Some((base, schema)), _dir: None }
             }
         }
     }
@@ -116,17 +96,12 @@ impl Drop for TestDb {
         };
         // Drop runs inside the test's runtime; a thread of its own may block.
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&base).await {
-                    let _ = conn
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .await;
+                    let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                 }
             });
         })
@@ -170,16 +145,10 @@ impl TestServer {
     async fn launch(db: TestDb, upstream: FakeUpstream, options: ServerOptions) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
             .try_init();
         let store = Store::open(&db.url, 4).await.expect("open store");
-        store
-            .interrupt_orphaned_replies()
-            .await
-            .expect("interrupt orphans");
+        store.interrupt_orphaned_replies().await.expect("interrupt orphans");
         let provider = OpenAiCompatible::new(
             options.connect_timeout,
             RetryPolicy {
@@ -189,15 +158,8 @@ impl TestServer {
             },
         )
         .expect("http client");
-        let state = AppState::new(
-            store,
-            MasterKey::from_bytes(&MASTER_KEY),
-            Arc::new(provider),
-            options,
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let state = AppState::new(store, MasterKey::from_bytes(&MASTER_KEY), Arc::new(provider), options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, stop) = oneshot::channel::<()>();
         let server_state = state.clone();
@@ -208,32 +170,15 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect_lazy();
-        Self {
-            addr,
-            state,
-            upstream,
-            db,
-            channel,
-            shutdown: Some(shutdown),
-            handle: Some(handle),
-        }
+        let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect_lazy();
+        Self { addr, state, upstream, db, channel, shutdown: Some(shutdown), handle: Some(handle) }
     }
 
     /// Shuts down gracefully and waits until the server has stopped.
     pub async fn stop(mut self) -> (TestDb, FakeUpstream, ServerOptions) {
         self.shutdown_and_wait().await;
         let options = (*self.state.options).clone();
-        let db = std::mem::replace(
-            &mut self.db,
-            TestDb {
-                url: String::new(),
-                postgres: None,
-                _dir: None,
-            },
-        );
+        let db = std::mem::replace(&mut self.db, TestDb { url: String::new(), postgres: None, _dir: None });
         (db, self.upstream.clone(), options)
     }
 
@@ -242,10 +187,7 @@ impl TestServer {
             let _ = shutdown.send(());
         }
         if let Some(handle) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(30), handle)
-                .await
-                .expect("server stops")
-                .expect("server task");
+            tokio::time::timeout(Duration::from_secs(30), handle).await.expect("server stops").expect("server task");
         }
     }
 
@@ -261,11 +203,7 @@ impl TestServer {
 
     /// A new HTTP/2 connection, for tests that cut one client off.
     pub async fn new_channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect")
+        Channel::from_shared(format!("http://{}", self.addr)).expect("uri").connect().await.expect("connect")
     }
 
     pub fn characters(&self) -> CharacterServiceClient<Channel> {
@@ -290,9 +228,7 @@ impl TestServer {
 
     pub async fn set_api_key(&self) {
         self.settings()
-            .set_provider_api_key(pb::SetProviderApiKeyRequest {
-                api_key: API_KEY.into(),
-            })
+            .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
             .await
             .expect("set key");
     }
@@ -312,10 +248,7 @@ impl TestServer {
             .into_inner();
         let profile = self
             .profiles()
-            .create_user_profile(pb::CreateUserProfileRequest {
-                name: "Sam".into(),
-                description: String::new(),
-            })
+            .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
             .await
             .expect("profile")
             .into_inner();
@@ -330,11 +263,7 @@ impl TestServer {
             .into_inner()
     }
 
-    pub async fn send(
-        &self,
-        chat_id: &str,
-        content: &str,
-    ) -> Result<Streaming<pb::GenerationEvent>, tonic::Status> {
+    pub async fn send(&self, chat_id: &str, content: &str) -> Result<Streaming<pb::GenerationEvent>, tonic::Status> {
         self.messages()
             .add_user_message_streaming(pb::AddUserMessageRequest {
                 chat_session_id: chat_id.into(),
@@ -411,10 +340,7 @@ pub async fn until_terminal(stream: &mut Streaming<pb::GenerationEvent>) -> Vec<
 }
 
 pub fn is_terminal(event: &Event) -> bool {
-    matches!(
-        event,
-        Event::Completed(_) | Event::Failed(_) | Event::Cancelled(_)
-    )
+    matches!(event, Event::Completed(_) | Event::Failed(_) | Event::Cancelled(_))
 }
 
 /// Places each Delta at its offset, failing on any gap or overlap: the
@@ -437,22 +363,9 @@ pub fn reconstruct(events: &[Event], start: usize, mut text: String) -> String {
 }
 
 pub fn started(events: &[Event]) -> &pb::Started {
-    events
-        .iter()
-        .find_map(|e| {
-            if let Event::Started(s) = e {
-                Some(s)
-            } else {
-                None
-            }
-        })
-        .expect("a Started event")
+    events.iter().find_map(|e| if let Event::Started(s) = e { Some(s) } else { None }).expect("a Started event")
 }
 
 pub fn terminal(events: &[Event]) -> &Event {
-    events
-        .iter()
-        .rev()
-        .find(|e| is_terminal(e))
-        .expect("a terminal event")
+    events.iter().rev().find(|e| is_terminal(e)).expect("a terminal event")
 }

@@ -1,0 +1,141 @@
+//! GET /v1/chats/{id}/events: the events of SubscribeChatSession as
+//! server-sent events, for browsers' EventSource.
+//!
+//! Every event that moves the reader's position carries
+//! `id: <stream_id>:<offset>`, the byte offset *after* it, so the browser's
+//! automatic reconnect (which sends the last id as `Last-Event-ID`) resumes
+//! with nothing lost or repeated. A terminal event's id ends in `:end`, so a
+//! reconnect after it waits for the next reply instead of replaying this one.
+//! Heartbeats are SSE comments, which keep proxies from closing idle streams.
+
+use std::convert::Infallible;
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{
+        IntoResponse, Response,
+        sse::{Event as SseEvent, Sse},
+    },
+    routing::get,
+};
+use futures_util::stream;
+use serde_json::json;
+use tonic::Code;
+
+use super::validate;
+use crate::{
+    follower::{Event, Follower},
+    registry::Outcome,
+    state::AppState,
+    watching::{self, Resume},
+};
+
+pub const ROUTE: &str = "/v1/chats/{chat_id}/events";
+
+pub fn router(state: AppState) -> Router {
+    Router::new().route(ROUTE, get(events)).with_state(state)
+}
+
+async fn events(State(state): State<AppState>, Path(chat_id): Path<String>, headers: HeaderMap) -> Response {
+    match open(&state, &chat_id, &headers).await {
+        Ok(follower) => {
+            let events = stream::unfold(follower, |mut follower| async move {
+                let event = follower.next().await?;
+                Some((Ok::<_, Infallible>(to_sse(event)), follower))
+            });
+            Sse::new(events).into_response()
+        }
+        Err(status) => {
+            let code = match status.code() {
+                Code::InvalidArgument => StatusCode::BAD_REQUEST,
+                Code::NotFound => StatusCode::NOT_FOUND,
+                Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+                Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+                Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (code, status.message().to_owned()).into_response()
+        }
+    }
+}
+
+async fn open(state: &AppState, chat_id: &str, headers: &HeaderMap) -> Result<Follower, tonic::Status> {
+    let chat_id = validate::id("chat id", chat_id)?;
+    let resume = headers
+        .get("last-event-id")
+        .map(|value| parse_last_event_id(value.to_str().unwrap_or_default()))
+        .transpose()?;
+    Ok(watching::subscribe(state, &chat_id, resume).await?)
+}
+
+/// `<stream_id>:<offset>` or `<stream_id>:<offset>:end`.
+fn parse_last_event_id(value: &str) -> Result<Resume, tonic::Status> {
+    let invalid = || tonic::Status::invalid_argument(format!("Last-Event-ID {value:?} is not an id this server sent"));
+    let mut parts = value.split(':');
+    let (Some(stream_id), Some(offset)) = (parts.next(), parts.next()) else { return Err(invalid()) };
+    let ended = match parts.next() {
+        None => false,
+        Some("end") => true,
+        Some(_) => return Err(invalid()),
+    };
+    let stream_id = validate::id("Last-Event-ID stream id", stream_id)?;
+    let offset = offset.parse().map_err(|_| invalid())?;
+    Ok(Resume { stream_id, offset, ended })
+}
+
+fn to_sse(event: Event) -> SseEvent {
+    match event {
+        Event::Started(generation) => {
+            let info = &generation.info;
+            SseEvent::default().event("started").id(format!("{}:0", info.stream_id)).data(
+                json!({
+                    "stream_id": info.stream_id,
+                    "chat_session_id": info.chat_session_id,
+                    "user_message_id": info.user_message_id,
+                    "assistant_message_id": info.assistant_message_id,
+                    "model": info.model,
+                })
+                .to_string(),
+            )
+        }
+        Event::Delta { generation, offset, text } => {
+            let stream_id = &generation.info.stream_id;
+            SseEvent::default()
+                .event("delta")
+                .id(format!("{stream_id}:{}", offset + text.len()))
+                .data(json!({"stream_id": stream_id, "offset": offset, "text": text}).to_string())
+        }
+        Event::Heartbeat => SseEvent::default().comment("heartbeat"),
+        Event::Ended { generation, partial_length, outcome } => {
+            let stream_id = &generation.info.stream_id;
+            let (name, data) = match &*outcome {
+                Outcome::Completed { message, finish_reason, usage } => (
+                    "completed",
+                    json!({
+                        "stream_id": stream_id,
+                        "message_id": message.id,
+                        "content_length": message.content.len(),
+                        "finish_reason": finish_reason,
+                        "usage": {
+                            "prompt_tokens": usage.prompt_tokens,
+                            "completion_tokens": usage.completion_tokens,
+                            "total_tokens": usage.total_tokens,
+                            "cost": usage.cost,
+                        },
+                    }),
+                ),
+                Outcome::Failed { code, message } => (
+                    "failed",
+                    json!({"stream_id": stream_id, "code": code.as_str(), "message": message, "partial_length": partial_length}),
+                ),
+                Outcome::Cancelled { reason } => (
+                    "cancelled",
+                    json!({"stream_id": stream_id, "reason": reason.as_str(), "partial_length": partial_length}),
+                ),
+            };
+            SseEvent::default().event(name).id(format!("{stream_id}:{partial_length}:end")).data(data.to_string())
+        }
+    }
+}
