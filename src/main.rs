@@ -1,6 +1,6 @@
 //! The roleplay-server binary: configuration, logging, then serve or migrate.
 
-use std::{process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use roleplay_server::{
@@ -52,7 +52,7 @@ fn load_master_key(config: &Config) -> Result<MasterKey, Box<dyn std::error::Err
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let master_key = load_master_key(&config)?;
-    let store = Store::open(&config.database_url, config.db_pool_size).await?;
+    let store = open_store(&config).await?;
     let interrupted = store.interrupt_orphaned_replies().await?;
     if interrupted > 0 {
         tracing::warn!(interrupted, "marked replies left streaming by the previous run as interrupted");
@@ -72,6 +72,26 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the database, waiting for it when it cannot be reached yet (a
+/// PostgreSQL that starts after us, or is restarting): the server heals by
+/// itself instead of exiting. Other errors (a failed migration) stop it.
+async fn open_store(config: &Config) -> Result<Store, store::StoreError> {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match Store::open(&config.database_url, config.db_pool_size).await {
+            Err(store::StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, retry_in_ms = delay.as_millis() as u64, "database unreachable; waiting for it");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown_signal() => return Err(store::StoreError::Unavailable(detail)),
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Names the backend without printing a URL that may hold a password.

@@ -24,6 +24,10 @@ struct Process {
 }
 
 async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> Process {
+    spawn_with(db, dir, upstream, &[]).await
+}
+
+async fn spawn_with(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream, env: &[(&str, &str)]) -> Process {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
         .arg("serve")
@@ -33,6 +37,7 @@ async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> P
         .env("OPENROUTER_BASE_URL", upstream.base_url())
         .env("ROLEPLAY_CHECKPOINT_INTERVAL", "250ms")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -48,27 +53,22 @@ async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> P
     Process { child, channel }
 }
 
-async fn a_killed_server_keeps_what_it_streamed(db: Db) {
-    let upstream = FakeUpstream::start().await;
-    let database = TestDb::new(db).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = spawn(&database, dir.path(), &upstream).await;
-
-    SettingsServiceClient::new(server.channel.clone())
+async fn open_chat(channel: &Channel) -> pb::ChatSession {
+    SettingsServiceClient::new(channel.clone())
         .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
         .await
         .expect("key");
-    let character = CharacterServiceClient::new(server.channel.clone())
+    let character = CharacterServiceClient::new(channel.clone())
         .create_character(pb::CreateCharacterRequest { name: "Aria".into(), ..Default::default() })
         .await
         .expect("character")
         .into_inner();
-    let profile = UserProfileServiceClient::new(server.channel.clone())
+    let profile = UserProfileServiceClient::new(channel.clone())
         .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
         .await
         .expect("profile")
         .into_inner();
-    let chat = ChatSessionServiceClient::new(server.channel.clone())
+    ChatSessionServiceClient::new(channel.clone())
         .create_chat_session(pb::CreateChatSessionRequest {
             character_id: character.id,
             user_profile_id: profile.id,
@@ -76,7 +76,16 @@ async fn a_killed_server_keeps_what_it_streamed(db: Db) {
         })
         .await
         .expect("chat")
-        .into_inner();
+        .into_inner()
+}
+
+async fn a_killed_server_keeps_what_it_streamed(db: Db) {
+    let upstream = FakeUpstream::start().await;
+    let database = TestDb::new(db).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = spawn(&database, dir.path(), &upstream).await;
+
+    let chat = open_chat(&server.channel).await;
 
     let chunks: Vec<String> = (0..1_000).map(|i| format!("token{i} ")).collect();
     let expected = chunks.concat();
@@ -147,4 +156,49 @@ async fn a_killed_server_keeps_what_it_streamed(db: Db) {
     assert_eq!(prompt[1]["content"].as_str(), Some(reply.content.as_str()));
 }
 
-on_both_databases!(a_killed_server_keeps_what_it_streamed);
+async fn sigterm_drains_and_exits_cleanly(db: Db) {
+    let upstream = FakeUpstream::start().await;
+    let database = TestDb::new(db).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = spawn_with(&database, dir.path(), &upstream, &[("ROLEPLAY_SHUTDOWN_GRACE", "300ms")]).await;
+    let chat = open_chat(&server.channel).await;
+    let chunks: Vec<String> = (0..1_000).map(|i| format!("token{i} ")).collect();
+    upstream.push(Reply::slow(chunks, Duration::from_millis(5)));
+    let mut stream = MessageServiceClient::new(server.channel.clone())
+        .add_user_message_streaming(pb::AddUserMessageRequest {
+            chat_session_id: chat.id.clone(),
+            content: "go".into(),
+        })
+        .await
+        .expect("send")
+        .into_inner();
+    let mut events = Vec::new();
+    while events.len() < 5 {
+        events.push(stream.message().await.expect("ok").expect("open").event.expect("set"));
+    }
+
+    let pid = server.child.id().expect("running").to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill -TERM");
+    assert!(status.success());
+    events.extend(common::until_terminal(&mut stream).await);
+    let Event::Cancelled(cancelled) = common::terminal(&events) else {
+        panic!("cancelled at shutdown: {:?}", events.last())
+    };
+    assert_eq!(cancelled.reason(), pb::CancelReason::Shutdown);
+    let partial = common::reconstruct(&events, 0, String::new());
+    let exit =
+        tokio::time::timeout(Duration::from_secs(20), server.child.wait()).await.expect("exits").expect("status");
+    assert!(exit.success(), "exit status {exit:?}");
+
+    let server = spawn(&database, dir.path(), &upstream).await;
+    let messages = ChatSessionServiceClient::new(server.channel.clone())
+        .list_messages(pb::ListMessagesRequest { chat_session_id: chat.id, page_size: 10, page_token: String::new() })
+        .await
+        .expect("list")
+        .into_inner()
+        .messages;
+    let reply = messages.last().expect("reply");
+    assert_eq!((reply.status(), reply.content.as_str()), (pb::MessageStatus::Cancelled, partial.as_str()));
+}
+
+on_both_databases!(a_killed_server_keeps_what_it_streamed, sigterm_drains_and_exits_cleanly);

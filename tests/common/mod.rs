@@ -63,7 +63,8 @@ macro_rules! on_both_databases {
 /// A database of the test's own, removed when dropped.
 pub struct TestDb {
     pub url: String,
-    postgres: Option<(String, String)>,
+    /// (server URL, schema) for PostgreSQL.
+    pub postgres: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -82,7 +83,9 @@ impl TestDb {
                 let mut conn = AsyncPgConnection::establish(&base).await.expect("connect to TEST_DATABASE_URL");
                 conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                // The application name lets a test find this server's
+                // connections (to cut them) without touching other tests'.
+                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}&application_name={schema}");
                 Self { url, postgres: Some((base, schema)), _dir: None }
             }
         }

@@ -1,0 +1,66 @@
+//! The database failing under a running server (PostgreSQL): replies keep
+//! streaming, the final write is retried, a write that cannot be made ends the
+//! reply as Failed(STORAGE) with the chat released, and everything heals once
+//! the database is back.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Db, Reply, TestServer, reconstruct, terminal, until_terminal};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use roleplay_server::api::pb::{self, generation_event::Event};
+
+async fn admin(server: &TestServer) -> (AsyncPgConnection, String) {
+    let (base, schema) = server.db.postgres.clone().expect("a PostgreSQL test");
+    (AsyncPgConnection::establish(&base).await.expect("admin connection"), schema)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_mid_reply_keeps_streaming_and_fails_cleanly_then_heals() {
+    let server = TestServer::start(Db::Postgres).await;
+    let chat = server.chat().await;
+    let chunks: Vec<String> = (0..60).map(|i| format!("line{i} ")).collect();
+    let expected = chunks.concat();
+    server.upstream.push(Reply::slow(chunks, Duration::from_millis(30)));
+    let mut stream = server.send(&chat.id, "hi").await.expect("send");
+    let mut events = vec![stream.message().await.expect("ok").expect("open").event.expect("set")];
+
+    // The database goes away under the running reply.
+    let (mut admin, schema) = admin(&server).await;
+    admin.batch_execute(&format!("ALTER SCHEMA {schema} RENAME TO {schema}_away")).await.expect("take the schema away");
+
+    events.extend(until_terminal(&mut stream).await);
+    assert_eq!(reconstruct(&events, 0, String::new()), expected, "watchers got the whole reply regardless");
+    let Event::Failed(failed) = terminal(&events) else { panic!("the reply could not be stored: {events:?}") };
+    assert_eq!(failed.code(), pb::FailureCode::Storage);
+    assert!(failed.message.contains("could not be stored"), "{}", failed.message);
+    assert!(server.state.registry.live(&chat.id).is_none(), "the chat's lock is released");
+
+    // The database comes back: the same pool serves again.
+    admin.batch_execute(&format!("ALTER SCHEMA {schema}_away RENAME TO {schema}")).await.expect("bring it back");
+    server.upstream.push(Reply::chunks(["back ", "again"]));
+    let events = until_terminal(&mut server.send(&chat.id, "still there?").await.expect("send after recovery")).await;
+    assert!(
+        matches!(terminal(&events), Event::Completed(c) if c.message.as_ref().is_some_and(|m| m.content == "back again"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connections_cut_while_idle_are_replaced() {
+    let server = TestServer::start(Db::Postgres).await;
+    let chat = server.chat().await;
+    let (mut admin, schema) = admin(&server).await;
+    for _ in 0..3 {
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{schema}'"
+            ))
+            .await
+            .expect("cut the server's connections");
+        let settings = server.settings().get_settings(pb::GetSettingsRequest {}).await.expect("served after the cut");
+        assert!(settings.into_inner().api_key_set);
+        let events = until_terminal(&mut server.send(&chat.id, "hello").await.expect("send after the cut")).await;
+        assert!(matches!(terminal(&events), Event::Completed(_)));
+    }
+}
