@@ -25,6 +25,26 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage master keys (file-based keyring: the key file and the key directory).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List key ids and how many stored values each encrypts.
+    List,
+    /// Make a new primary key, keep the old one for decryption, and
+    /// re-encrypt every stored secret with the new key. Restart the server
+    /// afterwards so it uses the new key.
+    Rotate,
+    /// Delete an older key; refused while any stored value still uses it.
+    Retire {
+        /// The key id (8 hex digits, as `keys list` shows).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -45,10 +65,20 @@ pub struct Config {
     #[arg(long, env = "ROLEPLAY_MASTER_KEY", hide_env_values = true, value_parser = parse_secret, global = true)]
     pub master_key: Option<SecretString>,
 
-    /// File holding the master key; created with a new random key (mode 0600)
-    /// when it does not exist.
+    /// Several master keys as base64, separated by commas: the first
+    /// encrypts, all decrypt. Wins over the key file and directory.
+    #[arg(long, env = "ROLEPLAY_MASTER_KEYS", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub master_keys: Option<SecretString>,
+
+    /// File holding the primary master key; created with a new random key
+    /// (mode 0600) when it does not exist.
     #[arg(long, env = "ROLEPLAY_MASTER_KEY_FILE", default_value = "data/master.key", global = true)]
     pub master_key_file: PathBuf,
+
+    /// Directory of older master keys (`<id>.key`), kept to decrypt values
+    /// written before a rotation. Default: `keys/` beside the key file.
+    #[arg(long, env = "ROLEPLAY_MASTER_KEY_DIR", global = true)]
+    pub master_key_dir: Option<PathBuf>,
 
     /// OpenAI-compatible API base URL, used until one is stored in settings.
     #[arg(long, env = "OPENROUTER_BASE_URL", default_value = DEFAULT_PROVIDER_BASE_URL, global = true)]
@@ -103,6 +133,14 @@ pub struct Config {
     /// On shutdown, how long running replies may finish before they are cancelled.
     #[arg(long, env = "ROLEPLAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn master_key_dir(&self) -> PathBuf {
+        self.master_key_dir.clone().unwrap_or_else(|| {
+            self.master_key_file.parent().map_or_else(|| PathBuf::from("keys"), |dir| dir.join("keys"))
+        })
+    }
 }
 
 fn parse_secret(value: &str) -> Result<SecretString, String> {

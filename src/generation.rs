@@ -47,7 +47,7 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
     }
     let store = &state.store;
     let chat = store.chat_session(chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))?;
-    let settings = Settings::load(store, &state.master_key, &state.defaults()).await?;
+    let settings = Settings::load(store, &state.keys, &state.defaults()).await?;
     let api_key = settings.require_api_key()?.clone();
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();

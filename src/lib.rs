@@ -18,7 +18,8 @@
 //! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
 //!   SSE parser.
 //! - [`settings`]: global settings and the encrypted provider key.
-//! - [`secrets`]: the master key and the at-rest encryption format.
+//! - [`secrets`]: master keys, the keyring and the at-rest encryption format.
+//! - [`keys`]: which key each stored secret uses; re-encryption on rotation.
 //! - [`store`]: diesel-async persistence on SQLite or PostgreSQL.
 //! - [`state`]: the shared handles and the shutdown lifecycle.
 //! - [`server`]: wiring services, health and reflection onto a listener.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod follower;
 pub mod generation;
+pub mod keys;
 pub mod prompt;
 pub mod provider;
 pub mod registry;

@@ -4,9 +4,10 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use roleplay_server::{
-    config::{Cli, Command, Config, ServerOptions},
+    config::{Cli, Command, Config, KeysCommand, ServerOptions},
+    keys,
     provider::{RetryPolicy, openai::OpenAiCompatible},
-    secrets::MasterKey,
+    secrets::{Keyring, MasterKey},
     server,
     state::AppState,
     store::{self, Backend, Store},
@@ -19,11 +20,14 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
+        // Logs go to stderr; stdout is for what commands like `keys list` print.
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => store::migrate(&Backend::from_url(&cli.config.database_url)).await.map_err(Into::into),
+        Command::Keys { action } => manage_keys(&cli.config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,24 +38,76 @@ async fn main() -> ExitCode {
     }
 }
 
-fn load_master_key(config: &Config) -> Result<MasterKey, Box<dyn std::error::Error>> {
+fn load_keyring(config: &Config) -> Result<Keyring, Box<dyn std::error::Error>> {
+    if let Some(list) = &config.master_keys {
+        let keys = Keyring::from_base64_list(list.expose_secret())?;
+        tracing::info!(primary = keys.primary().id(), keys = ?keys.ids(), "using the master keys from ROLEPLAY_MASTER_KEYS");
+        return Ok(keys);
+    }
     if let Some(encoded) = &config.master_key {
-        let key = MasterKey::from_base64(encoded.expose_secret())?;
-        tracing::info!(key_id = key.id(), "using the master key from ROLEPLAY_MASTER_KEY");
-        return Ok(key);
+        let keys = Keyring::single(MasterKey::from_base64(encoded.expose_secret())?);
+        tracing::info!(primary = keys.primary().id(), "using the master key from ROLEPLAY_MASTER_KEY");
+        return Ok(keys);
     }
     let path = &config.master_key_file;
-    let (key, created) = MasterKey::load_or_create(path)?;
+    let (keys, created) = Keyring::load(path, &config.master_key_dir())?;
     if created {
-        tracing::info!(path = %path.display(), key_id = key.id(), "created a new master key file; back it up: without it the stored API key cannot be read");
+        tracing::info!(path = %path.display(), primary = keys.primary().id(), "created a new master key file; back it up: without it the stored API key cannot be read");
     } else {
-        tracing::info!(path = %path.display(), key_id = key.id(), "loaded the master key");
+        tracing::info!(path = %path.display(), primary = keys.primary().id(), keys = ?keys.ids(), "loaded the master keys");
     }
-    Ok(key)
+    Ok(keys)
+}
+
+/// `keys list | rotate | retire`: run against the database while the server
+/// is stopped (or restart it afterwards, so it loads the new keys).
+async fn manage_keys(config: &Config, action: KeysCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(&config.database_url, 1).await?;
+    let file_based = config.master_keys.is_none() && config.master_key.is_none();
+    let keys = load_keyring(config)?;
+    let dir = config.master_key_dir();
+    match action {
+        KeysCommand::List => {
+            let usage = keys::usage(&store).await?;
+            for (index, id) in keys.ids().into_iter().enumerate() {
+                let role = if index == 0 { "primary" } else { "older" };
+                println!("{id}  {role:7}  {} stored value(s)", usage.get(id).copied().unwrap_or(0));
+            }
+            for (id, count) in usage.iter().filter(|(id, _)| !keys.ids().contains(&id.as_str())) {
+                println!("{id}  MISSING  {count} stored value(s) cannot be decrypted");
+            }
+        }
+        KeysCommand::Rotate => {
+            if !file_based {
+                return Err("keys come from ROLEPLAY_MASTER_KEY(S): put a new key first in ROLEPLAY_MASTER_KEYS and restart; rotate manages the key file and directory".into());
+            }
+            let old = keys.primary().id().to_owned();
+            let keys = keys.rotate_files(&config.master_key_file, &dir)?;
+            let rewritten = keys::reencrypt_all(&store, &keys).await?;
+            println!(
+                "new primary key {}; re-encrypted {rewritten} stored value(s); key {old} kept in {} until retired. Restart the server to use the new key.",
+                keys.primary().id(),
+                dir.display()
+            );
+        }
+        KeysCommand::Retire { id } => {
+            if id == keys.primary().id() {
+                return Err(format!("key {id} is the primary key; rotate first").into());
+            }
+            let in_use = keys::usage(&store).await?.get(&id).copied().unwrap_or(0);
+            if in_use > 0 {
+                return Err(format!("key {id} still encrypts {in_use} stored value(s); run `keys rotate` first").into());
+            }
+            let path = dir.join(format!("{id}.key"));
+            std::fs::remove_file(&path).map_err(|err| format!("key {id} is not in {}: {err}", dir.display()))?;
+            println!("retired key {id}");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let master_key = load_master_key(&config)?;
+    let keys = load_keyring(&config)?;
     let store = open_store(&config).await?;
     let interrupted = store.interrupt_orphaned_replies().await?;
     if interrupted > 0 {
@@ -66,7 +122,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             max_delay: options.first_token_timeout / 4,
         },
     )?;
-    let state = AppState::new(store, master_key, Arc::new(provider), options);
+    let state = AppState::new(store, keys, Arc::new(provider), options);
     let listener = TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, database = %database_kind(&config.database_url), "serving roleplay.v1");
     server::run(listener, state, shutdown_signal()).await?;

@@ -43,7 +43,7 @@ pub enum SecretError {
     KeyFile { path: String, source: io::Error },
     #[error("the stored secret is not in the v1:<key-id>:<data> format")]
     Malformed,
-    #[error("the stored secret was encrypted with master key {found}, but this server has key {ours}")]
+    #[error("the stored secret was encrypted with master key {found}, which this server does not have (it has {ours})")]
     WrongKey { found: String, ours: String },
     #[error("the stored secret failed authentication: it was changed or belongs to another setting")]
     Tampered,
@@ -159,6 +159,102 @@ pub fn api_key_hint(key: &SecretString) -> String {
     format!("{head}…{tail}")
 }
 
+/// The id of the master key that encrypted a stored value.
+pub fn key_id_of(stored: &str) -> Option<&str> {
+    let mut parts = stored.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(FORMAT_VERSION), Some(id), Some(_)) => Some(id),
+        _ => None,
+    }
+}
+
+/// Every master key this server knows: the primary encrypts, all decrypt, so
+/// values written under an older key stay readable until they are
+/// re-encrypted (see `roleplay-server keys rotate`).
+#[derive(Debug)]
+pub struct Keyring {
+    primary: MasterKey,
+    older: Vec<MasterKey>,
+}
+
+impl Keyring {
+    pub fn new(primary: MasterKey, older: Vec<MasterKey>) -> Self {
+        let older = older.into_iter().filter(|k| k.id != primary.id).collect();
+        Self { primary, older }
+    }
+
+    pub fn single(primary: MasterKey) -> Self {
+        Self::new(primary, Vec::new())
+    }
+
+    /// Keys from base64 strings separated by commas; the first is primary.
+    pub fn from_base64_list(list: &str) -> Result<Self, SecretError> {
+        let mut keys = list.split(',').filter(|k| !k.trim().is_empty()).map(MasterKey::from_base64);
+        let primary = keys.next().ok_or(SecretError::BadMasterKey)??;
+        Ok(Self::new(primary, keys.collect::<Result<_, _>>()?))
+    }
+
+    /// The primary key from `path` (created when missing), and older keys
+    /// from `<dir>/*.key`.
+    pub fn load(path: &Path, dir: &Path) -> Result<(Self, bool), SecretError> {
+        let (primary, created) = MasterKey::load_or_create(path)?;
+        let mut older = Vec::new();
+        match fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                paths.sort();
+                for key_path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "key")) {
+                    let contents = fs::read_to_string(&key_path)
+                        .map_err(|source| SecretError::KeyFile { path: key_path.display().to_string(), source })?;
+                    older.push(MasterKey::from_base64(&contents)?);
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(SecretError::KeyFile { path: dir.display().to_string(), source }),
+        }
+        Ok((Self::new(primary, older), created))
+    }
+
+    pub fn primary(&self) -> &MasterKey {
+        &self.primary
+    }
+
+    /// Every key id, the primary first.
+    pub fn ids(&self) -> Vec<&str> {
+        std::iter::once(self.primary.id()).chain(self.older.iter().map(MasterKey::id)).collect()
+    }
+
+    pub fn encrypt(&self, name: &str, plaintext: &SecretString) -> Result<String, SecretError> {
+        self.primary.encrypt(name, plaintext)
+    }
+
+    /// Decrypts with whichever key the value names.
+    pub fn decrypt(&self, name: &str, stored: &str) -> Result<SecretString, SecretError> {
+        let id = key_id_of(stored).ok_or(SecretError::Malformed)?;
+        let key = std::iter::once(&self.primary)
+            .chain(&self.older)
+            .find(|k| k.id == id)
+            .ok_or_else(|| SecretError::WrongKey { found: id.to_owned(), ours: self.ids().join(", ") })?;
+        key.decrypt(name, stored)
+    }
+
+    /// Writes a new random primary key file, keeping the old primary in
+    /// `dir` as `<id>.key`. Returns the new keyring.
+    pub fn rotate_files(self, path: &Path, dir: &Path) -> Result<Self, SecretError> {
+        let io_error = |source, at: &Path| SecretError::KeyFile { path: at.display().to_string(), source };
+        fs::create_dir_all(dir).map_err(|e| io_error(e, dir))?;
+        let old_path = dir.join(format!("{}.key", self.primary.id()));
+        fs::copy(path, &old_path).map_err(|e| io_error(e, &old_path))?;
+        let staged = path.with_extension("key.new");
+        let _ = fs::remove_file(&staged);
+        let (new_primary, _) = MasterKey::load_or_create(&staged)?;
+        fs::rename(&staged, path).map_err(|e| io_error(e, path))?;
+        let mut older = self.older;
+        older.insert(0, self.primary);
+        Ok(Self::new(new_primary, older))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +306,18 @@ mod tests {
         let mode = fs::metadata(&path).expect("metadata").permissions();
         assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
         assert!(!format!("{first:?}").contains(&fs::read_to_string(&path).expect("read")));
+    }
+
+    #[test]
+    fn a_keyring_decrypts_with_any_of_its_keys_and_names_a_missing_one() {
+        let old = key(1);
+        let stored = old.encrypt("provider_api_key", &SecretString::from("sk-old-secret")).expect("encrypt");
+        let ring = Keyring::new(key(2), vec![key(1)]);
+        assert_eq!(ring.decrypt("provider_api_key", &stored).expect("older key").expose_secret(), "sk-old-secret");
+        assert_eq!(key_id_of(&ring.encrypt("x", &SecretString::from("v")).expect("encrypt")), Some(key(2).id()));
+        let without = Keyring::single(key(2));
+        let err = without.decrypt("provider_api_key", &stored).expect_err("missing key");
+        assert!(err.to_string().contains(key(1).id()), "names the missing key: {err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::{
     error::{Error, Result},
-    secrets::{MasterKey, SecretError, api_key_hint},
+    secrets::{Keyring, SecretError, api_key_hint},
     store::Store,
 };
 
@@ -20,6 +20,9 @@ pub mod names {
     pub const POST_SYSTEM_PROMPT: &str = "post_system_prompt";
     pub const DEFAULT_MODEL: &str = "default_model";
     pub const PROVIDER_BASE_URL: &str = "provider_base_url";
+
+    /// Settings stored encrypted.
+    pub const SECRETS: [&str; 1] = [PROVIDER_API_KEY];
 }
 
 /// The values used when nothing is stored.
@@ -65,7 +68,7 @@ pub struct SettingsChanges {
 }
 
 impl Settings {
-    pub async fn load(store: &Store, key: &MasterKey, defaults: &Defaults) -> Result<Self> {
+    pub async fn load(store: &Store, key: &Keyring, defaults: &Defaults) -> Result<Self> {
         let mut stored = store.settings().await?;
         let mut take = |name: &str| stored.remove(name).filter(|v| !v.is_empty());
         let api_key = match take(names::PROVIDER_API_KEY) {
@@ -133,7 +136,7 @@ pub async fn update(store: &Store, changes: &SettingsChanges) -> Result<()> {
     Ok(store.put_settings(&pairs).await?)
 }
 
-pub async fn set_api_key(store: &Store, key: &MasterKey, api_key: &SecretString) -> Result<()> {
+pub async fn set_api_key(store: &Store, key: &Keyring, api_key: &SecretString) -> Result<()> {
     let ciphertext = key
         .encrypt(names::PROVIDER_API_KEY, api_key)
         .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;

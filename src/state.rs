@@ -15,7 +15,7 @@ use crate::{
     config::ServerOptions,
     provider::ChatProvider,
     registry::{CancelReason, Registry},
-    secrets::MasterKey,
+    secrets::Keyring,
     settings::Defaults,
     store::Store,
 };
@@ -23,7 +23,8 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub master_key: Arc<MasterKey>,
+    /// Encrypts and decrypts secrets at rest.
+    pub keys: Arc<Keyring>,
     pub registry: Registry,
     pub provider: Arc<dyn ChatProvider>,
     pub options: Arc<ServerOptions>,
@@ -31,10 +32,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, master_key: MasterKey, provider: Arc<dyn ChatProvider>, options: ServerOptions) -> Self {
+    pub fn new(store: Store, keys: Keyring, provider: Arc<dyn ChatProvider>, options: ServerOptions) -> Self {
         Self {
             store,
-            master_key: Arc::new(master_key),
+            keys: Arc::new(keys),
             registry: Registry::new(options.max_watchers_per_chat, options.resume_grace),
             provider,
             options: Arc::new(options),

@@ -4,80 +4,17 @@
 
 mod common;
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
-use common::{API_KEY, Db, FakeUpstream, Reply, TestDb};
+use common::{
+    Db, FakeUpstream, Reply, TestDb,
+    process::{open_chat, spawn, spawn_with},
+};
 use roleplay_server::api::pb::{
-    self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
-    generation_event::Event, message_service_client::MessageServiceClient,
-    settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
+    self, chat_session_service_client::ChatSessionServiceClient, generation_event::Event,
+    message_service_client::MessageServiceClient,
 };
-use tokio::{
-    process::{Child, Command},
-    time::Instant,
-};
-use tonic::transport::Channel;
-
-struct Process {
-    child: Child,
-    channel: Channel,
-}
-
-async fn spawn(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream) -> Process {
-    spawn_with(db, dir, upstream, &[]).await
-}
-
-async fn spawn_with(db: &TestDb, dir: &std::path::Path, upstream: &FakeUpstream, env: &[(&str, &str)]) -> Process {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
-        .arg("serve")
-        .env("ROLEPLAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEPLAY_MASTER_KEY_FILE", dir.join("master.key"))
-        .env("OPENROUTER_BASE_URL", upstream.base_url())
-        .env("ROLEPLAY_CHECKPOINT_INTERVAL", "250ms")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn server");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let channel = loop {
-        match Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("uri").connect().await {
-            Ok(channel) => break channel,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(err) => panic!("server did not start: {err}"),
-        }
-    };
-    Process { child, channel }
-}
-
-async fn open_chat(channel: &Channel) -> pb::ChatSession {
-    SettingsServiceClient::new(channel.clone())
-        .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
-        .await
-        .expect("key");
-    let character = CharacterServiceClient::new(channel.clone())
-        .create_character(pb::CreateCharacterRequest { name: "Aria".into(), ..Default::default() })
-        .await
-        .expect("character")
-        .into_inner();
-    let profile = UserProfileServiceClient::new(channel.clone())
-        .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
-        .await
-        .expect("profile")
-        .into_inner();
-    ChatSessionServiceClient::new(channel.clone())
-        .create_chat_session(pb::CreateChatSessionRequest {
-            character_id: character.id,
-            user_profile_id: profile.id,
-            ..Default::default()
-        })
-        .await
-        .expect("chat")
-        .into_inner()
-}
+use tokio::{process::Command, time::Instant};
 
 async fn a_killed_server_keeps_what_it_streamed(db: Db) {
     let upstream = FakeUpstream::start().await;

@@ -33,7 +33,7 @@ impl SettingsApi {
 
     async fn current(&self) -> Result<Response<pb::Settings>, Status> {
         let state = &self.state;
-        let settings = Settings::load(&state.store, &state.master_key, &state.defaults()).await?;
+        let settings = Settings::load(&state.store, &state.keys, &state.defaults()).await?;
         Ok(Response::new(settings.into()))
     }
 }
@@ -74,7 +74,7 @@ impl SettingsService for SettingsApi {
     ) -> Result<Response<pb::Settings>, Status> {
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
-        settings::set_api_key(&self.state.store, &self.state.master_key, &api_key).await?;
+        settings::set_api_key(&self.state.store, &self.state.keys, &api_key).await?;
         tracing::info!("provider API key replaced");
         self.current().await
     }

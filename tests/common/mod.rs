@@ -5,6 +5,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 pub mod fake_upstream;
+pub mod process;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,7 +18,7 @@ use roleplay_server::{
     },
     config::ServerOptions,
     provider::{RetryPolicy, openai::OpenAiCompatible},
-    secrets::MasterKey,
+    secrets::{Keyring, MasterKey},
     server,
     state::AppState,
     store::Store,
@@ -161,7 +162,8 @@ impl TestServer {
             },
         )
         .expect("http client");
-        let state = AppState::new(store, MasterKey::from_bytes(&MASTER_KEY), Arc::new(provider), options);
+        let state =
+            AppState::new(store, Keyring::single(MasterKey::from_bytes(&MASTER_KEY)), Arc::new(provider), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, stop) = oneshot::channel::<()>();

@@ -1,0 +1,45 @@
+//! Master-key operations on stored secrets: which key each encrypted value
+//! uses, and re-encrypting them all under the primary (`keys rotate`).
+
+use std::collections::BTreeMap;
+
+use crate::{
+    error::{Error, Result},
+    secrets::{Keyring, key_id_of},
+    settings::names::SECRETS,
+    store::Store,
+};
+
+/// How many stored values each key id encrypts.
+pub async fn usage(store: &Store) -> Result<BTreeMap<String, usize>> {
+    let settings = store.settings().await?;
+    let mut counts = BTreeMap::new();
+    for name in SECRETS {
+        if let Some(id) = settings.get(name).and_then(|value| key_id_of(value)) {
+            *counts.entry(id.to_owned()).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// Re-encrypts every stored secret not already under the primary key.
+/// Returns how many were rewritten. A value no key can decrypt is an error
+/// naming the key it needs; nothing after it is rewritten.
+pub async fn reencrypt_all(store: &Store, keys: &Keyring) -> Result<usize> {
+    let settings = store.settings().await?;
+    let primary = keys.primary().id();
+    let mut rewritten = 0;
+    for name in SECRETS {
+        let Some(stored) = settings.get(name) else { continue };
+        if key_id_of(stored) == Some(primary) {
+            continue;
+        }
+        let plaintext = keys
+            .decrypt(name, stored)
+            .map_err(|err| Error::FailedPrecondition(format!("setting {name} cannot be re-encrypted: {err}")))?;
+        let ciphertext = keys.encrypt(name, &plaintext).map_err(|err| Error::Unavailable(err.to_string()))?;
+        store.put_settings(&[(name, &ciphertext)]).await?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
+}

@@ -1,0 +1,97 @@
+//! The real server binary as a child process, for tests that kill it,
+//! signal it or run its command line.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use roleplay_server::api::pb::{
+    self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
+    settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
+};
+use tokio::{
+    process::{Child, Command},
+    time::Instant,
+};
+use tonic::transport::Channel;
+
+use super::{API_KEY, FakeUpstream, TestDb};
+
+/// The environment that points the binary at the test's database and keys.
+fn base_env(db: &TestDb, dir: &Path) -> Vec<(String, String)> {
+    vec![
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("ROLEPLAY_MASTER_KEY_FILE".into(), dir.join("master.key").display().to_string()),
+        ("ROLEPLAY_MASTER_KEY_DIR".into(), dir.join("keys").display().to_string()),
+        ("RUST_LOG".into(), "warn".into()),
+    ]
+}
+
+/// Runs a command line (`keys rotate`, ...) to completion.
+pub async fn run_cli(db: &TestDb, dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
+        .args(args)
+        .envs(base_env(db, dir))
+        .env_remove("ROLEPLAY_MASTER_KEY")
+        .env_remove("ROLEPLAY_MASTER_KEYS")
+        .output()
+        .await
+        .expect("run the binary")
+}
+
+pub struct Process {
+    pub child: Child,
+    pub channel: Channel,
+}
+
+pub async fn spawn(db: &TestDb, dir: &Path, upstream: &FakeUpstream) -> Process {
+    spawn_with(db, dir, upstream, &[]).await
+}
+
+pub async fn spawn_with(db: &TestDb, dir: &Path, upstream: &FakeUpstream, env: &[(&str, &str)]) -> Process {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
+        .arg("serve")
+        .env("ROLEPLAY_LISTEN", format!("127.0.0.1:{port}"))
+        .envs(base_env(db, dir))
+        .env("OPENROUTER_BASE_URL", upstream.base_url())
+        .env("ROLEPLAY_CHECKPOINT_INTERVAL", "250ms")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channel = loop {
+        match Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("uri").connect().await {
+            Ok(channel) => break channel,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(err) => panic!("server did not start: {err}"),
+        }
+    };
+    Process { child, channel }
+}
+
+pub async fn open_chat(channel: &Channel) -> pb::ChatSession {
+    SettingsServiceClient::new(channel.clone())
+        .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
+        .await
+        .expect("key");
+    let character = CharacterServiceClient::new(channel.clone())
+        .create_character(pb::CreateCharacterRequest { name: "Aria".into(), ..Default::default() })
+        .await
+        .expect("character")
+        .into_inner();
+    let profile = UserProfileServiceClient::new(channel.clone())
+        .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
+        .await
+        .expect("profile")
+        .into_inner();
+    ChatSessionServiceClient::new(channel.clone())
+        .create_chat_session(pb::CreateChatSessionRequest {
+            character_id: character.id,
+            user_profile_id: profile.id,
+            ..Default::default()
+        })
+        .await
+        .expect("chat")
+        .into_inner()
+}
