@@ -54,6 +54,7 @@ pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
         stream_id: None,
         finish_reason: None,
         duration_ms: None,
+        provider: None,
         created_at,
         updated_at: created_at,
     });

@@ -14,9 +14,9 @@ use crate::{
     error::{Error, Result},
     follower::{Follower, Start},
     prompt::{self, PromptInput},
-    provider::{ChatProvider, CompletionRequest, ProviderError, StreamEvent, Usage},
+    provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError, StreamInfo},
-    settings::Settings,
+    settings::{ApiKey, Fallback, Settings, names},
     state::AppState,
     store::{
         Store,
@@ -83,14 +83,15 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
             started_at: reply.created_at,
         },
     );
-    let request = CompletionRequest {
+    let primary = CompletionRequest {
         base_url: settings.provider_base_url,
-        api_key,
+        api_key: Some(api_key),
         model,
         messages,
         temperature: chat.temperature,
         max_tokens: chat.max_tokens.and_then(|t| u32::try_from(t).ok()),
     };
+    let routes = provider_routes(primary, settings.fallbacks);
     let job = Job {
         store: store.clone(),
         provider: Arc::clone(&state.provider),
@@ -105,7 +106,7 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         },
     };
     let span = tracing::info_span!("generation", stream_id = %generation.info.stream_id, chat_session_id = %chat_id);
-    state.lifecycle.tasks.spawn(job.run(request).instrument(span));
+    state.lifecycle.tasks.spawn(job.run(routes).instrument(span));
 
     Ok(Follower::new(
         watch,
@@ -114,6 +115,62 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         state.options.heartbeat_interval,
         state.lifecycle.stop_followers.clone(),
     ))
+}
+
+/// One provider to try, with the request as that provider should get it.
+struct Route {
+    provider: String,
+    request: CompletionRequest,
+}
+
+/// The primary provider, then each fallback whose key can be read.
+fn provider_routes(primary: CompletionRequest, fallbacks: Vec<Fallback>) -> Vec<Route> {
+    let mut routes = Vec::with_capacity(1 + fallbacks.len());
+    for Fallback { name, base_url, model, api_key } in fallbacks {
+        let api_key = match api_key {
+            ApiKey::Readable(key) => Some(key),
+            ApiKey::Missing => None,
+            ApiKey::Unreadable(err) => {
+                tracing::warn!(provider = %name, error = %err, "skipping a fallback provider whose key cannot be decrypted");
+                continue;
+            }
+        };
+        let model = if model.is_empty() { primary.model.clone() } else { model };
+        routes
+            .push(Route { provider: name, request: CompletionRequest { base_url, api_key, model, ..primary.clone() } });
+    }
+    routes.insert(0, Route { provider: names::PRIMARY_PROVIDER.to_owned(), request: primary });
+    routes
+}
+
+/// Connects to the first provider that is available. Only "unavailable"
+/// (unreachable, or 408/429/5xx after that provider's retries) moves on to
+/// the next: a rejected key or a bad request would fail the same way there.
+async fn connect_first_available(
+    provider: &dyn ChatProvider,
+    routes: Vec<Route>,
+) -> Result<(EventStream, Answered), ProviderError> {
+    let last = routes.len().saturating_sub(1);
+    let mut failure = ProviderError::Upstream("no provider is configured".into());
+    for (index, Route { provider: name, request }) in routes.into_iter().enumerate() {
+        let model = request.model.clone();
+        match provider.stream_chat(request).await {
+            Ok(events) => return Ok((events, Answered { provider: name, model })),
+            Err(err @ ProviderError::Unavailable { .. }) if index < last => {
+                tracing::warn!(provider = %name, error = %err, "provider unavailable; trying the next one");
+                failure = err;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(failure)
+}
+
+/// Which provider and model produced the reply.
+#[derive(Debug, Clone)]
+struct Answered {
+    provider: String,
+    model: String,
 }
 
 fn new_message(chat_id: &str, role: Role, content: String, status: MessageStatus) -> Message {
@@ -131,6 +188,7 @@ fn new_message(chat_id: &str, role: Role, content: String, status: MessageStatus
         stream_id: None,
         finish_reason: None,
         duration_ms: None,
+        provider: None,
         created_at,
         updated_at: created_at,
     }
@@ -174,12 +232,12 @@ struct Job {
 }
 
 impl Job {
-    async fn run(self, request: CompletionRequest) {
+    async fn run(self, routes: Vec<Route>) {
         let started = Instant::now();
-        let ending = self.stream(request).await;
+        let (ending, answered) = self.stream(routes).await;
         let text = self.generation.text();
         let duration = started.elapsed();
-        let outcome = match self.store_outcome(&text, &ending, duration).await {
+        let outcome = match self.store_outcome(&text, &ending, answered.as_ref(), duration).await {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {
                     message: Box::new(message),
@@ -208,21 +266,30 @@ impl Job {
     /// Pulls the provider stream into the registry until it ends, fails,
     /// times out or is cancelled. Returning drops the stream, which closes
     /// the upstream connection.
-    async fn stream(&self, request: CompletionRequest) -> Ending {
+    async fn stream(&self, routes: Vec<Route>) -> (Ending, Option<Answered>) {
+        let mut answered = None;
+        let ending = self.stream_from(routes, &mut answered).await;
+        (ending, answered)
+    }
+
+    async fn stream_from(&self, routes: Vec<Route>, answered: &mut Option<Answered>) -> Ending {
         let generation = Arc::clone(&self.generation);
         let idle = idle_timeout(self.watchers.clone(), self.limits.idle);
         tokio::pin!(idle);
         let deadline = tokio::time::sleep(self.limits.first_token);
         tokio::pin!(deadline);
 
-        let connect = self.provider.stream_chat(request);
+        let connect = connect_first_available(&*self.provider, routes);
         let mut events = tokio::select! {
             biased;
             () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
             () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
             () = &mut deadline => return first_token_timeout(self.limits.first_token),
             connected = connect => match connected {
-                Ok(events) => events,
+                Ok((events, by)) => {
+                    *answered = Some(by);
+                    events
+                }
                 Err(err) => return err.into(),
             },
         };
@@ -266,10 +333,13 @@ impl Job {
         &self,
         text: &str,
         ending: &Ending,
+        answered: Option<&Answered>,
         duration: Duration,
     ) -> crate::store::StoreResult<Message> {
         let mut row = ReplyOutcome {
             content: Some(text.to_owned()),
+            provider: answered.map(|a| Some(a.provider.clone())),
+            model: answered.map(|a| a.model.clone()),
             duration_ms: Some(Some(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))),
             updated_at: Some(now()),
             ..Default::default()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::{
     error::{Error, Result},
     secrets::{Keyring, key_id_of},
-    settings::names::SECRETS,
+    settings::names::is_secret,
     store::Store,
 };
 
@@ -14,8 +14,8 @@ use crate::{
 pub async fn usage(store: &Store) -> Result<BTreeMap<String, usize>> {
     let settings = store.settings().await?;
     let mut counts = BTreeMap::new();
-    for name in SECRETS {
-        if let Some(id) = settings.get(name).and_then(|value| key_id_of(value)) {
+    for (_, value) in settings.iter().filter(|(name, _)| is_secret(name)) {
+        if let Some(id) = key_id_of(value) {
             *counts.entry(id.to_owned()).or_insert(0) += 1;
         }
     }
@@ -29,8 +29,7 @@ pub async fn reencrypt_all(store: &Store, keys: &Keyring) -> Result<usize> {
     let settings = store.settings().await?;
     let primary = keys.primary().id();
     let mut rewritten = 0;
-    for name in SECRETS {
-        let Some(stored) = settings.get(name) else { continue };
+    for (name, stored) in settings.iter().filter(|(name, _)| is_secret(name)) {
         if key_id_of(stored) == Some(primary) {
             continue;
         }

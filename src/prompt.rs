@@ -148,6 +148,7 @@ mod tests {
             stream_id: None,
             finish_reason: None,
             duration_ms: None,
+            provider: None,
             created_at: now(),
             updated_at: now(),
         }

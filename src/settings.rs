@@ -21,8 +21,20 @@ pub mod names {
     pub const DEFAULT_MODEL: &str = "default_model";
     pub const PROVIDER_BASE_URL: &str = "provider_base_url";
 
-    /// Settings stored encrypted.
-    pub const SECRETS: [&str; 1] = [PROVIDER_API_KEY];
+    /// The ordered fallback providers, as JSON (their keys are stored apart).
+    pub const FALLBACK_PROVIDERS: &str = "fallback_providers";
+    /// The name the primary provider goes by in stored messages.
+    pub const PRIMARY_PROVIDER: &str = "primary";
+
+    /// The setting that holds a fallback provider's encrypted key.
+    pub fn fallback_api_key(provider: &str) -> String {
+        format!("{PROVIDER_API_KEY}:{provider}")
+    }
+
+    /// Whether a setting is stored encrypted.
+    pub fn is_secret(name: &str) -> bool {
+        name == PROVIDER_API_KEY || name.starts_with("provider_api_key:")
+    }
 }
 
 /// The values used when nothing is stored.
@@ -48,12 +60,50 @@ pub enum ApiKey {
     Unreadable(SecretError),
 }
 
+/// A provider tried after the primary one, in order.
+#[derive(Debug)]
+pub struct Fallback {
+    pub name: String,
+    pub base_url: String,
+    /// Empty: the chat's model.
+    pub model: String,
+    pub api_key: ApiKey,
+}
+
+/// How a fallback is stored in the settings table (its key apart, encrypted).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StoredFallback {
+    name: String,
+    base_url: String,
+    model: String,
+}
+
+/// A fallback to store; `api_key: None` keeps the stored key of that name.
+#[derive(Debug)]
+pub struct FallbackInput {
+    pub name: String,
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<SecretString>,
+}
+
 #[derive(Debug)]
 pub struct Settings {
     pub prompts: PromptSettings,
     pub default_model: String,
     pub provider_base_url: String,
     pub api_key: ApiKey,
+    pub fallbacks: Vec<Fallback>,
+}
+
+fn read_key(keys: &Keyring, name: &str, stored: Option<String>) -> ApiKey {
+    match stored {
+        None => ApiKey::Missing,
+        Some(ciphertext) => match keys.decrypt(name, &ciphertext) {
+            Ok(secret) => ApiKey::Readable(secret),
+            Err(err) => ApiKey::Unreadable(err),
+        },
+    }
 }
 
 /// Changes to the plain settings; `None` leaves a value as it is.
@@ -71,14 +121,19 @@ impl Settings {
     pub async fn load(store: &Store, key: &Keyring, defaults: &Defaults) -> Result<Self> {
         let mut stored = store.settings().await?;
         let mut take = |name: &str| stored.remove(name).filter(|v| !v.is_empty());
-        let api_key = match take(names::PROVIDER_API_KEY) {
-            None => ApiKey::Missing,
-            Some(ciphertext) => match key.decrypt(names::PROVIDER_API_KEY, &ciphertext) {
-                Ok(secret) => ApiKey::Readable(secret),
-                Err(err) => ApiKey::Unreadable(err),
-            },
-        };
+        let api_key = read_key(key, names::PROVIDER_API_KEY, take(names::PROVIDER_API_KEY));
+        let listed: Vec<StoredFallback> =
+            take(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default();
+        let fallbacks = listed
+            .into_iter()
+            .map(|StoredFallback { name, base_url, model }| {
+                let key_name = names::fallback_api_key(&name);
+                let api_key = read_key(key, &key_name, take(&key_name));
+                Fallback { name, base_url, model, api_key }
+            })
+            .collect();
         Ok(Self {
+            fallbacks,
             prompts: PromptSettings {
                 pre_system_prompt: take(names::PRE_SYSTEM_PROMPT).unwrap_or_default(),
                 system_prompt: take(names::SYSTEM_PROMPT).unwrap_or_default(),
@@ -100,18 +155,26 @@ impl Settings {
             ApiKey::Unreadable(err) => Err(Error::FailedPrecondition(unreadable_key_message(err))),
         }
     }
+}
 
-    pub fn api_key_hint(&self) -> String {
-        match &self.api_key {
+impl ApiKey {
+    pub fn is_set(&self) -> bool {
+        !matches!(self, ApiKey::Missing)
+    }
+
+    /// "sk-…abcd" for a readable key, else empty.
+    pub fn hint(&self) -> String {
+        match self {
             ApiKey::Readable(key) => api_key_hint(key),
             _ => String::new(),
         }
     }
 
-    pub fn api_key_problem(&self) -> Option<String> {
-        match &self.api_key {
-            ApiKey::Unreadable(err) => Some(unreadable_key_message(err)),
-            _ => None,
+    /// Why a stored key cannot be used, else empty.
+    pub fn problem(&self) -> String {
+        match self {
+            ApiKey::Unreadable(err) => unreadable_key_message(err),
+            _ => String::new(),
         }
     }
 }
@@ -141,6 +204,33 @@ pub async fn set_api_key(store: &Store, key: &Keyring, api_key: &SecretString) -
         .encrypt(names::PROVIDER_API_KEY, api_key)
         .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;
     Ok(store.put_settings(&[(names::PROVIDER_API_KEY, &ciphertext)]).await?)
+}
+
+/// Replaces the fallback list; keys of providers no longer listed are deleted.
+pub async fn set_fallbacks(store: &Store, keys: &Keyring, inputs: Vec<FallbackInput>) -> Result<()> {
+    let stored = store.settings().await?;
+    let listed: Vec<StoredFallback> = inputs
+        .iter()
+        .map(|f| StoredFallback { name: f.name.clone(), base_url: f.base_url.clone(), model: f.model.clone() })
+        .collect();
+    let list_json = serde_json::to_string(&listed).map_err(|err| Error::invalid(err.to_string()))?;
+    let mut writes: Vec<(String, String)> = vec![(names::FALLBACK_PROVIDERS.to_owned(), list_json)];
+    for input in &inputs {
+        if let Some(api_key) = &input.api_key {
+            let key_name = names::fallback_api_key(&input.name);
+            let ciphertext = keys
+                .encrypt(&key_name, api_key)
+                .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;
+            writes.push((key_name, ciphertext));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = writes.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    store.put_settings(&pairs).await?;
+    let kept: Vec<String> = inputs.iter().map(|f| names::fallback_api_key(&f.name)).collect();
+    for name in stored.keys().filter(|n| n.starts_with("provider_api_key:") && !kept.contains(n)) {
+        store.delete_setting(name).await?;
+    }
+    Ok(())
 }
 
 pub async fn clear_api_key(store: &Store) -> Result<()> {

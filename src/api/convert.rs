@@ -9,7 +9,7 @@ use crate::{
     follower::Event,
     provider::Usage,
     registry::{CancelReason, FailureCode, Outcome},
-    settings::Settings,
+    settings::{Fallback, Settings},
     store::models::{Character, ChatSession, Message, MessageStatus, Role, UserProfile},
     watching::StreamStatus,
 };
@@ -123,6 +123,7 @@ impl From<Message> for pb::Message {
             duration_ms,
             created_at,
             updated_at: _,
+            provider,
         } = row;
         Self {
             id,
@@ -137,24 +138,34 @@ impl From<Message> for pb::Message {
             created_at: timestamp(created_at),
             stream_id,
             duration_ms: duration_ms.and_then(|d| u64::try_from(d).ok()),
+            provider,
         }
     }
 }
 
 impl From<Settings> for pb::Settings {
     fn from(settings: Settings) -> Self {
-        let api_key_hint = settings.api_key_hint();
-        let api_key_problem = settings.api_key_problem().unwrap_or_default();
-        let Settings { prompts, default_model, provider_base_url, api_key } = settings;
+        let Settings { prompts, default_model, provider_base_url, api_key, fallbacks } = settings;
         Self {
-            api_key_set: !matches!(api_key, crate::settings::ApiKey::Missing),
-            api_key_hint,
+            api_key_set: api_key.is_set(),
+            api_key_hint: api_key.hint(),
+            api_key_problem: api_key.problem(),
+            fallback_providers: fallbacks
+                .into_iter()
+                .map(|Fallback { name, base_url, model, api_key }| pb::FallbackProvider {
+                    name,
+                    base_url,
+                    model,
+                    api_key_set: api_key.is_set(),
+                    api_key_hint: api_key.hint(),
+                    api_key_problem: api_key.problem(),
+                })
+                .collect(),
             pre_system_prompt: prompts.pre_system_prompt,
             system_prompt: prompts.system_prompt,
             post_system_prompt: prompts.post_system_prompt,
             default_model,
             provider_base_url,
-            api_key_problem,
         }
     }
 }

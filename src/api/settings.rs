@@ -10,7 +10,7 @@ use super::{
     validate::{self, MODEL_MAX_CHARS, PROMPT_MAX_CHARS},
 };
 use crate::{
-    settings::{self, Settings, SettingsChanges},
+    settings::{self, FallbackInput, Settings, SettingsChanges, names},
     state::AppState,
 };
 
@@ -19,6 +19,20 @@ use crate::{
 impl fmt::Debug for pb::SetProviderApiKeyRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SetProviderApiKeyRequest").field("api_key", &"[REDACTED]").finish()
+    }
+}
+
+/// Enough for a chain of providers; more would only delay the failure.
+const MAX_FALLBACK_PROVIDERS: usize = 8;
+
+impl fmt::Debug for pb::FallbackProviderInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackProviderInput")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .finish()
     }
 }
 
@@ -76,6 +90,49 @@ impl SettingsService for SettingsApi {
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
         settings::set_api_key(&self.state.store, &self.state.keys, &api_key).await?;
         tracing::info!("provider API key replaced");
+        self.current().await
+    }
+
+    async fn set_fallback_providers(
+        &self,
+        request: Request<pb::SetFallbackProvidersRequest>,
+    ) -> Result<Response<pb::Settings>, Status> {
+        let providers = request.into_inner().providers;
+        if providers.len() > MAX_FALLBACK_PROVIDERS {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_FALLBACK_PROVIDERS} fallback providers are allowed, got {}",
+                providers.len()
+            )));
+        }
+        let mut inputs: Vec<FallbackInput> = Vec::with_capacity(providers.len());
+        for pb::FallbackProviderInput { name, base_url, model, api_key } in providers {
+            let valid_name = (1..=64).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && name != names::PRIMARY_PROVIDER;
+            if !valid_name {
+                return Err(Status::invalid_argument(format!(
+                    "fallback provider name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.', and not \"primary\""
+                )));
+            }
+            if inputs.iter().any(|f| f.name == name) {
+                return Err(Status::invalid_argument(format!("fallback provider {name:?} is listed twice")));
+            }
+            let base_url = validate::base_url(base_url)?;
+            if base_url.is_empty() {
+                return Err(Status::invalid_argument(format!("fallback provider {name:?} needs a base_url")));
+            }
+            let model = validate::at_most("model", model, MODEL_MAX_CHARS)?;
+            let api_key = match api_key {
+                Some(key) => {
+                    validate::api_key(&key)?;
+                    Some(SecretString::from(key))
+                }
+                None => None,
+            };
+            inputs.push(FallbackInput { name, base_url, model, api_key });
+        }
+        settings::set_fallbacks(&self.state.store, &self.state.keys, inputs).await?;
+        tracing::info!("fallback providers replaced");
         self.current().await
     }
 

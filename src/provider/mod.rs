@@ -18,7 +18,8 @@ use crate::prompt::ChatMessage;
 #[derive(Debug, Clone)]
 pub struct CompletionRequest {
     pub base_url: String,
-    pub api_key: SecretString,
+    /// None for providers that need no key (a local server).
+    pub api_key: Option<SecretString>,
     pub model: String,
     pub messages: Vec<ChatMessage>,
     pub temperature: Option<f64>,

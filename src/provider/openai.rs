@@ -86,10 +86,11 @@ impl OpenAiCompatible {
         let mut tries = 0;
         loop {
             tries += 1;
-            let sent = self
-                .client
-                .post(&url)
-                .bearer_auth(request.api_key.expose_secret())
+            let mut post = self.client.post(&url);
+            if let Some(api_key) = &request.api_key {
+                post = post.bearer_auth(api_key.expose_secret());
+            }
+            let sent = post
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::ACCEPT, "text/event-stream")
                 .header("HTTP-Referer", REFERER)

@@ -81,6 +81,7 @@ pub struct Message {
     pub duration_ms: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub provider: Option<String>,
 }
 
 impl Message {
@@ -106,6 +107,7 @@ pub struct ReplyOutcome {
     pub finish_reason: Option<Option<String>>,
     pub duration_ms: Option<Option<i64>>,
     pub updated_at: Option<NaiveDateTime>,
+    pub provider: Option<Option<String>>,
 }
 
 /// Stored as lowercase text; an unknown value (from a newer server) reads as

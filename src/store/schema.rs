@@ -54,6 +54,7 @@ diesel::table! {
         duration_ms -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        provider -> Nullable<Text>,
     }
 }
 
