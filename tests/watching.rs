@@ -289,13 +289,26 @@ async fn idle_watches_get_heartbeats_and_watchers_are_limited(db: Db) {
 }
 
 async fn shutdown_ends_watches_after_their_replies(db: Db) {
-    let mut server = TestServer::start_with(db, |o| o.shutdown_grace = Duration::from_millis(200)).await;
+    let mut server = TestServer::start_with(db, |o| o.shutdown_grace = Duration::from_millis(1500)).await;
     let chat = server.chat().await;
     let (reply, _) = slow_reply(400, 20);
     server.upstream.push(reply);
     let mut caller = server.send(&chat.id, "hi").await.expect("send");
     let mut watch = subscribe(&server, &chat.id, None).await.expect("subscribe");
     read_text(&mut caller, 10).await;
+    let other_chat = server.chat().await;
+    server.begin_shutdown();
+    // While running replies drain, new ones are refused.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let refused = loop {
+        match server.send(&other_chat.id, "too late").await {
+            Err(status) => break status,
+            Ok(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(_) => panic!("a new reply started during shutdown"),
+        }
+    };
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("shutting down"));
     server.shutdown_and_wait().await;
     let events = collect(&mut caller).await;
     let Event::Cancelled(cancelled) = terminal(&events) else { panic!("cancelled at shutdown: {events:?}") };

@@ -187,10 +187,15 @@ impl TestServer {
         (db, self.upstream.clone(), options)
     }
 
-    pub async fn shutdown_and_wait(&mut self) {
+    /// Signals shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+    }
+
+    pub async fn shutdown_and_wait(&mut self) {
+        self.begin_shutdown();
         if let Some(handle) = self.handle.take() {
             tokio::time::timeout(Duration::from_secs(30), handle).await.expect("server stops").expect("server task");
         }
