@@ -41,22 +41,9 @@ pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
         created_at,
         updated_at: created_at,
     };
-    let first_message = character.first_message.as_deref().filter(|m| !m.trim().is_empty()).map(|text| Message {
-        id: new_id(),
-        chat_session_id: chat.id.clone(),
-        role: Role::Assistant.as_str().into(),
-        content: substitute_names(text, &character.name, &profile.name),
-        status: MessageStatus::Completed.as_str().into(),
-        model: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        error: None,
-        stream_id: None,
-        finish_reason: None,
-        duration_ms: None,
-        provider: None,
-        created_at,
-        updated_at: created_at,
+    let first_message = character.first_message.as_deref().filter(|m| !m.trim().is_empty()).map(|text| {
+        let content = substitute_names(text, &character.name, &profile.name);
+        Message::new(&chat.id, Role::Assistant, content, MessageStatus::Completed)
     });
     match store.insert_chat_session(&chat, first_message.as_ref()).await {
         Ok(()) => Ok(chat),

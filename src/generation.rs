@@ -16,7 +16,7 @@ use crate::{
     prompt::{self, PromptInput},
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError, StreamInfo},
-    settings::{ApiKey, Fallback, Settings, names},
+    settings::{ApiKey, Fallback, names},
     state::AppState,
     store::{
         Store,
@@ -46,17 +46,14 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         return Err(Error::Unavailable("the server is shutting down; send the message again shortly".into()));
     }
     let store = &state.store;
-    let chat = store.chat_session(chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))?;
-    let settings = Settings::load(store, &state.keys, &state.defaults()).await?;
+    let (chat, character, profile) =
+        store.chat_with_parties(chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))?;
+    let settings = state.settings().await?;
     let api_key = settings.require_api_key()?.clone();
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
 
-    let (character, profile) =
-        tokio::try_join!(store.character(&chat.character_id), store.user_profile(&chat.user_profile_id))?;
-    let character = character.ok_or_else(|| Error::not_found("character", &chat.character_id))?;
-    let profile = profile.ok_or_else(|| Error::not_found("user profile", &chat.user_profile_id))?;
     let history = store.chat_history(chat_id).await?;
     let messages = prompt::build(&PromptInput {
         settings: &settings.prompts,
@@ -66,8 +63,8 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         user_message: &content,
     });
     let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
-    let user = new_message(chat_id, Role::User, content, MessageStatus::Completed);
-    let mut reply = new_message(chat_id, Role::Assistant, String::new(), MessageStatus::Streaming);
+    let user = Message::new(chat_id, Role::User, content, MessageStatus::Completed);
+    let mut reply = Message::new(chat_id, Role::Assistant, String::new(), MessageStatus::Streaming);
     reply.model = Some(model.clone());
     reply.stream_id = Some(stream_id.clone());
     store.insert_exchange(&user, &reply).await?;
@@ -84,14 +81,14 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         },
     );
     let primary = CompletionRequest {
-        base_url: settings.provider_base_url,
+        base_url: settings.provider_base_url.clone(),
         api_key: Some(api_key),
         model,
         messages,
         temperature: chat.temperature,
         max_tokens: chat.max_tokens.and_then(|t| u32::try_from(t).ok()),
     };
-    let routes = provider_routes(primary, settings.fallbacks);
+    let routes = provider_routes(primary, &settings.fallbacks);
     let job = Job {
         store: store.clone(),
         provider: Arc::clone(&state.provider),
@@ -124,20 +121,22 @@ struct Route {
 }
 
 /// The primary provider, then each fallback whose key can be read.
-fn provider_routes(primary: CompletionRequest, fallbacks: Vec<Fallback>) -> Vec<Route> {
+fn provider_routes(primary: CompletionRequest, fallbacks: &[Fallback]) -> Vec<Route> {
     let mut routes = Vec::with_capacity(1 + fallbacks.len());
     for Fallback { name, base_url, model, api_key } in fallbacks {
         let api_key = match api_key {
-            ApiKey::Readable(key) => Some(key),
+            ApiKey::Readable(key) => Some(key.clone()),
             ApiKey::Missing => None,
             ApiKey::Unreadable(err) => {
                 tracing::warn!(provider = %name, error = %err, "skipping a fallback provider whose key cannot be decrypted");
                 continue;
             }
         };
-        let model = if model.is_empty() { primary.model.clone() } else { model };
-        routes
-            .push(Route { provider: name, request: CompletionRequest { base_url, api_key, model, ..primary.clone() } });
+        let model = if model.is_empty() { primary.model.clone() } else { model.clone() };
+        routes.push(Route {
+            provider: name.clone(),
+            request: CompletionRequest { base_url: base_url.clone(), api_key, model, ..primary.clone() },
+        });
     }
     routes.insert(0, Route { provider: names::PRIMARY_PROVIDER.to_owned(), request: primary });
     routes
@@ -171,27 +170,6 @@ async fn connect_first_available(
 struct Answered {
     provider: String,
     model: String,
-}
-
-fn new_message(chat_id: &str, role: Role, content: String, status: MessageStatus) -> Message {
-    let created_at = now();
-    Message {
-        id: new_id(),
-        chat_session_id: chat_id.to_owned(),
-        role: role.as_str().to_owned(),
-        content,
-        status: status.as_str().to_owned(),
-        model: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        error: None,
-        stream_id: None,
-        finish_reason: None,
-        duration_ms: None,
-        provider: None,
-        created_at,
-        updated_at: created_at,
-    }
 }
 
 struct Limits {

@@ -135,23 +135,7 @@ mod tests {
     }
 
     fn message(role: Role, status: MessageStatus, content: &str) -> Message {
-        Message {
-            id: content.into(),
-            chat_session_id: "chat".into(),
-            role: role.as_str().into(),
-            content: content.into(),
-            status: status.as_str().into(),
-            model: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            error: None,
-            stream_id: None,
-            finish_reason: None,
-            duration_ms: None,
-            provider: None,
-            created_at: now(),
-            updated_at: now(),
-        }
+        Message::new("chat", role, content.into(), status)
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -16,9 +16,37 @@ use crate::{
     provider::ChatProvider,
     registry::{CancelReason, Registry},
     secrets::Keyring,
-    settings::Defaults,
+    settings::{Defaults, Settings},
     store::Store,
 };
+
+/// How long a settings snapshot is reused. Writes through this server drop
+/// it at once; the age bounds how stale another server's writes can look.
+const SETTINGS_TTL: Duration = Duration::from_secs(2);
+
+/// The settings as last read: sending a message reads them every time, and
+/// a database round trip per message for rarely changed values is waste.
+#[derive(Default)]
+pub struct SettingsCache {
+    /// A std lock: held only to copy an Arc in or out, never across an await.
+    snapshot: std::sync::RwLock<Option<(Instant, Arc<Settings>)>>,
+}
+
+impl SettingsCache {
+    fn fresh(&self) -> Option<Arc<Settings>> {
+        let snapshot = self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        snapshot.as_ref().filter(|(at, _)| at.elapsed() < SETTINGS_TTL).map(|(_, s)| Arc::clone(s))
+    }
+
+    fn store(&self, settings: Arc<Settings>) {
+        *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), settings));
+    }
+
+    /// Forgets the snapshot; call after every settings write.
+    pub fn invalidate(&self) {
+        *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,6 +57,7 @@ pub struct AppState {
     pub provider: Arc<dyn ChatProvider>,
     pub options: Arc<ServerOptions>,
     pub lifecycle: Lifecycle,
+    pub settings_cache: Arc<SettingsCache>,
 }
 
 impl AppState {
@@ -40,7 +69,18 @@ impl AppState {
             provider,
             options: Arc::new(options),
             lifecycle: Lifecycle::default(),
+            settings_cache: Arc::default(),
         }
+    }
+
+    /// The current settings, from a snapshot at most a couple of seconds old.
+    pub async fn settings(&self) -> crate::error::Result<Arc<Settings>> {
+        if let Some(settings) = self.settings_cache.fresh() {
+            return Ok(settings);
+        }
+        let settings = Arc::new(Settings::load(&self.store, &self.keys, &self.defaults()).await?);
+        self.settings_cache.store(Arc::clone(&settings));
+        Ok(settings)
     }
 
     pub fn defaults(&self) -> Defaults {

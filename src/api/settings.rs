@@ -46,7 +46,10 @@ impl SettingsApi {
     }
 
     async fn current(&self) -> Result<Response<pb::Settings>, Status> {
+        // A write may just have happened: read afresh, and drop the snapshot
+        // that message sending reuses.
         let state = &self.state;
+        state.settings_cache.invalidate();
         let settings = Settings::load(&state.store, &state.keys, &state.defaults()).await?;
         Ok(Response::new(settings.into()))
     }

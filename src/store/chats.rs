@@ -6,8 +6,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::{
     Page, PageRequest, Store, StoreError, StoreResult,
     library::DeleteOutcome,
-    models::{ChatSession, Message},
-    schema::{chat_sessions, messages},
+    models::{Character, ChatSession, Message, UserProfile},
+    schema::{characters, chat_sessions, messages, user_profiles},
     with_conn,
 };
 
@@ -30,6 +30,19 @@ impl Store {
         Ok(with_conn!(self, conn => chat_sessions::table
             .find(id)
             .select(ChatSession::as_select())
+            .first(conn)
+            .await
+            .optional()?))
+    }
+
+    /// A chat with its character and user profile, in one query (sending a
+    /// message needs all three).
+    pub async fn chat_with_parties(&self, id: &str) -> StoreResult<Option<(ChatSession, Character, UserProfile)>> {
+        Ok(with_conn!(self, conn => chat_sessions::table
+            .find(id)
+            .inner_join(characters::table)
+            .inner_join(user_profiles::table)
+            .select((ChatSession::as_select(), Character::as_select(), UserProfile::as_select()))
             .first(conn)
             .await
             .optional()?))

@@ -85,6 +85,28 @@ pub struct Message {
 }
 
 impl Message {
+    /// A new message, created now, with none of a generated reply's details.
+    pub fn new(chat_session_id: &str, role: Role, content: String, status: MessageStatus) -> Self {
+        let created_at = super::now();
+        Self {
+            id: super::new_id(),
+            chat_session_id: chat_session_id.to_owned(),
+            role: role.as_str().to_owned(),
+            content,
+            status: status.as_str().to_owned(),
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            error: None,
+            stream_id: None,
+            finish_reason: None,
+            duration_ms: None,
+            provider: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
     pub fn role(&self) -> Role {
         Role::parse(&self.role)
     }

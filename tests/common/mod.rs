@@ -243,34 +243,10 @@ impl TestServer {
             .expect("set key");
     }
 
-    /// A character, a profile and a chat between them, with the API key set.
+    /// A character ("Aria", "A bard."), a profile ("Sam") and a chat between
+    /// them, with the API key set.
     pub async fn chat(&self) -> pb::ChatSession {
-        self.set_api_key().await;
-        let character = self
-            .characters()
-            .create_character(pb::CreateCharacterRequest {
-                name: "Aria".into(),
-                description: "A bard.".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("character")
-            .into_inner();
-        let profile = self
-            .profiles()
-            .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
-            .await
-            .expect("profile")
-            .into_inner();
-        self.chats()
-            .create_chat_session(pb::CreateChatSessionRequest {
-                character_id: character.id,
-                user_profile_id: profile.id,
-                ..Default::default()
-            })
-            .await
-            .expect("chat")
-            .into_inner()
+        process::open_chat(&self.channel).await
     }
 
     pub async fn send(&self, chat_id: &str, content: &str) -> Result<Streaming<pb::GenerationEvent>, tonic::Status> {

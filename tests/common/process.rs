@@ -70,13 +70,19 @@ pub async fn spawn_with(db: &TestDb, dir: &Path, upstream: &FakeUpstream, env: &
     Process { child, channel }
 }
 
+/// A character ("Aria", "A bard."), a profile ("Sam") and a chat between
+/// them, with the API key set.
 pub async fn open_chat(channel: &Channel) -> pb::ChatSession {
     SettingsServiceClient::new(channel.clone())
         .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
         .await
         .expect("key");
     let character = CharacterServiceClient::new(channel.clone())
-        .create_character(pb::CreateCharacterRequest { name: "Aria".into(), ..Default::default() })
+        .create_character(pb::CreateCharacterRequest {
+            name: "Aria".into(),
+            description: "A bard.".into(),
+            ..Default::default()
+        })
         .await
         .expect("character")
         .into_inner();

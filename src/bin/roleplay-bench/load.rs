@@ -1,0 +1,549 @@
+//! The scenarios: load generation, measurement and the report.
+
+use std::{fmt::Write as _, sync::Arc, time::Duration};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use roleplay_server::api::pb::{
+    self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
+    generation_event::Event, message_service_client::MessageServiceClient,
+    settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
+};
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::{process::Server, upstream::Shape};
+
+/// Streams per HTTP/2 connection: below the servers' concurrent-stream limit.
+const STREAMS_PER_CONNECTION: usize = 100;
+
+pub struct Sizes {
+    concurrency: Vec<usize>,
+    sustained: Vec<usize>,
+    fan_out: Vec<usize>,
+    memory: Vec<usize>,
+    storm_watchers: usize,
+    storm_seconds: u64,
+    persistence: usize,
+    chunks: usize,
+}
+
+impl Sizes {
+    pub fn quick() -> Self {
+        Self {
+            concurrency: vec![1, 10],
+            sustained: vec![10],
+            fan_out: vec![1, 10],
+            memory: vec![10],
+            storm_watchers: 20,
+            storm_seconds: 2,
+            persistence: 10,
+            chunks: 20,
+        }
+    }
+
+    pub fn full() -> Self {
+        Self {
+            concurrency: vec![1, 100, 1000],
+            sustained: vec![500, 1000, 2000, 5000],
+            fan_out: vec![1, 10, 100, 1000],
+            memory: vec![1000, 5000],
+            storm_watchers: 1000,
+            storm_seconds: 60,
+            persistence: 100,
+            chunks: 50,
+        }
+    }
+}
+
+fn percentile(values: &mut [Duration], p: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    values.sort_unstable();
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index.min(values.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[derive(Default)]
+struct Stats {
+    first_token: Vec<Duration>,
+    gaps: Vec<Duration>,
+    deltas: u64,
+    bytes: u64,
+    completed: u64,
+}
+
+/// Runs one generation per id at once (chat ids for roleplay-server, the
+/// upstream model for the floor) and measures what the clients see.
+async fn generations(channels: &[Channel], ids: &[String]) -> Stats {
+    let tasks: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut client = MessageServiceClient::new(channels[i % channels.len()].clone());
+            let id = id.clone();
+            tokio::spawn(async move {
+                let mut stats = Stats::default();
+                let start = Instant::now();
+                let request = pb::AddUserMessageRequest { chat_session_id: id, content: "Go on.".into() };
+                let Ok(response) = client.add_user_message_streaming(request).await else { return stats };
+                let mut stream = response.into_inner();
+                let mut last = start;
+                while let Ok(Some(event)) = stream.message().await {
+                    match event.event {
+                        Some(Event::Delta(delta)) => {
+                            let now = Instant::now();
+                            if stats.deltas == 0 {
+                                stats.first_token.push(now - start);
+                            } else {
+                                stats.gaps.push(now - last);
+                            }
+                            last = now;
+                            stats.deltas += 1;
+                            stats.bytes += delta.text.len() as u64;
+                        }
+                        Some(Event::Completed(_)) => stats.completed += 1,
+                        _ => {}
+                    }
+                }
+                stats
+            })
+        })
+        .collect();
+    let mut total = Stats::default();
+    for task in tasks {
+        let Ok(stats) = task.await else { continue };
+        total.first_token.extend(stats.first_token);
+        total.gaps.extend(stats.gaps);
+        total.deltas += stats.deltas;
+        total.bytes += stats.bytes;
+        total.completed += stats.completed;
+    }
+    total
+}
+
+/// A folder for one server's database and key, removed afterwards.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("roleplay-bench-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&path).expect("scratch dir");
+        Self(path)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A roleplay-server with a key, a character and a profile, ready for chats.
+struct Roleplay {
+    server: Server,
+    channel: Channel,
+    character_id: String,
+    profile_id: String,
+    _dir: ScratchDir,
+}
+
+impl Roleplay {
+    async fn start(upstream: &str, database_url: Option<String>) -> Self {
+        let dir = ScratchDir::new();
+        let url = database_url.unwrap_or_else(|| dir.path().join("bench.db").display().to_string());
+        let server = Server::roleplay(upstream, &url, dir.path()).await;
+        let channel = server.channel().await;
+        SettingsServiceClient::new(channel.clone())
+            .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: "sk-bench-0123456789abcdef".into() })
+            .await
+            .expect("key");
+        let character_id = CharacterServiceClient::new(channel.clone())
+            .create_character(pb::CreateCharacterRequest {
+                name: "Bench".into(),
+                description: "{{char}} answers {{user}}.".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("character")
+            .into_inner()
+            .id;
+        let profile_id = UserProfileServiceClient::new(channel.clone())
+            .create_user_profile(pb::CreateUserProfileRequest { name: "User".into(), description: String::new() })
+            .await
+            .expect("profile")
+            .into_inner()
+            .id;
+        Self { server, channel, character_id, profile_id, _dir: dir }
+    }
+
+    async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count);
+        let mut client = ChatSessionServiceClient::new(self.channel.clone());
+        for _ in 0..count {
+            let chat = client
+                .create_chat_session(pb::CreateChatSessionRequest {
+                    character_id: self.character_id.clone(),
+                    user_profile_id: self.profile_id.clone(),
+                    model: Some(shape.model()),
+                    ..Default::default()
+                })
+                .await
+                .expect("chat");
+            ids.push(chat.into_inner().id);
+        }
+        ids
+    }
+}
+
+struct Measured {
+    stats: Stats,
+    cpu: Duration,
+}
+
+async fn measure(server: &Server, ids: &[String]) -> Measured {
+    let channels = server.channels(ids.len().div_ceil(STREAMS_PER_CONNECTION)).await;
+    let cpu_before = server.cpu();
+    let stats = generations(&channels, ids).await;
+    // Let the server finish storing before reading its CPU.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Measured { stats, cpu: server.cpu().saturating_sub(cpu_before) }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .unwrap_or(0);
+    format!("{cores} cores ({cpu}), {:.0} GiB RAM, loopback only", mem as f64 / 1024.0 / 1024.0)
+}
+
+pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
+    let upstream = format!("http://{}", crate::upstream::start().await);
+    let mut out = String::new();
+    let _ = writeln!(out, "Machine: {}.\n", machine());
+
+    let floor = Server::floor(&upstream).await;
+    let roleplay = Roleplay::start(&upstream, None).await;
+
+    // 1 + 2: time to first token and CPU per chunk.
+    let shape = Shape { chunks: sizes.chunks, chunk_bytes: 16, interval: Duration::from_millis(20) };
+    let _ = writeln!(out, "## 1-2. Time to first token and CPU per chunk\n");
+    let _ = writeln!(
+        out,
+        "Each generation streams {} chunks of 16 bytes, one every 20 ms. TTFT is measured at the client from the request to the first Delta; CPU is the server process's user+system time divided by the chunks it forwarded.\n",
+        shape.chunks
+    );
+    let _ = writeln!(
+        out,
+        "| concurrent | floor TTFT p50 / p99 | roleplay TTFT p50 / p99 | added p99 | floor CPU/chunk | roleplay CPU/chunk | ratio |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for &n in &sizes.concurrency {
+        let floor_ids = vec![shape.model(); n];
+        let mut f = measure(&floor, &floor_ids).await;
+        let chats = roleplay.chats(n, shape).await;
+        let mut r = measure(&roleplay.server, &chats).await;
+        let chunks = (n * shape.chunks) as f64;
+        let f_cpu = f.cpu.as_secs_f64() * 1e6 / chunks;
+        let r_cpu = r.cpu.as_secs_f64() * 1e6 / chunks;
+        let (f50, f99) = (percentile(&mut f.stats.first_token, 0.5), percentile(&mut f.stats.first_token, 0.99));
+        let (r50, r99) = (percentile(&mut r.stats.first_token, 0.5), percentile(&mut r.stats.first_token, 0.99));
+        let _ = writeln!(
+            out,
+            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {:.2}× |",
+            ms(f50),
+            ms(f99),
+            ms(r50),
+            ms(r99),
+            ms(r99.saturating_sub(f99)),
+            if f_cpu > 0.0 { r_cpu / f_cpu } else { f64::NAN }
+        );
+        assert_eq!(r.stats.completed as usize, n, "every roleplay generation completed");
+    }
+
+    // 3: sustained generations at 20 chunks/s.
+    let shape3 =
+        Shape { chunks: if sizes.chunks < 50 { 20 } else { 60 }, chunk_bytes: 16, interval: Duration::from_millis(50) };
+    let _ = writeln!(out, "\n## 3. Sustained generations at 20 chunks/s\n");
+    let _ = writeln!(
+        out,
+        "Added inter-chunk delay = client-observed gap minus the upstream's 50 ms. Holds when p99 added < 50 ms and every generation completes.\n"
+    );
+    let _ = writeln!(out, "| concurrent | floor p99 added | roleplay p99 added | roleplay completed | holds |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for &n in &sizes.sustained {
+        let mut f = measure(&floor, &vec![shape3.model(); n]).await;
+        let chats = roleplay.chats(n, shape3).await;
+        let mut r = measure(&roleplay.server, &chats).await;
+        let interval = shape3.interval;
+        let f99 = percentile(&mut f.stats.gaps, 0.99).saturating_sub(interval);
+        let r99 = percentile(&mut r.stats.gaps, 0.99).saturating_sub(interval);
+        let holds = r99 < Duration::from_millis(50) && r.stats.completed as usize == n;
+        let _ = writeln!(
+            out,
+            "| {n} | {} | {} | {}/{n} | {} |",
+            ms(f99),
+            ms(r99),
+            r.stats.completed,
+            if holds { "yes" } else { "no" }
+        );
+        if !holds {
+            break;
+        }
+    }
+
+    // 4: fan-out.
+    let _ = writeln!(out, "\n## 4. Fan-out: one generation, many watchers\n");
+    let shape4 = Shape { chunks: 200, chunk_bytes: 16, interval: Duration::from_millis(5) };
+    let _ = writeln!(
+        out,
+        "One generation of {} chunks; every watcher subscribed before it starts. CPU per chunk per watcher.\n",
+        shape4.chunks
+    );
+    let _ = writeln!(out, "| watchers | server CPU | CPU/chunk/watcher | vs 1 watcher |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    let mut one = None;
+    for &w in &sizes.fan_out {
+        let chat = roleplay.chats(1, shape4).await.remove(0);
+        let cpu = fan_out(&roleplay.server, &chat, w).await;
+        let per = cpu.as_secs_f64() * 1e6 / (shape4.chunks * w) as f64;
+        let base = *one.get_or_insert(per);
+        let _ = writeln!(out, "| {w} | {} | {per:.2} µs | {:.2}× |", ms(cpu), per / base);
+    }
+
+    // 5: memory per live generation.
+    let _ = writeln!(out, "\n## 5. Memory per live generation\n");
+    let _ = writeln!(
+        out,
+        "Resident memory of the server with N generations streaming (about 1 KiB of text each so far), minus the idle server's, per generation.\n"
+    );
+    let _ = writeln!(out, "| live generations | RSS idle | RSS live | per generation |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for &g in &sizes.memory {
+        let (idle, live) = memory(&roleplay, g).await;
+        let _ = writeln!(
+            out,
+            "| {g} | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+            idle as f64 / 1048576.0,
+            live as f64 / 1048576.0,
+            live.saturating_sub(idle) as f64 / 1024.0 / g as f64
+        );
+    }
+
+    // 6: reconnect storm.
+    let _ = writeln!(out, "\n## 6. Reconnect storm\n");
+    let storm = storm(&roleplay, sizes.storm_watchers, sizes.storm_seconds).await;
+    let _ = writeln!(out, "{storm}");
+
+    // 7: persistence.
+    let _ = writeln!(out, "\n## 7. Replies stored per second\n");
+    let _ = writeln!(
+        out,
+        "{} concurrent generations of {} chunks with no delay, repeated 3 times; completed (stored) replies per second of wall time.\n",
+        sizes.persistence, sizes.chunks
+    );
+    let _ = writeln!(out, "| database | replies/s |");
+    let _ = writeln!(out, "|---|---|");
+    let fast = Shape { chunks: sizes.chunks, chunk_bytes: 16, interval: Duration::ZERO };
+    let _ = writeln!(out, "| SQLite | {:.0} |", persistence(&roleplay, sizes.persistence, fast).await);
+    drop(roleplay);
+    match postgres_schema(postgres).await {
+        Some((url, cleanup)) => {
+            let on_pg = Roleplay::start(&upstream, Some(url)).await;
+            let _ = writeln!(out, "| PostgreSQL | {:.0} |", persistence(&on_pg, sizes.persistence, fast).await);
+            drop(on_pg);
+            cleanup.await;
+        }
+        None => {
+            let _ = writeln!(out, "| PostgreSQL | not reachable |");
+        }
+    }
+    drop(floor);
+    out
+}
+
+async fn fan_out(server: &Server, chat: &str, watchers: usize) -> Duration {
+    let channels = server.channels(watchers.div_ceil(STREAMS_PER_CONNECTION)).await;
+    let mut streams = Vec::with_capacity(watchers);
+    for i in 0..watchers {
+        let mut client = MessageServiceClient::new(channels[i % channels.len()].clone());
+        let request = pb::SubscribeChatSessionRequest { chat_session_id: chat.to_owned(), resume: None };
+        streams.push(client.subscribe_chat_session(request).await.expect("subscribe").into_inner());
+    }
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                while let Ok(Some(event)) = stream.message().await {
+                    if matches!(event.event, Some(Event::Completed(_) | Event::Failed(_) | Event::Cancelled(_))) {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    let cpu_before = server.cpu();
+    let sender = generations(&channels[..1], &[chat.to_owned()]).await;
+    for reader in readers {
+        let _ = reader.await;
+    }
+    assert_eq!(sender.completed, 1);
+    server.cpu().saturating_sub(cpu_before)
+}
+
+async fn memory(roleplay: &Roleplay, generations: usize) -> (u64, u64) {
+    // Long and slow, so they are all live when measured: ~64 chunks of 16 bytes in.
+    let shape = Shape { chunks: 2_000, chunk_bytes: 16, interval: Duration::from_millis(50) };
+    let chats = roleplay.chats(generations, shape).await;
+    let idle = roleplay.server.rss();
+    let channels = roleplay.server.channels(generations.div_ceil(STREAMS_PER_CONNECTION)).await;
+    let ids = chats.clone();
+    let load = tokio::spawn(async move { generations_until_cancelled(&channels, &ids).await });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let live = roleplay.server.rss();
+    let mut client = MessageServiceClient::new(roleplay.channel.clone());
+    for chat in &chats {
+        let _ = client
+            .cancel_generation(pb::CancelGenerationRequest { chat_session_id: chat.clone(), stream_id: None })
+            .await;
+    }
+    let _ = load.await;
+    (idle, live)
+}
+
+async fn generations_until_cancelled(channels: &[Channel], ids: &[String]) -> Stats {
+    generations(channels, ids).await
+}
+
+async fn persistence(roleplay: &Roleplay, n: usize, shape: Shape) -> f64 {
+    let chats = roleplay.chats(n, shape).await;
+    let mut completed = 0;
+    let started = Instant::now();
+    for _ in 0..3 {
+        completed += measure(&roleplay.server, &chats).await.stats.completed;
+    }
+    completed as f64 / (started.elapsed().as_secs_f64() - 0.9)
+}
+
+/// Watchers that drop and resume at random during one long generation.
+async fn storm(roleplay: &Roleplay, watchers: usize, seconds: u64) -> String {
+    let chunks = (seconds * 50) as usize;
+    let shape = Shape { chunks, chunk_bytes: 16, interval: Duration::from_millis(20) };
+    let chat = roleplay.chats(1, shape).await.remove(0);
+    let expected_len = chunks * 16;
+    let mut tasks = Vec::with_capacity(watchers);
+    for i in 0..watchers {
+        let channel = roleplay.server.channel().await;
+        let chat = chat.clone();
+        tasks.push(tokio::spawn(async move { storm_watcher(channel, chat, i as u64 + 1).await }));
+    }
+    let sender_channel = roleplay.server.channel().await;
+    let sender = generations(&[sender_channel], &[chat]).await;
+    let mut lost = 0u64;
+    let mut duplicated = 0u64;
+    let mut resumes: Vec<Duration> = Vec::new();
+    for task in tasks {
+        let Ok(result) = task.await else { continue };
+        lost += expected_len.saturating_sub(result.bytes) as u64;
+        duplicated += result.duplicated;
+        resumes.extend(result.resume_latency);
+    }
+    let count = resumes.len();
+    format!(
+        "{watchers} watchers, each on its own connection, dropping after 1-30 events and resuming from their offset, during a {seconds} s reply ({} bytes); the sender completed: {}.\n\n| bytes lost | bytes duplicated | resumes | resume latency p50 / p99 |\n|---|---|---|---|\n| {lost} | {duplicated} | {count} | {} / {} |",
+        expected_len,
+        sender.completed == 1,
+        ms(percentile(&mut resumes, 0.5)),
+        ms(percentile(&mut resumes, 0.99)),
+    )
+}
+
+struct StormResult {
+    bytes: usize,
+    duplicated: u64,
+    resume_latency: Vec<Duration>,
+}
+
+async fn storm_watcher(channel: Channel, chat: String, seed: u64) -> StormResult {
+    let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut client = MessageServiceClient::new(channel);
+    let mut received = 0usize;
+    let mut duplicated = 0u64;
+    let mut stream_id: Option<String> = None;
+    let mut resume_latency = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < deadline {
+        let resume = stream_id.as_ref().map(|id| pb::ResumePosition { stream_id: id.clone(), offset: received as u64 });
+        let resuming = resume.is_some();
+        let asked = Instant::now();
+        let Ok(response) = client
+            .subscribe_chat_session(pb::SubscribeChatSessionRequest { chat_session_id: chat.clone(), resume })
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let mut stream = response.into_inner();
+        let budget = 1 + next(30);
+        let mut first = true;
+        for _ in 0..budget {
+            let Ok(Some(event)) = stream.message().await else { break };
+            if first && resuming {
+                resume_latency.push(asked.elapsed());
+            }
+            first = false;
+            match event.event {
+                Some(Event::Started(started)) => stream_id = Some(started.stream_id),
+                Some(Event::Delta(delta)) => {
+                    let offset = delta.offset as usize;
+                    if offset < received {
+                        duplicated += (received - offset).min(delta.text.len()) as u64;
+                    }
+                    received = received.max(offset + delta.text.len());
+                }
+                Some(Event::Completed(_) | Event::Failed(_) | Event::Cancelled(_)) => {
+                    return StormResult { bytes: received, duplicated, resume_latency };
+                }
+                _ => {}
+            }
+        }
+    }
+    StormResult { bytes: received, duplicated, resume_latency }
+}
+
+/// A fresh schema on the bench's PostgreSQL, and its removal.
+async fn postgres_schema(base: &str) -> Option<(String, impl std::future::Future<Output = ()>)> {
+    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = AsyncPgConnection::establish(base).await.ok()?;
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.ok()?;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let conn = Arc::new(tokio::sync::Mutex::new(conn));
+    let cleanup = async move {
+        let _ = conn.lock().await.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
+    };
+    Some((url, cleanup))
+}

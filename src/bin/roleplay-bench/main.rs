@@ -1,0 +1,66 @@
+//! roleplay-bench: measures roleplay-server beside a floor (a bare gRPC
+//! forwarder) on one fast fake upstream, each server in its own process so
+//! its CPU and memory are read from /proc alone. See BENCHMARKS.md.
+//!
+//! `roleplay-bench --quick` runs every scenario at toy sizes in seconds (CI
+//! runs it so the harness cannot rot); `roleplay-bench` runs the full set and
+//! writes BENCHMARKS.md. Loopback only; every run is bounded and stops itself.
+
+mod floor;
+mod load;
+mod process;
+mod upstream;
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks roleplay-server against a bare forwarding floor")]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Toy sizes: seconds, not minutes. Prints the report instead of writing it.
+    #[arg(long)]
+    quick: bool,
+    /// Where the full report goes.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// PostgreSQL for the persistence scenario (a schema of its own is made).
+    #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Internal: serve the floor (the bench starts it as a child process).
+    Floor {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Some(Command::Floor { listen, upstream }) = args.command {
+        floor::serve(listen, upstream).await;
+        return;
+    }
+    let sizes = if args.quick { load::Sizes::quick() } else { load::Sizes::full() };
+    let report = tokio::time::timeout(
+        Duration::from_secs(if args.quick { 120 } else { 1800 }),
+        load::run_all(sizes, &args.postgres),
+    )
+    .await
+    .expect("the benchmark ran past its time limit");
+    if args.quick {
+        println!("{report}");
+        println!("bench: 1 passed, 0 failed");
+    } else {
+        std::fs::write(&args.out, report).expect("write the report");
+        println!("wrote {}", args.out.display());
+    }
+}

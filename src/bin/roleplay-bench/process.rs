@@ -1,0 +1,89 @@
+//! The servers under test as child processes, and what /proc says of them.
+
+use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+
+use tokio::process::{Child, Command};
+use tonic::transport::Channel;
+
+pub struct Server {
+    /// Killed when dropped.
+    _child: Child,
+    pub addr: SocketAddr,
+    pid: u32,
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr")
+}
+
+impl Server {
+    pub async fn floor(upstream: &str) -> Self {
+        let addr = free_addr();
+        let exe = std::env::current_exe().expect("own path");
+        let mut command = Command::new(exe);
+        command.args(["floor", "--listen", &addr.to_string(), "--upstream", upstream]);
+        Self::start(command, addr).await
+    }
+
+    pub async fn roleplay(upstream: &str, database_url: &str, dir: &Path) -> Self {
+        let addr = free_addr();
+        let exe = std::env::current_exe().expect("own path").with_file_name("roleplay-server");
+        let mut command = Command::new(exe);
+        command
+            .arg("serve")
+            .env("ROLEPLAY_LISTEN", addr.to_string())
+            .env("DATABASE_URL", database_url)
+            .env("ROLEPLAY_MASTER_KEY_FILE", dir.join("master.key"))
+            .env("OPENROUTER_BASE_URL", upstream)
+            .env("ROLEPLAY_MAX_WATCHERS_PER_CHAT", "5000")
+            .env("ROLEPLAY_DB_POOL_SIZE", "16")
+            .env("RUST_LOG", "error");
+        Self::start(command, addr).await
+    }
+
+    async fn start(mut command: Command, addr: SocketAddr) -> Self {
+        let child = command.stdout(Stdio::null()).kill_on_drop(true).spawn().expect("spawn server");
+        let pid = child.id().expect("pid");
+        for _ in 0..600 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Self { _child: child, addr, pid };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server at {addr} did not start");
+    }
+
+    /// Fresh HTTP/2 connections: one carries a bounded number of streams.
+    pub async fn channels(&self, count: usize) -> Vec<Channel> {
+        let mut channels = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            channels.push(self.channel().await);
+        }
+        channels
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr)).expect("uri").connect().await.expect("connect")
+    }
+
+    /// User + system CPU time of the server process so far.
+    pub fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields overall, in clock ticks (100 per second).
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<u64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Resident memory, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+}

@@ -1,0 +1,89 @@
+//! The bench's fast fake provider: OpenAI-style SSE whose shape comes from
+//! the requested model name, `bench:<chunks>:<chunk bytes>:<interval ms>`,
+//! so every generation can ask for its own load.
+
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::header,
+    response::Response,
+    routing::post,
+};
+use futures_util::stream;
+use tokio::time::{Interval, MissedTickBehavior};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub chunks: usize,
+    pub chunk_bytes: usize,
+    pub interval: Duration,
+}
+
+impl Shape {
+    pub fn model(&self) -> String {
+        format!("bench:{}:{}:{}", self.chunks, self.chunk_bytes, self.interval.as_millis())
+    }
+
+    fn parse(model: &str) -> Self {
+        let mut parts = model.strip_prefix("bench:").unwrap_or("20:16:0").split(':').map(|p| p.parse().unwrap_or(0));
+        let chunks = parts.next().unwrap_or(20) as usize;
+        let chunk_bytes = parts.next().unwrap_or(16).max(1) as usize;
+        let interval = Duration::from_millis(parts.next().unwrap_or(0));
+        Self { chunks, chunk_bytes, interval }
+    }
+}
+
+pub async fn start() -> SocketAddr {
+    let app = Router::new().route("/chat/completions", post(completions));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+struct State {
+    shape: Shape,
+    sent: usize,
+    ticks: Option<Interval>,
+    chunk: Bytes,
+    done: bool,
+}
+
+async fn completions(body: Bytes) -> Response {
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let shape = Shape::parse(body["model"].as_str().unwrap_or_default());
+    let text = "x".repeat(shape.chunk_bytes);
+    let chunk =
+        Bytes::from(format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"));
+    let ticks = (!shape.interval.is_zero()).then(|| {
+        let mut ticks = tokio::time::interval(shape.interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ticks
+    });
+    let state = State { shape, sent: 0, ticks, chunk, done: false };
+    let body = stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        if state.sent == state.shape.chunks {
+            state.done = true;
+            let tail = format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":10,\"completion_tokens\":{},\"total_tokens\":{}}}}}\n\ndata: [DONE]\n\n",
+                state.shape.chunks,
+                state.shape.chunks + 10
+            );
+            return Some((Ok::<_, Infallible>(Bytes::from(tail)), state));
+        }
+        if let Some(ticks) = state.ticks.as_mut() {
+            ticks.tick().await;
+        }
+        state.sent += 1;
+        Some((Ok(state.chunk.clone()), state))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(body))
+        .expect("response")
+}
