@@ -8,7 +8,7 @@
 //! touches rows still marked streaming, so it can never overwrite a final
 //! outcome written in between.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -23,27 +23,25 @@ pub async fn run(registry: Registry, store: Store, every: Duration, stop: Cancel
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let pending: Vec<_> = registry
-            .live_generations()
-            .into_iter()
-            .filter_map(|generation| {
-                let text = generation.text_to_checkpoint()?;
-                Some((generation, text))
-            })
-            .collect();
-        if pending.is_empty() {
+        let mut marks = Vec::new();
+        let mut rows = Vec::new();
+        for generation in registry.live_generations() {
+            if let Some(text) = generation.text_to_checkpoint() {
+                marks.push((text.len(), Arc::clone(&generation)));
+                rows.push((generation.info.assistant_message_id.clone(), text));
+            }
+        }
+        if rows.is_empty() {
             continue;
         }
-        let rows: Vec<(&str, &str)> =
-            pending.iter().map(|(g, text)| (g.info.assistant_message_id.as_str(), text.as_str())).collect();
-        match store.checkpoint_replies(&rows).await {
+        match store.checkpoint_replies(rows).await {
             Ok(()) => {
-                for (generation, text) in &pending {
-                    generation.mark_checkpointed(text.len());
+                for (len, generation) in &marks {
+                    generation.mark_checkpointed(*len);
                 }
             }
             // The next tick tries again with the newer text; the stream goes on.
-            Err(err) => tracing::warn!(error = %err, replies = rows.len(), "checkpoint failed"),
+            Err(err) => tracing::warn!(error = %err, replies = marks.len(), "checkpoint failed"),
         }
     }
 }

@@ -4,8 +4,10 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{service::Routes, transport::Server};
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 use tonic_web::GrpcWebLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -97,13 +99,19 @@ pub async fn run(
     // HTTP/1.1 request, which would shut out EventSource.
     let routes = grpc.routes().into_axum_router().layer(GrpcWebLayer::new()).merge(sse::router(state));
 
+    // The builder's tcp_nodelay applies only to listeners tonic binds itself.
+    // Without it, Started and the first Delta are two small writes, and
+    // Nagle holds the second until the client's delayed ACK: +40 ms to the
+    // first token.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
     // HTTP/1.1 is accepted beside HTTP/2 for gRPC-Web and the SSE endpoint.
     Server::builder()
         .tcp_nodelay(true)
         .accept_http1(true)
         .layer(cors())
         .add_routes(Routes::from(routes))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
+        .serve_with_incoming_shutdown(incoming, drained)
         .await?;
     // Every generation has stored its outcome by now.
     stop_checkpoints.cancel();

@@ -4,11 +4,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{
-    Page, PageRequest, Store, StoreError, StoreResult,
+    Page, PageRequest, Pool, Store, StoreError, StoreResult,
     models::{Message, MessageStatus, ReplyOutcome},
     now,
     schema::messages,
-    with_conn,
+    sqlite_write, with_conn,
 };
 
 impl Store {
@@ -61,6 +61,16 @@ impl Store {
     /// Stores the user's message and the empty, streaming reply together, so
     /// neither exists without the other.
     pub async fn insert_exchange(&self, user: &Message, reply: &Message) -> StoreResult<()> {
+        if let Pool::Sqlite(pool) = &self.pool {
+            let rows = [user.clone(), reply.clone()];
+            return sqlite_write(pool, move |conn| {
+                for row in &rows {
+                    diesel::RunQueryDsl::execute(diesel::insert_into(messages::table).values(row), conn)?;
+                }
+                Ok(())
+            })
+            .await;
+        }
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {
                 // One row per statement: SQLite has no DEFAULT keyword for
@@ -84,17 +94,26 @@ impl Store {
 
     /// Saves the text so far of running replies (id, text), in one
     /// transaction. Rows no longer streaming are left alone.
-    pub async fn checkpoint_replies(&self, replies: &[(&str, &str)]) -> StoreResult<()> {
+    pub async fn checkpoint_replies(&self, replies: Vec<(String, String)>) -> StoreResult<()> {
         let updated_at = now();
+        let streaming = MessageStatus::Streaming.as_str();
+        if let Pool::Sqlite(pool) = &self.pool {
+            return sqlite_write(pool, move |conn| {
+                for (id, text) in &replies {
+                    let row = messages::table.find(id).filter(messages::status.eq(streaming));
+                    let update =
+                        diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at)));
+                    diesel::RunQueryDsl::execute(update, conn)?;
+                }
+                Ok(())
+            })
+            .await;
+        }
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {
-                for (id, text) in replies {
-                    diesel::update(
-                        messages::table
-                            .find(*id)
-                            .filter(messages::status.eq(MessageStatus::Streaming.as_str())),
-                    )
-                    .set((messages::content.eq(*text), messages::updated_at.eq(updated_at)))
+                for (id, text) in &replies {
+                    diesel::update(messages::table.find(id).filter(messages::status.eq(streaming)))
+                        .set((messages::content.eq(text), messages::updated_at.eq(updated_at)))
                     .execute(conn)
                     .await?;
                 }

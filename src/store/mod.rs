@@ -121,6 +121,18 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// Runs `work` as one SQLite IMMEDIATE transaction inside a single blocking
+/// call. SQLite has one writer: a transaction whose statements each hop
+/// through the blocking pool holds the write lock across every hop, and under
+/// load that stalls all other writes for seconds.
+pub(crate) async fn sqlite_write<R: Send + 'static>(
+    pool: &DieselPool<SqliteConn>,
+    work: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<R> + Send + 'static,
+) -> StoreResult<R> {
+    let mut conn = pool.get().await.map_err(StoreError::pool)?;
+    Ok(conn.spawn_blocking(move |conn| conn.immediate_transaction(work)).await?)
+}
+
 /// Which backend a database URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {

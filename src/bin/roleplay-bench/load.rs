@@ -252,9 +252,9 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "| concurrent | floor TTFT p50 / p99 | roleplay TTFT p50 / p99 | added p99 | floor CPU/chunk | roleplay CPU/chunk | ratio |"
+        "| concurrent | floor TTFT p50 / p99 | roleplay TTFT p50 / p99 | added p99 | floor CPU/chunk | roleplay CPU/chunk | ratio | roleplay completed |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for &n in &sizes.concurrency {
         let floor_ids = vec![shape.model(); n];
         let mut f = measure(&floor, &floor_ids).await;
@@ -267,15 +267,15 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
         let (r50, r99) = (percentile(&mut r.stats.first_token, 0.5), percentile(&mut r.stats.first_token, 0.99));
         let _ = writeln!(
             out,
-            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {:.2}× |",
+            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {:.2}× | {}/{n} |",
             ms(f50),
             ms(f99),
             ms(r50),
             ms(r99),
             ms(r99.saturating_sub(f99)),
-            if f_cpu > 0.0 { r_cpu / f_cpu } else { f64::NAN }
+            if f_cpu > 0.0 { r_cpu / f_cpu } else { f64::NAN },
+            r.stats.completed
         );
-        assert_eq!(r.stats.completed as usize, n, "every roleplay generation completed");
     }
 
     // 3: sustained generations at 20 chunks/s.
