@@ -1,0 +1,54 @@
+"""Python client for roleplay-server.
+
+The generated messages and stubs of ``proto/roleplay/v1`` are re-exported here
+by module::
+
+    from roleplay_client import message_pb2, message_pb2_grpc
+
+and the hand-written helpers that follow a reply across dropped connections
+are in :mod:`roleplay_client.helpers`::
+
+    from roleplay_client import connect, send_message, watch_chat
+"""
+
+from ._generated.roleplay.v1 import (
+    character_pb2,
+    character_pb2_grpc,
+    chat_session_pb2,
+    chat_session_pb2_grpc,
+    message_pb2,
+    message_pb2_grpc,
+    settings_pb2,
+    settings_pb2_grpc,
+    user_profile_pb2,
+    user_profile_pb2_grpc,
+)
+from .helpers import (
+    Backoff,
+    ProtocolError,
+    ReconnectFailed,
+    ReplyStream,
+    connect,
+    send_message,
+    watch_chat,
+)
+
+__all__ = [
+    "Backoff",
+    "ProtocolError",
+    "ReconnectFailed",
+    "ReplyStream",
+    "character_pb2",
+    "character_pb2_grpc",
+    "chat_session_pb2",
+    "chat_session_pb2_grpc",
+    "connect",
+    "message_pb2",
+    "message_pb2_grpc",
+    "send_message",
+    "settings_pb2",
+    "settings_pb2_grpc",
+    "user_profile_pb2",
+    "user_profile_pb2_grpc",
+    "watch_chat",
+]

@@ -1,0 +1,195 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from . import chat_session_pb2 as _chat_session_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FailureCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_CODE_UNSPECIFIED: _ClassVar[FailureCode]
+    FAILURE_CODE_UPSTREAM_ERROR: _ClassVar[FailureCode]
+    FAILURE_CODE_UPSTREAM_TIMEOUT: _ClassVar[FailureCode]
+    FAILURE_CODE_UPSTREAM_UNAVAILABLE: _ClassVar[FailureCode]
+    FAILURE_CODE_KEY_REJECTED: _ClassVar[FailureCode]
+    FAILURE_CODE_OUT_OF_CREDITS: _ClassVar[FailureCode]
+    FAILURE_CODE_STORAGE: _ClassVar[FailureCode]
+    FAILURE_CODE_INTERRUPTED: _ClassVar[FailureCode]
+
+class CancelReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CANCEL_REASON_UNSPECIFIED: _ClassVar[CancelReason]
+    CANCEL_REASON_REQUESTED: _ClassVar[CancelReason]
+    CANCEL_REASON_IDLE_TIMEOUT: _ClassVar[CancelReason]
+    CANCEL_REASON_SHUTDOWN: _ClassVar[CancelReason]
+FAILURE_CODE_UNSPECIFIED: FailureCode
+FAILURE_CODE_UPSTREAM_ERROR: FailureCode
+FAILURE_CODE_UPSTREAM_TIMEOUT: FailureCode
+FAILURE_CODE_UPSTREAM_UNAVAILABLE: FailureCode
+FAILURE_CODE_KEY_REJECTED: FailureCode
+FAILURE_CODE_OUT_OF_CREDITS: FailureCode
+FAILURE_CODE_STORAGE: FailureCode
+FAILURE_CODE_INTERRUPTED: FailureCode
+CANCEL_REASON_UNSPECIFIED: CancelReason
+CANCEL_REASON_REQUESTED: CancelReason
+CANCEL_REASON_IDLE_TIMEOUT: CancelReason
+CANCEL_REASON_SHUTDOWN: CancelReason
+
+class AddUserMessageRequest(_message.Message):
+    __slots__ = ("chat_session_id", "content")
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    content: str
+    def __init__(self, chat_session_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class ResumePosition(_message.Message):
+    __slots__ = ("stream_id", "offset")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    offset: int
+    def __init__(self, stream_id: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class SubscribeChatSessionRequest(_message.Message):
+    __slots__ = ("chat_session_id", "resume")
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    resume: ResumePosition
+    def __init__(self, chat_session_id: _Optional[str] = ..., resume: _Optional[_Union[ResumePosition, _Mapping]] = ...) -> None: ...
+
+class CancelGenerationRequest(_message.Message):
+    __slots__ = ("chat_session_id", "stream_id")
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    stream_id: str
+    def __init__(self, chat_session_id: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
+
+class CancelGenerationResponse(_message.Message):
+    __slots__ = ("cancelled", "stream_id", "message")
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    cancelled: bool
+    stream_id: str
+    message: str
+    def __init__(self, cancelled: _Optional[bool] = ..., stream_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class GetStreamStatusRequest(_message.Message):
+    __slots__ = ("chat_session_id",)
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    def __init__(self, chat_session_id: _Optional[str] = ...) -> None: ...
+
+class StreamStatus(_message.Message):
+    __slots__ = ("streaming", "stream_id", "text_length", "watchers", "started_at")
+    STREAMING_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    WATCHERS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    streaming: bool
+    stream_id: str
+    text_length: int
+    watchers: int
+    started_at: _timestamp_pb2.Timestamp
+    def __init__(self, streaming: _Optional[bool] = ..., stream_id: _Optional[str] = ..., text_length: _Optional[int] = ..., watchers: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GenerationEvent(_message.Message):
+    __slots__ = ("started", "delta", "heartbeat", "completed", "failed", "cancelled")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    started: Started
+    delta: Delta
+    heartbeat: Heartbeat
+    completed: Completed
+    failed: Failed
+    cancelled: Cancelled
+    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., delta: _Optional[_Union[Delta, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ...) -> None: ...
+
+class Started(_message.Message):
+    __slots__ = ("stream_id", "chat_session_id", "user_message_id", "assistant_message_id", "model", "started_at")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    chat_session_id: str
+    user_message_id: str
+    assistant_message_id: str
+    model: str
+    started_at: _timestamp_pb2.Timestamp
+    def __init__(self, stream_id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., user_message_id: _Optional[str] = ..., assistant_message_id: _Optional[str] = ..., model: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Delta(_message.Message):
+    __slots__ = ("stream_id", "offset", "text")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    offset: int
+    text: str
+    def __init__(self, stream_id: _Optional[str] = ..., offset: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens", "cost")
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost: _Optional[float] = ...) -> None: ...
+
+class Completed(_message.Message):
+    __slots__ = ("stream_id", "message", "finish_reason", "usage")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    message: _chat_session_pb2.Message
+    finish_reason: str
+    usage: Usage
+    def __init__(self, stream_id: _Optional[str] = ..., message: _Optional[_Union[_chat_session_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+
+class Failed(_message.Message):
+    __slots__ = ("stream_id", "code", "message", "partial_length")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    code: FailureCode
+    message: str
+    partial_length: int
+    def __init__(self, stream_id: _Optional[str] = ..., code: _Optional[_Union[FailureCode, str]] = ..., message: _Optional[str] = ..., partial_length: _Optional[int] = ...) -> None: ...
+
+class Cancelled(_message.Message):
+    __slots__ = ("stream_id", "partial_length", "reason")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    partial_length: int
+    reason: CancelReason
+    def __init__(self, stream_id: _Optional[str] = ..., partial_length: _Optional[int] = ..., reason: _Optional[_Union[CancelReason, str]] = ...) -> None: ...

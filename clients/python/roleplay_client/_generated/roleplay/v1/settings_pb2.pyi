@@ -1,0 +1,91 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Settings(_message.Message):
+    __slots__ = ("api_key_set", "api_key_hint", "pre_system_prompt", "system_prompt", "post_system_prompt", "default_model", "provider_base_url", "api_key_problem", "fallback_providers")
+    API_KEY_SET_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_HINT_FIELD_NUMBER: _ClassVar[int]
+    PRE_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    POST_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    api_key_set: bool
+    api_key_hint: str
+    pre_system_prompt: str
+    system_prompt: str
+    post_system_prompt: str
+    default_model: str
+    provider_base_url: str
+    api_key_problem: str
+    fallback_providers: _containers.RepeatedCompositeFieldContainer[FallbackProvider]
+    def __init__(self, api_key_set: _Optional[bool] = ..., api_key_hint: _Optional[str] = ..., pre_system_prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_system_prompt: _Optional[str] = ..., default_model: _Optional[str] = ..., provider_base_url: _Optional[str] = ..., api_key_problem: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[_Union[FallbackProvider, _Mapping]]] = ...) -> None: ...
+
+class FallbackProvider(_message.Message):
+    __slots__ = ("name", "base_url", "model", "api_key_set", "api_key_hint", "api_key_problem")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_SET_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_HINT_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    base_url: str
+    model: str
+    api_key_set: bool
+    api_key_hint: str
+    api_key_problem: str
+    def __init__(self, name: _Optional[str] = ..., base_url: _Optional[str] = ..., model: _Optional[str] = ..., api_key_set: _Optional[bool] = ..., api_key_hint: _Optional[str] = ..., api_key_problem: _Optional[str] = ...) -> None: ...
+
+class FallbackProviderInput(_message.Message):
+    __slots__ = ("name", "base_url", "model", "api_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    base_url: str
+    model: str
+    api_key: str
+    def __init__(self, name: _Optional[str] = ..., base_url: _Optional[str] = ..., model: _Optional[str] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class SetFallbackProvidersRequest(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[FallbackProviderInput]
+    def __init__(self, providers: _Optional[_Iterable[_Union[FallbackProviderInput, _Mapping]]] = ...) -> None: ...
+
+class GetSettingsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UpdateSettingsRequest(_message.Message):
+    __slots__ = ("pre_system_prompt", "system_prompt", "post_system_prompt", "default_model", "provider_base_url")
+    PRE_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    POST_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    pre_system_prompt: str
+    system_prompt: str
+    post_system_prompt: str
+    default_model: str
+    provider_base_url: str
+    def __init__(self, pre_system_prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_system_prompt: _Optional[str] = ..., default_model: _Optional[str] = ..., provider_base_url: _Optional[str] = ...) -> None: ...
+
+class SetProviderApiKeyRequest(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: str
+    def __init__(self, api_key: _Optional[str] = ...) -> None: ...
+
+class ClearProviderApiKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

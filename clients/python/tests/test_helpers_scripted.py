@@ -1,0 +1,221 @@
+"""The helpers against a scripted in-process MessageService: overlaps, gaps,
+aborted streams and give-ups, deterministically and without the real server."""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+import pytest
+
+from roleplay_client import (
+    Backoff,
+    ProtocolError,
+    ReconnectFailed,
+    chat_session_pb2,
+    message_pb2,
+    message_pb2_grpc,
+    send_message,
+    watch_chat,
+)
+
+FAST = Backoff(initial=0.01, maximum=0.05, max_attempts=3)
+END = object()  # end the stream with OK status, before any terminal event
+
+
+def started(stream_id="s1"):
+    return message_pb2.GenerationEvent(started=message_pb2.Started(stream_id=stream_id, chat_session_id="c1"))
+
+
+def delta(offset, text, stream_id="s1"):
+    return message_pb2.GenerationEvent(delta=message_pb2.Delta(stream_id=stream_id, offset=offset, text=text))
+
+
+def completed(content, stream_id="s1"):
+    message = chat_session_pb2.Message(content=content, status=chat_session_pb2.MESSAGE_STATUS_COMPLETED)
+    return message_pb2.GenerationEvent(
+        completed=message_pb2.Completed(stream_id=stream_id, message=message, finish_reason="stop")
+    )
+
+
+HEARTBEAT = message_pb2.GenerationEvent(heartbeat=message_pb2.Heartbeat())
+
+
+class Scripted(message_pb2_grpc.MessageServiceServicer):
+    """Each call plays the next script: events, then optionally a status code
+    to abort with, or END."""
+
+    def __init__(self):
+        self.scripts: list[list] = []
+        self.requests: list[tuple[str, object]] = []
+
+    def AddUserMessageStreaming(self, request, context):
+        self.requests.append(("add", request))
+        yield from self._play(context)
+
+    def SubscribeChatSession(self, request, context):
+        self.requests.append(("subscribe", request))
+        yield from self._play(context)
+
+    def _play(self, context):
+        script = self.scripts.pop(0) if self.scripts else [grpc.StatusCode.UNAVAILABLE]
+        for item in script:
+            if isinstance(item, grpc.StatusCode):
+                context.abort(item, "scripted")
+            if item is END:
+                return
+            yield item
+
+    def resumes(self):
+        return [
+            (r.resume.stream_id, r.resume.offset) if r.HasField("resume") else None
+            for kind, r in self.requests
+            if kind == "subscribe"
+        ]
+
+
+@pytest.fixture
+def scripted():
+    servicer = Scripted()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    message_pb2_grpc.add_MessageServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield servicer, channel
+    finally:
+        channel.close()
+        server.stop(grace=None).wait(5)
+
+
+def test_overlapping_deltas_are_not_repeated(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [
+        [
+            started(),
+            delta(0, "Hé"),  # 3 bytes
+            delta(0, "Hé, 🎭"),  # repeats "Hé"
+            delta(3, ", 🎭!"),  # repeats ", 🎭"
+            delta(0, "Hé"),  # nothing new
+            completed("Hé, 🎭!"),
+        ]
+    ]
+    reply = send_message(channel, "c1", "hi")
+    assert list(reply) == ["Hé", ", 🎭", "!"]
+    assert reply.offset == len("Hé, 🎭!".encode())
+    assert reply.outcome.completed.message.content == "Hé, 🎭!"
+
+
+def test_unavailable_mid_reply_resumes_at_the_byte_offset(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [
+        [started(), delta(0, "ab"), delta(2, "cé"), grpc.StatusCode.UNAVAILABLE],
+        [started(), delta(1, "bcé🎭"), END],  # overlaps, then the stream just ends
+        [started(), delta(9, "!"), completed("abcé🎭!")],
+    ]
+    reply = send_message(channel, "c1", "hi", backoff=FAST)
+    assert "".join(reply) == "abcé🎭!"
+    assert servicer.resumes() == [("s1", 5), ("s1", 9)]
+    assert reply.reconnects == 2
+
+
+def test_events_mode_trims_overlaps_and_hides_resume_echoes(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [
+        [started("a"), delta(0, "one", "a"), completed("one", "a"), grpc.StatusCode.UNAVAILABLE],
+        # Resuming an ended reply repeats its Started and end; then a new reply.
+        [started("a"), completed("one", "a"), HEARTBEAT, started("b"), delta(0, "tw", "b"), END],
+        [started("b"), delta(1, "wo", "b"), completed("two", "b")],
+    ]
+    watch = watch_chat(channel, "c1", events=True, backoff=FAST)
+    events = []
+    for event in watch:
+        events.append(event)
+        if event.WhichOneof("event") == "completed" and event.completed.stream_id == "b":
+            break
+    watch.close()
+    assert events == [
+        started("a"),
+        delta(0, "one", "a"),
+        completed("one", "a"),
+        HEARTBEAT,
+        started("b"),
+        delta(0, "tw", "b"),
+        delta(2, "o", "b"),
+        completed("two", "b"),
+    ]
+    assert servicer.resumes() == [None, ("a", 3), ("b", 2)]
+
+
+def test_watch_chat_starts_from_a_given_resume_position(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [
+        [started("a"), delta(2, "cd", "a"), completed("abcd", "a"), started("b"), delta(0, "x", "b"), END]
+    ]
+    watch = watch_chat(channel, "c1", resume=("a", 2), backoff=FAST)
+    pieces = []
+    for piece in watch:
+        pieces.append(piece)
+        if piece == "x":
+            break
+    watch.close()
+    # Text mode runs the replies together; events=True tells them apart.
+    assert pieces == ["cd", "x"]
+    assert (watch.stream_id, watch.offset) == ("b", 1)
+    assert servicer.resumes() == [("a", 2)]
+
+
+def test_a_gap_is_a_protocol_error(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[started(), delta(0, "ab"), delta(3, "d")]]
+    reply = send_message(channel, "c1", "hi")
+    assert next(reply) == "ab"
+    with pytest.raises(ProtocolError, match="gap"):
+        next(reply)
+
+
+def test_an_end_that_disagrees_with_the_bytes_received_is_a_protocol_error(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[started(), delta(0, "ab"), completed("abc")]]
+    with pytest.raises(ProtocolError, match="3 bytes but 2"):
+        list(send_message(channel, "c1", "hi"))
+
+
+def test_unavailable_before_started_is_raised_not_retried(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[grpc.StatusCode.UNAVAILABLE]]
+    with pytest.raises(grpc.RpcError) as err:
+        list(send_message(channel, "c1", "hi", backoff=FAST))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert [kind for kind, _ in servicer.requests] == ["add"]
+
+
+def test_other_errors_are_raised(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[started(), delta(0, "ab"), grpc.StatusCode.UNAVAILABLE], [grpc.StatusCode.FAILED_PRECONDITION]]
+    reply = send_message(channel, "c1", "hi", backoff=FAST)
+    assert next(reply) == "ab"
+    with pytest.raises(grpc.RpcError) as err:
+        next(reply)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_gives_up_after_max_attempts(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[started(), delta(0, "abc"), grpc.StatusCode.UNAVAILABLE]]  # then UNAVAILABLE forever
+    reply = send_message(channel, "c1", "hi", backoff=FAST)
+    assert next(reply) == "abc"
+    with pytest.raises(ReconnectFailed) as err:
+        next(reply)
+    assert (err.value.stream_id, err.value.offset) == ("s1", 3)
+    assert isinstance(err.value.__cause__, grpc.RpcError)
+    assert servicer.resumes() == [("s1", 3)] * FAST.max_attempts
+
+
+def test_backoff_grows_exponentially_with_jitter():
+    backoff = Backoff(initial=0.1, multiplier=2.0, maximum=1.0, jitter=0.5)
+    for attempt, base in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (9, 1.0)]:
+        delays = {backoff.delay(attempt) for _ in range(50)}
+        assert all(base * 0.5 <= d <= base for d in delays)
+        assert len(delays) > 1

@@ -1,0 +1,220 @@
+"""Against the real roleplay-server binary, with a fake upstream."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+
+from conftest import API_KEY, list_messages, open_chat, slow_reply_chunks, wait_until
+from roleplay_client import (
+    Backoff,
+    chat_session_pb2,
+    connect,
+    message_pb2,
+    message_pb2_grpc,
+    send_message,
+    watch_chat,
+)
+
+COMPLETED = chat_session_pb2.MESSAGE_STATUS_COMPLETED
+FAST = Backoff(initial=0.05, maximum=1.0, max_attempts=10)
+
+
+def test_full_conversation(server, upstream):
+    upstream.chunks = ["Well ", "met, ", "traveller", "! ", "Café? 🎭"]
+    chat = open_chat(server.channel)
+
+    reply = send_message(server.channel, chat.id, "Sing me something.")
+    text = "".join(reply)
+
+    assert text == "Well met, traveller! Café? 🎭"
+    assert reply.outcome is not None and reply.outcome.WhichOneof("event") == "completed"
+    assert reply.outcome.completed.message.content == text
+    assert reply.offset == len(text.encode("utf-8"))
+    assert reply.reconnects == 0
+
+    messages = list_messages(server.channel, chat.id)
+    assert [(m.role, m.content, m.status) for m in messages] == [
+        (chat_session_pb2.ROLE_USER, "Sing me something.", COMPLETED),
+        (chat_session_pb2.ROLE_ASSISTANT, text, COMPLETED),
+    ]
+    assert messages[1].stream_id == reply.stream_id
+
+    request = upstream.requests[-1]
+    assert request["body"]["stream"] is True
+    assert request["headers"]["authorization"] == f"Bearer {API_KEY}"
+    assert request["body"]["messages"][-1] == {"role": "user", "content": "Sing me something."}
+
+
+def test_send_message_survives_a_cut_connection(server, upstream, proxy):
+    upstream.chunks = slow_reply_chunks(40)
+    upstream.delay = 0.05
+    expected = upstream.reply()
+    total = len(expected.encode("utf-8"))
+    chat = open_chat(server.channel)
+
+    channel = connect(proxy.address)
+    try:
+        reply = send_message(channel, chat.id, "Tell me a story.", backoff=FAST)
+        received = bytearray()
+        pieces = []
+        for piece in reply:
+            pieces.append(piece)
+            received += piece.encode("utf-8")
+            if proxy.cuts == 0 and len(received) >= total // 3:
+                proxy.cut()
+            elif proxy.cuts == 1 and reply.reconnects == 1 and len(received) >= 2 * total // 3:
+                proxy.cut()  # and once more, after resuming
+    finally:
+        channel.close()
+
+    text = "".join(pieces)
+    assert text == expected
+    assert bytes(received) == expected.encode("utf-8")
+    assert proxy.cuts == 2
+    assert reply.reconnects >= 2
+    assert proxy.accepted >= 3
+    assert reply.outcome.WhichOneof("event") == "completed"
+    # The reply was really still streaming when the connection was cut.
+    assert len(pieces) > 3
+
+    messages = list_messages(server.channel, chat.id)
+    assert [(m.role, m.status) for m in messages] == [
+        (chat_session_pb2.ROLE_USER, COMPLETED),
+        (chat_session_pb2.ROLE_ASSISTANT, COMPLETED),
+    ]
+    assert messages[1].content == expected
+
+
+def test_watch_chat_follows_replies_across_cuts(server, upstream, proxy):
+    upstream.chunks = slow_reply_chunks(20)
+    upstream.delay = 0.03
+    first = upstream.reply()
+    chat = open_chat(server.channel)
+    stub = message_pb2_grpc.MessageServiceStub(server.channel)
+
+    def watchers() -> int:
+        status = stub.GetStreamStatus(message_pb2.GetStreamStatusRequest(chat_session_id=chat.id), timeout=5)
+        return status.watchers
+
+    def send(content: str):
+        # The sender reads its own stream on a direct connection.
+        return list(send_message(server.channel, chat.id, content))
+
+    channel = connect(proxy.address)
+    watch = watch_chat(channel, chat.id, events=True, backoff=FAST)
+    events = []
+    senders = []
+    collected = threading.Event()
+    failure = []
+
+    def consume():
+        try:
+            for event in watch:
+                events.append(event)
+                kind = event.WhichOneof("event")
+                got = sum(len(e.delta.text.encode()) for e in events if e.WhichOneof("event") == "delta")
+                if proxy.cuts == 0 and kind == "delta" and got >= len(first.encode()) // 2:
+                    proxy.cut()  # mid-reply
+                if proxy.cuts == 1 and kind == "completed":
+                    proxy.cut()  # while idle, after the reply ended
+                if sum(e.WhichOneof("event") == "completed" for e in events) == 2:
+                    break
+        except Exception as err:  # noqa: BLE001 - reported by the main thread
+            failure.append(err)
+        finally:
+            collected.set()
+
+    # The watch only calls the server once iterated: drive it from a thread
+    # and wait until the server counts the watcher before sending.
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    try:
+        wait_until(lambda: watchers() >= 1, 10, "the watcher to subscribe")
+
+        senders.append(send("First message"))
+        # The second reply is only sent once the watcher is back after the idle cut.
+        wait_until(lambda: proxy.cuts == 2, 10, "the idle cut")
+        wait_until(lambda: watchers() >= 1 and proxy.accepted >= 3, 10, "the watcher to re-subscribe")
+        upstream.chunks = ["Second ", "reply ", "✓"]
+        upstream.delay = 0.0
+        senders.append(send("Second message"))
+
+        assert collected.wait(20), "the watcher did not receive both replies"
+        assert not failure, failure
+    finally:
+        # Closing the channel ends the watch's call, so the consumer stops
+        # even when the test failed half-way.
+        channel.close()
+        consumer.join(10)
+        watch.close()
+
+    assert "".join(senders[0]) == first
+    assert "".join(senders[1]) == "Second reply ✓"
+
+    kinds = [e.WhichOneof("event") for e in events if e.WhichOneof("event") != "heartbeat"]
+    assert kinds[0] == "started" and kinds.count("started") == 2 and kinds.count("completed") == 2
+    second_start = kinds.index("started", 1)
+    assert kinds[second_start - 1] == "completed" and kinds[-1] == "completed"
+
+    replies: list[str] = []
+    for event in events:
+        kind = event.WhichOneof("event")
+        if kind == "started":
+            replies.append("")
+        elif kind == "delta":
+            # Each delta starts exactly where the previous one ended.
+            assert event.delta.offset == len(replies[-1].encode("utf-8"))
+            replies[-1] += event.delta.text
+    assert replies == [first, "Second reply ✓"]
+    assert watch.reconnects >= 2
+
+
+def test_example_survives_a_cut_connection(server, upstream, proxy):
+    upstream.chunks = slow_reply_chunks(30)
+    upstream.delay = 0.05
+    expected = upstream.reply()
+    chat = open_chat(server.channel)
+    example = Path(__file__).resolve().parents[1] / "examples" / "chat.py"
+
+    process = subprocess.Popen(
+        [sys.executable, str(example), "--target", proxy.address, "--chat-id", chat.id, "Hello, Aria."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    try:
+        # Cut once some of the reply went through (the example prints it live).
+        stub = message_pb2_grpc.MessageServiceStub(server.channel)
+
+        def halfway() -> bool:
+            status = stub.GetStreamStatus(message_pb2.GetStreamStatusRequest(chat_session_id=chat.id), timeout=5)
+            return status.streaming and status.text_length >= len(expected.encode()) // 3
+
+        wait_until(halfway, 20, "the reply to be a third done")
+        proxy.cut()
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+
+    assert process.returncode == 0, stderr.decode(errors="replace")
+    assert stdout.decode("utf-8") == expected + "\n"
+    assert "reconnected" in stderr.decode()
+    assert proxy.accepted >= 2
+
+
+def test_send_message_errors_before_started_are_raised(server):
+    chat = open_chat(server.channel)
+    try:
+        list(send_message(server.channel, chat.id, "   "))
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        raise AssertionError("an empty message was accepted")
