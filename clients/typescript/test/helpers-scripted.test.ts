@@ -1,0 +1,227 @@
+// The helpers against a scripted in-memory MessageService: offsets, resumes,
+// giving up, and what is never retried. No server, no network.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import {
+  GenerationEventSchema,
+  MessageSchema,
+  MessageService,
+  MessageStatus,
+  ProtocolError,
+  ReconnectFailedError,
+  sendMessage,
+  utf8Length,
+  watchChat,
+  type GenerationEvent,
+  type SubscribeChatSessionRequest,
+} from "../src/index.js";
+import { withTimeout } from "./harness.js";
+
+const started = (streamId: string): GenerationEvent =>
+  create(GenerationEventSchema, { event: { case: "started", value: { streamId, chatSessionId: "c" } } });
+const delta = (streamId: string, offset: number, text: string): GenerationEvent =>
+  create(GenerationEventSchema, { event: { case: "delta", value: { streamId, offset: BigInt(offset), text } } });
+const completed = (streamId: string, content: string): GenerationEvent =>
+  create(GenerationEventSchema, {
+    event: {
+      case: "completed",
+      value: { streamId, message: create(MessageSchema, { content, status: MessageStatus.COMPLETED }) },
+    },
+  });
+const heartbeat = (): GenerationEvent => create(GenerationEventSchema, { event: { case: "heartbeat", value: {} } });
+
+type Script = (req: SubscribeChatSessionRequest, call: number) => AsyncIterable<GenerationEvent>;
+
+function scripted(send: () => AsyncIterable<GenerationEvent>, subscribe: Script) {
+  let calls = 0;
+  const requests: SubscribeChatSessionRequest[] = [];
+  const transport = createRouterTransport(({ service }) => {
+    service(MessageService, {
+      addUserMessageStreaming: () => send(),
+      subscribeChatSession: (req) => {
+        requests.push(req);
+        return subscribe(req, ++calls);
+      },
+    });
+  });
+  return { client: createClient(MessageService, transport), requests };
+}
+
+async function collect(stream: AsyncIterable<string>): Promise<string> {
+  let text = "";
+  await withTimeout(
+    (async () => {
+      for await (const piece of stream) text += piece;
+    })(),
+    5_000,
+    "the stream",
+  );
+  return text;
+}
+
+const FAST = { initialMs: 1, maxMs: 5, maxAttempts: 3 };
+
+test("sendMessage resumes after a drop from the bytes received", async () => {
+  const { client, requests } = scripted(
+    async function* () {
+      yield started("s1");
+      yield delta("s1", 0, "é");
+      throw new ConnectError("connection reset", Code.Unavailable);
+    },
+    async function* (req) {
+      assert.equal(req.resume?.streamId, "s1");
+      yield started("s1");
+      yield delta("s1", Number(req.resume!.offset), "🎭!");
+      yield completed("s1", "é🎭!");
+    },
+  );
+  const reply = sendMessage(client, "c", "hi", { backoff: FAST });
+  assert.equal(await collect(reply), "é🎭!");
+  assert.equal(requests.length, 1);
+  assert.equal(requests[0].resume?.offset, 2n); // "é" is 2 bytes
+  assert.equal(reply.reconnects, 1);
+  assert.equal(reply.offset, utf8Length("é🎭!"));
+  assert.equal(reply.outcome?.event.case, "completed");
+});
+
+test("a delta that does not start at the bytes received is a ProtocolError", async () => {
+  const { client } = scripted(
+    async function* () {
+      yield started("s1");
+      yield delta("s1", 0, "ab");
+      yield delta("s1", 3, "c"); // a gap of one byte
+    },
+    async function* () {},
+  );
+  await assert.rejects(collect(sendMessage(client, "c", "hi")), ProtocolError);
+
+  const overlap = scripted(
+    async function* () {
+      yield started("s1");
+      yield delta("s1", 0, "ab");
+      yield delta("s1", 1, "bc");
+    },
+    async function* () {},
+  );
+  await assert.rejects(collect(sendMessage(overlap.client, "c", "hi")), /overlap/);
+});
+
+test("a completed reply whose length differs from the bytes received is a ProtocolError", async () => {
+  const { client } = scripted(
+    async function* () {
+      yield started("s1");
+      yield delta("s1", 0, "ab");
+      yield completed("s1", "abc");
+    },
+    async function* () {},
+  );
+  await assert.rejects(collect(sendMessage(client, "c", "hi")), /ended with 3 bytes but 2/);
+});
+
+test("a drop before Started is thrown, never retried (the message is not sent twice)", async () => {
+  const { client, requests } = scripted(
+    async function* () {
+      throw new ConnectError("connection reset", Code.Unavailable);
+    },
+    async function* () {},
+  );
+  await assert.rejects(collect(sendMessage(client, "c", "hi", { backoff: FAST })), (e) => {
+    return e instanceof ConnectError && e.code === Code.Unavailable;
+  });
+  assert.equal(requests.length, 0);
+});
+
+test("gives up after maxAttempts failed reconnections in a row, saying where the reply stands", async () => {
+  const { client, requests } = scripted(
+    async function* () {
+      yield started("s1");
+      yield delta("s1", 0, "abc");
+      throw new ConnectError("reset", Code.Aborted);
+    },
+    async function* () {
+      throw new ConnectError("refused", Code.Unavailable);
+    },
+  );
+  await assert.rejects(collect(sendMessage(client, "c", "hi", { backoff: FAST })), (e) => {
+    assert.ok(e instanceof ReconnectFailedError);
+    assert.equal(e.streamId, "s1");
+    assert.equal(e.offset, 3);
+    assert.ok(e.cause instanceof ConnectError);
+    return true;
+  });
+  assert.equal(requests.length, FAST.maxAttempts);
+});
+
+test("errors the server answers on a resume are thrown, not retried", async () => {
+  const { client, requests } = scripted(
+    async function* () {},
+    async function* () {
+      throw new ConnectError("unknown stream", Code.FailedPrecondition);
+    },
+  );
+  const stream = watchChat(client, "c", { resume: { streamId: "gone", offset: 7 }, backoff: FAST });
+  await assert.rejects(collect(stream), (e) => e instanceof ConnectError && e.code === Code.FailedPrecondition);
+  assert.equal(requests.length, 1);
+  assert.equal(requests[0].resume?.offset, 7n);
+});
+
+test("watchChat follows later replies and resubscribes when a stream ends", async () => {
+  const { client, requests } = scripted(
+    async function* () {},
+    async function* (req, call) {
+      if (call === 1) {
+        assert.equal(req.resume, undefined);
+        yield heartbeat();
+        yield started("s1");
+        yield delta("s1", 0, "one");
+        yield completed("s1", "one");
+        return; // the server closed the stream: resubscribe from s1's end
+      }
+      assert.equal(req.resume?.streamId, "s1");
+      assert.equal(req.resume?.offset, 3n);
+      yield started("s1"); // the resume of an ended reply repeats its end
+      yield completed("s1", "one");
+      yield started("s2");
+      yield delta("s2", 0, "two");
+      yield completed("s2", "two");
+      await new Promise(() => {}); // idle forever
+    },
+  );
+  const stop = new AbortController();
+  const stream = watchChat(client, "c", { backoff: FAST, signal: stop.signal });
+  const seen: string[] = [];
+  for await (const event of stream.events()) {
+    seen.push(event.event.case === "delta" ? `delta:${event.event.value.text}` : String(event.event.case));
+    if (event.event.case === "completed" && event.event.value.streamId === "s2") break;
+  }
+  assert.deepEqual(seen, [
+    "heartbeat",
+    "started",
+    "delta:one",
+    "completed",
+    "started",
+    "delta:two",
+    "completed",
+  ]);
+  assert.equal(requests.length, 2);
+  assert.equal(stream.streamId, "s2");
+});
+
+test("aborting the signal stops an idle watch promptly", async () => {
+  const { client } = scripted(
+    async function* () {},
+    async function* () {
+      await new Promise(() => {}); // idle forever
+    },
+  );
+  const stop = new AbortController();
+  const stream = watchChat(client, "c", { signal: stop.signal });
+  const pending = stream.next();
+  setTimeout(() => stop.abort(), 20);
+  await assert.rejects(
+    withTimeout(pending, 2_000, "the watch to stop"),
+    (e) => e instanceof ConnectError && e.code === Code.Canceled,
+  );
+});
