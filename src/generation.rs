@@ -94,7 +94,6 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
         provider: Arc::clone(&state.provider),
         registry: state.registry.clone(),
         generation: Arc::clone(&generation),
-        watchers: lock.entry().watcher_counts(),
         lock,
         limits: Limits {
             first_token: state.options.first_token_timeout,
@@ -205,7 +204,6 @@ struct Job {
     generation: Arc<Generation>,
     /// Held until the outcome is stored: the chat's one-reply-at-a-time lock.
     lock: ChatLock,
-    watchers: watch::Receiver<usize>,
     limits: Limits,
 }
 
@@ -252,7 +250,7 @@ impl Job {
 
     async fn stream_from(&self, routes: Vec<Route>, answered: &mut Option<Answered>) -> Ending {
         let generation = Arc::clone(&self.generation);
-        let idle = idle_timeout(self.watchers.clone(), self.limits.idle);
+        let idle = idle_timeout(self.lock.entry().watcher_counts(), self.limits.idle);
         tokio::pin!(idle);
         let deadline = tokio::time::sleep(self.limits.first_token);
         tokio::pin!(deadline);

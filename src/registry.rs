@@ -189,6 +189,13 @@ impl Generation {
         self.progress.borrow().text.clone()
     }
 
+    /// The text's length, and whether `offset` falls between characters, read
+    /// without copying the text.
+    pub fn offset_fit(&self, offset: usize) -> (usize, bool) {
+        let progress = self.progress.borrow();
+        (progress.text.len(), progress.text.is_char_boundary(offset))
+    }
+
     pub fn text_len(&self) -> usize {
         self.progress.borrow().text.len()
     }

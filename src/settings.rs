@@ -2,8 +2,6 @@
 //! API key, which is encrypted at rest and only ever decrypted to be sent to
 //! the provider.
 
-use std::collections::HashMap;
-
 use secrecy::SecretString;
 
 use crate::{
@@ -236,9 +234,4 @@ pub async fn set_fallbacks(store: &Store, keys: &Keyring, inputs: Vec<FallbackIn
 pub async fn clear_api_key(store: &Store) -> Result<()> {
     store.delete_setting(names::PROVIDER_API_KEY).await?;
     Ok(())
-}
-
-/// Stored values by name, for tests and tools that inspect the raw table.
-pub async fn raw(store: &Store) -> Result<HashMap<String, String>> {
-    Ok(store.settings().await?)
 }

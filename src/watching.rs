@@ -70,15 +70,14 @@ async fn resumable(state: &AppState, chat_id: &str, stream_id: &str) -> Result<A
 }
 
 fn checked_offset(generation: &Generation, offset: u64) -> Result<usize> {
-    let text = generation.text();
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-    if offset > text.len() {
+    let (len, on_boundary) = generation.offset_fit(offset);
+    if offset > len {
         return Err(Error::invalid(format!(
-            "resume offset {offset} is past the {} bytes of this reply generated so far",
-            text.len()
+            "resume offset {offset} is past the {len} bytes of this reply generated so far"
         )));
     }
-    if !text.is_char_boundary(offset) {
+    if !on_boundary {
         return Err(Error::invalid(format!("resume offset {offset} falls inside a UTF-8 character")));
     }
     Ok(offset)

@@ -408,14 +408,14 @@ async fn fan_out(server: &Server, chat: &str, watchers: usize) -> Duration {
     server.cpu().saturating_sub(cpu_before)
 }
 
-async fn memory(roleplay: &Roleplay, generations: usize) -> (u64, u64) {
+async fn memory(roleplay: &Roleplay, count: usize) -> (u64, u64) {
     // Long and slow, so they are all live when measured: ~64 chunks of 16 bytes in.
     let shape = Shape { chunks: 2_000, chunk_bytes: 16, interval: Duration::from_millis(50) };
-    let chats = roleplay.chats(generations, shape).await;
+    let chats = roleplay.chats(count, shape).await;
     let idle = roleplay.server.rss();
-    let channels = roleplay.server.channels(generations.div_ceil(STREAMS_PER_CONNECTION)).await;
+    let channels = roleplay.server.channels(count.div_ceil(STREAMS_PER_CONNECTION)).await;
     let ids = chats.clone();
-    let load = tokio::spawn(async move { generations_until_cancelled(&channels, &ids).await });
+    let load = tokio::spawn(async move { generations(&channels, &ids).await });
     tokio::time::sleep(Duration::from_secs(4)).await;
     let live = roleplay.server.rss();
     let mut client = MessageServiceClient::new(roleplay.channel.clone());
@@ -426,10 +426,6 @@ async fn memory(roleplay: &Roleplay, generations: usize) -> (u64, u64) {
     }
     let _ = load.await;
     (idle, live)
-}
-
-async fn generations_until_cancelled(channels: &[Channel], ids: &[String]) -> Stats {
-    generations(channels, ids).await
 }
 
 async fn persistence(roleplay: &Roleplay, n: usize, shape: Shape) -> f64 {
