@@ -9,6 +9,7 @@ use crate::{
         models::{ChatSession, Message, MessageStatus, Role},
         new_id, now,
     },
+    users::Caller,
 };
 
 /// A chat to open, already validated.
@@ -24,9 +25,10 @@ pub struct NewChat {
 
 /// Opens a chat; the character's first message, with names filled in, becomes
 /// its first assistant message.
-pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
+pub async fn create(store: &Store, caller: &Caller, new: NewChat) -> Result<ChatSession> {
+    let owner = &caller.user_id;
     let (character, profile) =
-        tokio::try_join!(store.character(&new.character_id), store.user_profile(&new.user_profile_id))?;
+        tokio::try_join!(store.character(owner, &new.character_id), store.user_profile(owner, &new.user_profile_id))?;
     let character = character.ok_or_else(|| Error::not_found("character", &new.character_id))?;
     let profile = profile.ok_or_else(|| Error::not_found("user profile", &new.user_profile_id))?;
     let created_at = now();
@@ -40,6 +42,7 @@ pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
         max_tokens: new.max_tokens,
         created_at,
         updated_at: created_at,
+        user_id: owner.clone(),
     };
     let first_message = character.first_message.as_deref().filter(|m| !m.trim().is_empty()).map(|text| {
         let content = substitute_names(text, &character.name, &profile.name);
@@ -57,14 +60,18 @@ pub async fn create(store: &Store, new: NewChat) -> Result<ChatSession> {
 }
 
 /// Deletes a chat and its messages, unless a reply is being generated in it.
-pub async fn delete(store: &Store, registry: &Registry, chat_id: &str) -> Result<()> {
+pub async fn delete(store: &Store, registry: &Registry, caller: &Caller, chat_id: &str) -> Result<()> {
+    // Ownership first: another user's chat is NOT_FOUND even while it streams.
+    if store.chat_session(&caller.user_id, chat_id).await?.is_none() {
+        return Err(Error::not_found("chat session", chat_id));
+    }
     if let Some(generation) = registry.live(chat_id) {
         return Err(Error::FailedPrecondition(format!(
             "a reply is being generated in this chat (stream_id {}); cancel it before deleting the chat",
             generation.info.stream_id
         )));
     }
-    match store.delete_chat_session(chat_id).await? {
+    match store.delete_chat_session(&caller.user_id, chat_id).await? {
         DeleteOutcome::Deleted => Ok(()),
         DeleteOutcome::NotFound | DeleteOutcome::InUse => Err(Error::not_found("chat session", chat_id)),
     }

@@ -7,6 +7,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+use crate::limits::LimitOptions;
+
 pub const DEFAULT_MODEL: &str = "meta-llama/llama-3.2-3b-instruct";
 pub const DEFAULT_PROVIDER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 
@@ -25,6 +27,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage users and their API tokens.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
     /// Manage master keys (file-based keyring: the key file and the key directory).
     Keys {
         #[command(subcommand)]
@@ -45,6 +52,32 @@ pub enum KeysCommand {
         /// The key id (8 hex digits, as `keys list` shows).
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user and print its API token (shown only this once) on stdout.
+    Add {
+        /// 1 to 64 letters, digits, '-', '_' or '.'.
+        name: String,
+        /// May manage users, global settings and everyone's usage.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+    /// Print a new token for a user (by name or id); the old one stops working.
+    Token { user: String },
+    /// Revoke a user's token (by name or id) at once; their data stays.
+    Revoke { user: String },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +166,27 @@ pub struct Config {
     /// On shutdown, how long running replies may finish before they are cancelled.
     #[arg(long, env = "ROLEPLAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
+
+    /// Messages a user may send per minute (0: no limit).
+    #[arg(long, env = "ROLEPLAY_MESSAGES_PER_MINUTE_PER_USER", default_value_t = LimitOptions::default().messages_per_minute_per_user, global = true)]
+    pub messages_per_minute_per_user: u32,
+
+    /// Messages that may be sent in one chat per minute (0: no limit).
+    #[arg(long, env = "ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", default_value_t = LimitOptions::default().messages_per_minute_per_chat, global = true)]
+    pub messages_per_minute_per_chat: u32,
+
+    /// Replies one user may have generating at once (0: no limit).
+    #[arg(long, env = "ROLEPLAY_GENERATIONS_PER_USER", default_value_t = LimitOptions::default().generations_per_user, global = true)]
+    pub generations_per_user: usize,
+
+    /// Serve a non-loopback address in single-user mode (no tokens issued
+    /// yet), letting anyone who can reach it in. Create a user instead.
+    #[arg(long, env = "ROLEPLAY_INSECURE", global = true)]
+    pub insecure: bool,
+
+    /// Log format on stderr.
+    #[arg(long, env = "ROLEPLAY_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -164,6 +218,7 @@ pub struct ServerOptions {
     pub resume_grace: Duration,
     pub checkpoint_interval: Duration,
     pub shutdown_grace: Duration,
+    pub limits: LimitOptions,
 }
 
 impl Default for ServerOptions {
@@ -182,6 +237,7 @@ impl Default for ServerOptions {
             resume_grace: Duration::from_secs(60),
             checkpoint_interval: Duration::from_millis(250),
             shutdown_grace: Duration::from_secs(30),
+            limits: LimitOptions::default(),
         }
     }
 }
@@ -202,6 +258,12 @@ impl From<&Config> for ServerOptions {
             resume_grace: config.resume_grace,
             checkpoint_interval: config.checkpoint_interval,
             shutdown_grace: config.shutdown_grace,
+            limits: LimitOptions {
+                messages_per_minute_per_user: config.messages_per_minute_per_user,
+                messages_per_minute_per_chat: config.messages_per_minute_per_chat,
+                generations_per_user: config.generations_per_user,
+                ..LimitOptions::default()
+            },
         }
     }
 }

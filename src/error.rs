@@ -5,7 +5,10 @@
 //! Infrastructure details (SQL errors, pool errors) are logged here, once, and
 //! never sent; no error message ever contains message text or a secret.
 
-use tonic::Status;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::store::StoreError;
 
@@ -23,6 +26,15 @@ pub enum Error {
     ResourceExhausted(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Over a rate or concurrency limit; the client may retry after the delay.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -48,6 +60,16 @@ impl From<Error> for Status {
             Error::Aborted(message) => Status::aborted(message),
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
             Error::Unavailable(message) => Status::unavailable(message),
+            Error::Unauthenticated(message) => Status::unauthenticated(message),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
+            // RetryInfo (google.rpc.RetryInfo in grpc-status-details-bin)
+            // tells clients when to try again.
+            Error::RateLimited { message, retry_after } => Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             Error::Store(StoreError::Unavailable(detail)) => {
                 tracing::error!(%detail, "database unavailable");
                 Status::unavailable("the database is unavailable right now; try again shortly")

@@ -13,16 +13,18 @@ use tracing::Instrument;
 use crate::{
     error::{Error, Result},
     follower::{Follower, Start},
+    limits::RunningPermit,
     prompt::{self, PromptInput},
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError, StreamInfo},
-    settings::{ApiKey, Fallback, names},
+    settings::{self, ApiKey, Fallback, names},
     state::AppState,
     store::{
         Store,
-        models::{Message, MessageStatus, ReplyOutcome, Role},
+        models::{Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
         new_id, now,
     },
+    users::Caller,
 };
 
 /// Tries to store a reply's outcome before giving up, with a doubling delay.
@@ -41,15 +43,29 @@ impl From<RegistryError> for Error {
 /// Stores the user's message, starts the reply, and returns the sender's
 /// follower of it. Everything that can be refused is checked before anything
 /// is written.
-pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> Result<Follower> {
+pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, content: String) -> Result<Follower> {
     if !state.lifecycle.is_accepting() {
         return Err(Error::Unavailable("the server is shutting down; send the message again shortly".into()));
     }
     let store = &state.store;
-    let (chat, character, profile) =
-        store.chat_with_parties(chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))?;
-    let settings = state.settings().await?;
-    let api_key = settings.require_api_key()?.clone();
+    state.limits.check_user(&caller.user_id)?;
+    let ((chat, character, profile), settings, own_key) = tokio::try_join!(
+        async {
+            store
+                .chat_with_parties(&caller.user_id, chat_id)
+                .await?
+                .ok_or_else(|| Error::not_found("chat session", chat_id))
+        },
+        state.settings(),
+        settings::user_api_key(store, &state.keys, &caller.user_id),
+    )?;
+    let api_key = settings::choose_api_key(own_key, &settings)?;
+    // A busy chat is refused before its allowance is counted.
+    if let Some(running) = state.registry.live(chat_id) {
+        return Err(RegistryError::Busy(running.info.stream_id.clone()).into());
+    }
+    state.limits.check_chat(chat_id)?;
+    let permit = state.limits.start_generation(&caller.user_id)?;
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
@@ -90,6 +106,8 @@ pub async fn send_message(state: &AppState, chat_id: &str, content: String) -> R
     };
     let routes = provider_routes(primary, &settings.fallbacks);
     let job = Job {
+        user_id: caller.user_id.clone(),
+        _permit: permit,
         store: store.clone(),
         provider: Arc::clone(&state.provider),
         registry: state.registry.clone(),
@@ -198,6 +216,10 @@ impl From<ProviderError> for Ending {
 }
 
 struct Job {
+    /// Who the usage record is for.
+    user_id: String,
+    /// One of the user's concurrent generations, released with the job.
+    _permit: RunningPermit,
     store: Store,
     provider: Arc<dyn ChatProvider>,
     registry: Registry,
@@ -210,10 +232,11 @@ struct Job {
 impl Job {
     async fn run(self, routes: Vec<Route>) {
         let started = Instant::now();
-        let (ending, answered) = self.stream(routes).await;
+        let (ending, answered, first_text_at) = self.stream(routes).await;
         let text = self.generation.text();
         let duration = started.elapsed();
-        let outcome = match self.store_outcome(&text, &ending, answered.as_ref(), duration).await {
+        let timing = Timing { duration, first_token: first_text_at.map(|at| at - started) };
+        let outcome = match self.store_outcome(&text, &ending, answered.as_ref(), timing).await {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {
                     message: Box::new(message),
@@ -242,13 +265,19 @@ impl Job {
     /// Pulls the provider stream into the registry until it ends, fails,
     /// times out or is cancelled. Returning drops the stream, which closes
     /// the upstream connection.
-    async fn stream(&self, routes: Vec<Route>) -> (Ending, Option<Answered>) {
+    async fn stream(&self, routes: Vec<Route>) -> (Ending, Option<Answered>, Option<Instant>) {
         let mut answered = None;
-        let ending = self.stream_from(routes, &mut answered).await;
-        (ending, answered)
+        let mut first_text_at = None;
+        let ending = self.stream_from(routes, &mut answered, &mut first_text_at).await;
+        (ending, answered, first_text_at)
     }
 
-    async fn stream_from(&self, routes: Vec<Route>, answered: &mut Option<Answered>) -> Ending {
+    async fn stream_from(
+        &self,
+        routes: Vec<Route>,
+        answered: &mut Option<Answered>,
+        first_text_at: &mut Option<Instant>,
+    ) -> Ending {
         let generation = Arc::clone(&self.generation);
         let idle = idle_timeout(self.lock.entry().watcher_counts(), self.limits.idle);
         tokio::pin!(idle);
@@ -293,6 +322,9 @@ impl Job {
                 }
                 Some(Err(err)) => return err.into(),
                 Some(Ok(StreamEvent::Text(text))) => {
+                    if !has_text {
+                        *first_text_at = Some(Instant::now());
+                    }
                     has_text = true;
                     generation.push_text(&text);
                 }
@@ -310,13 +342,14 @@ impl Job {
         text: &str,
         ending: &Ending,
         answered: Option<&Answered>,
-        duration: Duration,
+        timing: Timing,
     ) -> crate::store::StoreResult<Message> {
+        let duration = timing.duration;
         let mut row = ReplyOutcome {
             content: Some(text.to_owned()),
             provider: answered.map(|a| Some(a.provider.clone())),
             model: answered.map(|a| a.model.clone()),
-            duration_ms: Some(Some(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))),
+            duration_ms: Some(Some(millis(duration))),
             updated_at: Some(now()),
             ..Default::default()
         };
@@ -339,11 +372,12 @@ impl Job {
                 row.finish_reason = Some(Some(reason.as_str().into()));
             }
         }
+        let usage = self.usage_record(ending, answered, timing);
         let id = &self.generation.info.assistant_message_id;
         let mut delay = STORE_RETRY_DELAY;
         let mut tries = 1;
         loop {
-            match self.store.finish_reply(id, &row).await {
+            match self.store.finish_reply(id, &row, &usage).await {
                 Ok(message) => return Ok(message),
                 Err(err) if tries < STORE_TRIES => {
                     tracing::warn!(error = %err, tries, "storing the reply failed; retrying");
@@ -355,6 +389,49 @@ impl Job {
             }
         }
     }
+}
+
+impl Job {
+    fn usage_record(&self, ending: &Ending, answered: Option<&Answered>, timing: Timing) -> UsageRecord {
+        let info = &self.generation.info;
+        let (outcome, detail, usage) = match ending {
+            Ending::Completed { finish_reason, usage } => {
+                ("completed", finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
+            }
+            Ending::Failed { code, .. } => ("failed", code.as_str().to_owned(), None),
+            Ending::Cancelled(reason) => ("cancelled", reason.as_str().to_owned(), None),
+        };
+        let tokens = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
+        let created_at = now();
+        UsageRecord {
+            id: new_id(),
+            user_id: self.user_id.clone(),
+            chat_session_id: info.chat_session_id.clone(),
+            stream_id: info.stream_id.clone(),
+            model: answered.map_or_else(|| info.model.clone(), |a| a.model.clone()),
+            provider: answered.map(|a| a.provider.clone()),
+            prompt_tokens: tokens(usage.map(|u| u.prompt_tokens)),
+            completion_tokens: tokens(usage.map(|u| u.completion_tokens)),
+            cost: usage.and_then(|u| u.cost),
+            ttft_ms: timing.first_token.map(millis),
+            duration_ms: millis(timing.duration),
+            outcome: outcome.to_owned(),
+            detail,
+            day: created_at.format("%Y-%m-%d").to_string(),
+            created_at,
+        }
+    }
+}
+
+/// How long a reply took, and how long until its first text.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    duration: Duration,
+    first_token: Option<Duration>,
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn first_token_timeout(limit: Duration) -> Ending {

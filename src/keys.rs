@@ -12,7 +12,7 @@ use crate::{
 
 /// How many stored values each key id encrypts.
 pub async fn usage(store: &Store) -> Result<BTreeMap<String, usize>> {
-    let settings = store.settings().await?;
+    let settings = store.all_settings().await?;
     let mut counts = BTreeMap::new();
     for (_, value) in settings.iter().filter(|(name, _)| is_secret(name)) {
         if let Some(id) = key_id_of(value) {
@@ -26,7 +26,7 @@ pub async fn usage(store: &Store) -> Result<BTreeMap<String, usize>> {
 /// Returns how many were rewritten. A value no key can decrypt is an error
 /// naming the key it needs; nothing after it is rewritten.
 pub async fn reencrypt_all(store: &Store, keys: &Keyring) -> Result<usize> {
-    let settings = store.settings().await?;
+    let settings = store.all_settings().await?;
     let primary = keys.primary().id();
     let mut rewritten = 0;
     for (name, stored) in settings.iter().filter(|(name, _)| is_secret(name)) {

@@ -17,7 +17,12 @@
 //! - [`prompt`]: the layered prompt, pure.
 //! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
 //!   SSE parser.
-//! - [`settings`]: global settings and the encrypted provider key.
+//! - [`users`]: users, API tokens (hashed) and resolving a call to its user.
+//! - [`limits`]: messages per minute per user and chat, concurrent
+//!   generations per user.
+//! - [`usage`]: per-generation usage records and their totals.
+//! - [`settings`]: global settings, the encrypted provider keys (global and
+//!   per user).
 //! - [`secrets`]: master keys, the keyring and the at-rest encryption format.
 //! - [`keys`]: which key each stored secret uses; re-encryption on rotation.
 //! - [`store`]: diesel-async persistence on SQLite or PostgreSQL.
@@ -34,6 +39,7 @@ pub mod error;
 pub mod follower;
 pub mod generation;
 pub mod keys;
+pub mod limits;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
@@ -42,4 +48,6 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod usage;
+pub mod users;
 pub mod watching;

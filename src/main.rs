@@ -4,13 +4,14 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use roleplay_server::{
-    config::{Cli, Command, Config, KeysCommand, ServerOptions},
+    config::{Cli, Command, Config, KeysCommand, LogFormat, ServerOptions, UsersCommand},
     keys,
     provider::{RetryPolicy, openai::OpenAiCompatible},
     secrets::{Keyring, MasterKey},
     server,
     state::AppState,
-    store::{self, Backend, Store},
+    store::{self, Backend, PageRequest, Store},
+    users,
 };
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -19,15 +20,12 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        // Logs go to stderr; stdout is for what commands like `keys list` print.
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    init_logging(cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => store::migrate(&Backend::from_url(&cli.config.database_url)).await.map_err(Into::into),
         Command::Keys { action } => manage_keys(&cli.config, action).await,
+        Command::Users { action } => manage_users(&cli.config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,6 +34,67 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr (stdout is for what commands like `users add` print),
+/// as text or one JSON object per line.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
+/// `users add | list | token | revoke`, straight on the database; a running
+/// server sees the change at its next call.
+async fn manage_users(config: &Config, action: UsersCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(&config.database_url, 1).await?;
+    match action {
+        UsersCommand::Add { name, admin } => {
+            let created = users::create(&store, None, &name, admin).await?;
+            // The token alone on stdout, so scripts can capture it.
+            println!("{}", created.token.expose_secret());
+            eprintln!(
+                "created {}user {} ({}); the token above is shown only once",
+                if admin { "admin " } else { "" },
+                created.user.name,
+                created.user.id
+            );
+        }
+        UsersCommand::List => {
+            let mut page = PageRequest { after: None, size: 500 };
+            loop {
+                let rows = users::list(&store, &page).await?;
+                for user in &rows.items {
+                    let state = if user.revoked_at.is_some() {
+                        "revoked"
+                    } else if user.token_hash.is_some() {
+                        "active"
+                    } else {
+                        "no token"
+                    };
+                    let role = if user.is_admin { "admin" } else { "user" };
+                    println!("{}  {:<24}  {role:<5}  {state}", user.id, user.name);
+                }
+                match rows.items.last() {
+                    Some(last) if rows.has_more => page.after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+        }
+        UsersCommand::Token { user } => {
+            let issued = users::issue_token(&store, None, &user).await?;
+            println!("{}", issued.token.expose_secret());
+            eprintln!("new token for {}; the previous one no longer works", issued.user.name);
+        }
+        UsersCommand::Revoke { user } => {
+            let revoked = users::revoke(&store, &user).await?;
+            eprintln!("revoked {} ({}); their token no longer works", revoked.name, revoked.id);
+        }
+    }
+    Ok(())
 }
 
 fn load_keyring(config: &Config) -> Result<Keyring, Box<dyn std::error::Error>> {
@@ -112,6 +171,15 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let interrupted = store.interrupt_orphaned_replies().await?;
     if interrupted > 0 {
         tracing::warn!(interrupted, "marked replies left streaming by the previous run as interrupted");
+    }
+    if !config.listen.ip().is_loopback() && !config.insecure && !store.any_token_issued().await? {
+        return Err(format!(
+            "refusing to serve {} without authentication: no user has a token yet, so anyone who can reach \
+             this address could use the server. Create one with `roleplay-server users add NAME --admin`, \
+             listen on a loopback address, or pass --insecure",
+            config.listen
+        )
+        .into());
     }
     let options = ServerOptions::from(&config);
     let provider = OpenAiCompatible::new(

@@ -121,6 +121,7 @@ mod tests {
             first_message: None,
             created_at: now(),
             updated_at: now(),
+            user_id: "u".into(),
         }
     }
 
@@ -131,6 +132,7 @@ mod tests {
             description: description.into(),
             created_at: now(),
             updated_at: now(),
+            user_id: "u".into(),
         }
     }
 

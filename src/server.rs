@@ -13,11 +13,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     api::{
-        CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UserProfileApi,
+        CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UsageApi, UserApi, UserProfileApi, auth,
         pb::{
             self, character_service_server::CharacterServiceServer,
             chat_session_service_server::ChatSessionServiceServer, message_service_server::MessageServiceServer,
-            settings_service_server::SettingsServiceServer, user_profile_service_server::UserProfileServiceServer,
+            settings_service_server::SettingsServiceServer, usage_service_server::UsageServiceServer,
+            user_profile_service_server::UserProfileServiceServer, user_service_server::UserServiceServer,
         },
         sse,
     },
@@ -64,6 +65,19 @@ pub async fn run(
         state.options.checkpoint_interval,
         stop_checkpoints.clone(),
     ));
+    let limits = std::sync::Arc::clone(&state.limits);
+    let stop_sweeps = stop_checkpoints.clone();
+    let sweeper = tokio::spawn(async move {
+        // Limiter state of users and chats idle for a minute is back to a
+        // full allowance and can be forgotten.
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = every.tick() => limits.forget_idle(),
+                () = stop_sweeps.cancelled() => return,
+            }
+        }
+    });
     let drain_state = state.clone();
     let drained = async move {
         shutdown.await;
@@ -94,10 +108,21 @@ pub async fn run(
         )
         .add_service(
             SettingsServiceServer::new(SettingsApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(UserServiceServer::new(UserApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            UsageServiceServer::new(UsageApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
         );
-    // gRPC-Web wraps the gRPC routes only: it answers 400 to any other
-    // HTTP/1.1 request, which would shut out EventSource.
-    let routes = grpc.routes().into_axum_router().layer(GrpcWebLayer::new()).merge(sse::router(state));
+    // Authentication sits inside gRPC-Web, so its refusals are translated
+    // for browsers like any other status. gRPC-Web wraps the gRPC routes
+    // only: it answers 400 to any other HTTP/1.1 request, which would shut
+    // out EventSource.
+    let routes = grpc
+        .routes()
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::grpc))
+        .layer(GrpcWebLayer::new())
+        .merge(sse::router(state.clone()));
 
     // The builder's tcp_nodelay applies only to listeners tonic binds itself.
     // Without it, Started and the first Delta are two small writes, and
@@ -115,7 +140,7 @@ pub async fn run(
         .await?;
     // Every generation has stored its outcome by now.
     stop_checkpoints.cancel();
-    let _ = checkpointer.await;
+    let _ = tokio::join!(checkpointer, sweeper);
     Ok(())
 }
 

@@ -29,9 +29,17 @@ pub mod names {
         format!("{PROVIDER_API_KEY}:{provider}")
     }
 
+    /// The setting that holds a user's own encrypted provider key. Fallback
+    /// names cannot contain ':', so the two never collide.
+    pub fn user_api_key(user_id: &str) -> String {
+        format!("user:{user_id}:{PROVIDER_API_KEY}")
+    }
+
     /// Whether a setting is stored encrypted.
     pub fn is_secret(name: &str) -> bool {
-        name == PROVIDER_API_KEY || name.starts_with("provider_api_key:")
+        name == PROVIDER_API_KEY
+            || name.starts_with("provider_api_key:")
+            || (name.starts_with("user:") && name.ends_with(":provider_api_key"))
     }
 }
 
@@ -198,10 +206,44 @@ pub async fn update(store: &Store, changes: &SettingsChanges) -> Result<()> {
 }
 
 pub async fn set_api_key(store: &Store, key: &Keyring, api_key: &SecretString) -> Result<()> {
-    let ciphertext = key
-        .encrypt(names::PROVIDER_API_KEY, api_key)
+    put_secret(store, key, names::PROVIDER_API_KEY, api_key).await
+}
+
+/// Encrypts a secret with its setting name as associated data (so it
+/// cannot be moved to another name or user) and stores it.
+async fn put_secret(store: &Store, keys: &Keyring, name: &str, secret: &SecretString) -> Result<()> {
+    let ciphertext = keys
+        .encrypt(name, secret)
         .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;
-    Ok(store.put_settings(&[(names::PROVIDER_API_KEY, &ciphertext)]).await?)
+    Ok(store.put_settings(&[(name, &ciphertext)]).await?)
+}
+
+/// A user's own provider key, as far as this server can read it.
+pub async fn user_api_key(store: &Store, keys: &Keyring, user_id: &str) -> Result<ApiKey> {
+    let name = names::user_api_key(user_id);
+    let stored = store.setting(&name).await?.filter(|v| !v.is_empty());
+    Ok(read_key(keys, &name, stored))
+}
+
+pub async fn set_user_api_key(store: &Store, keys: &Keyring, user_id: &str, api_key: &SecretString) -> Result<()> {
+    put_secret(store, keys, &names::user_api_key(user_id), api_key).await
+}
+
+pub async fn clear_user_api_key(store: &Store, user_id: &str) -> Result<()> {
+    store.delete_setting(&names::user_api_key(user_id)).await?;
+    Ok(())
+}
+
+/// The key a user's messages are sent with: their own when they stored
+/// one, else the global one.
+pub fn choose_api_key(own: ApiKey, settings: &Settings) -> Result<SecretString> {
+    match own {
+        ApiKey::Readable(key) => Ok(key),
+        ApiKey::Missing => settings.require_api_key().cloned(),
+        ApiKey::Unreadable(err) => Err(Error::FailedPrecondition(format!(
+            "your own provider API key cannot be decrypted ({err}); set it again with SettingsService/SetUserProviderApiKey"
+        ))),
+    }
 }
 
 /// Replaces the fallback list; keys of providers no longer listed are deleted.

@@ -13,11 +13,13 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::ServerOptions,
+    limits::Limits,
     provider::ChatProvider,
     registry::{CancelReason, Registry},
     secrets::Keyring,
     settings::{Defaults, Settings},
     store::Store,
+    users::Authenticator,
 };
 
 /// How long a settings snapshot is reused. Writes through this server drop
@@ -58,11 +60,16 @@ pub struct AppState {
     pub options: Arc<ServerOptions>,
     pub lifecycle: Lifecycle,
     pub settings_cache: Arc<SettingsCache>,
+    /// Resolves each call's token to its user.
+    pub auth: Arc<Authenticator>,
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {
     pub fn new(store: Store, keys: Keyring, provider: Arc<dyn ChatProvider>, options: ServerOptions) -> Self {
         Self {
+            auth: Arc::new(Authenticator::new(store.clone())),
+            limits: Arc::new(Limits::new(options.limits)),
             store,
             keys: Arc::new(keys),
             registry: Registry::new(options.max_watchers_per_chat, options.resume_grace),

@@ -12,6 +12,7 @@ use crate::{
     registry::{CancelReason, FailureCode, Generation, Outcome, StreamInfo},
     state::AppState,
     store::models::{Message, MessageStatus},
+    users::Caller,
 };
 
 /// How long CancelGeneration waits for the partial reply to be stored before
@@ -26,16 +27,18 @@ pub struct Resume {
     pub ended: bool,
 }
 
-async fn require_chat(state: &AppState, chat_id: &str) -> Result<()> {
-    match state.store.chat_session(chat_id).await? {
+/// The chat must exist and be the caller's; another user's chat is
+/// NOT_FOUND, exactly like one that does not exist.
+async fn require_chat(state: &AppState, caller: &Caller, chat_id: &str) -> Result<()> {
+    match state.store.chat_session(&caller.user_id, chat_id).await? {
         Some(_) => Ok(()),
         None => Err(Error::not_found("chat session", chat_id)),
     }
 }
 
 /// A long-lived watch of a chat, optionally resuming a reply at an offset.
-pub async fn subscribe(state: &AppState, chat_id: &str, resume: Option<Resume>) -> Result<Follower> {
-    require_chat(state, chat_id).await?;
+pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume: Option<Resume>) -> Result<Follower> {
+    require_chat(state, caller, chat_id).await?;
     let start = match resume {
         None => Start::Live,
         Some(resume) => {
@@ -131,8 +134,8 @@ pub struct CancelResult {
 
 /// Cancels the chat's running reply and waits until its partial text is
 /// stored, so the chat is free again when this returns.
-pub async fn cancel(state: &AppState, chat_id: &str, stream_id: Option<&str>) -> Result<CancelResult> {
-    require_chat(state, chat_id).await?;
+pub async fn cancel(state: &AppState, caller: &Caller, chat_id: &str, stream_id: Option<&str>) -> Result<CancelResult> {
+    require_chat(state, caller, chat_id).await?;
     let live = state.registry.live(chat_id);
     let target = match (live, stream_id) {
         (Some(generation), None) => Some(generation),
@@ -186,8 +189,8 @@ pub struct StreamStatus {
     pub started_at: Option<NaiveDateTime>,
 }
 
-pub async fn status(state: &AppState, chat_id: &str) -> Result<StreamStatus> {
-    require_chat(state, chat_id).await?;
+pub async fn status(state: &AppState, caller: &Caller, chat_id: &str) -> Result<StreamStatus> {
+    require_chat(state, caller, chat_id).await?;
     let entry = state.registry.chat(chat_id);
     let watchers = entry.as_ref().map_or(0, |e| e.watcher_count());
     Ok(match entry.and_then(|e| e.live()) {

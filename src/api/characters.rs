@@ -3,6 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{
+    auth::caller,
     pb::{self, character_service_server::CharacterService},
     validate::{self, DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS, PROMPT_MAX_CHARS},
 };
@@ -38,6 +39,7 @@ impl CharacterService for CharacterApi {
         &self,
         request: Request<pb::CreateCharacterRequest>,
     ) -> Result<Response<pb::Character>, Status> {
+        let caller = caller(&request)?;
         let pb::CreateCharacterRequest { name, description, system_prompt, post_history_instructions, first_message } =
             request.into_inner();
         let created_at = now();
@@ -57,6 +59,7 @@ impl CharacterService for CharacterApi {
                 .filter(|s| !s.is_empty()),
             created_at,
             updated_at: created_at,
+            user_id: caller.user_id,
         };
         self.state.store.insert_character(&row).await.map_err(Error::from)?;
         Ok(Response::new(row.into()))
@@ -66,17 +69,19 @@ impl CharacterService for CharacterApi {
         &self,
         request: Request<pb::GetCharacterRequest>,
     ) -> Result<Response<pb::Character>, Status> {
+        let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        found(self.state.store.character(&id).await.map_err(Error::from)?, &id)
+        found(self.state.store.character(&caller.user_id, &id).await.map_err(Error::from)?, &id)
     }
 
     async fn list_characters(
         &self,
         request: Request<pb::ListCharactersRequest>,
     ) -> Result<Response<pb::ListCharactersResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::ListCharactersRequest { page_size, page_token } = request.into_inner();
         let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self.state.store.list_characters(&page).await.map_err(Error::from)?;
+        let rows = self.state.store.list_characters(&caller.user_id, &page).await.map_err(Error::from)?;
         let next_page_token =
             validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|c| c.id.as_str()));
         Ok(Response::new(pb::ListCharactersResponse {
@@ -89,6 +94,7 @@ impl CharacterService for CharacterApi {
         &self,
         request: Request<pb::UpdateCharacterRequest>,
     ) -> Result<Response<pb::Character>, Status> {
+        let caller = caller(&request)?;
         let pb::UpdateCharacterRequest {
             id,
             name,
@@ -112,15 +118,16 @@ impl CharacterService for CharacterApi {
                 .transpose()?,
             updated_at: Some(now()),
         };
-        found(self.state.store.update_character(&id, &changes).await.map_err(Error::from)?, &id)
+        found(self.state.store.update_character(&caller.user_id, &id, &changes).await.map_err(Error::from)?, &id)
     }
 
     async fn delete_character(
         &self,
         request: Request<pb::DeleteCharacterRequest>,
     ) -> Result<Response<pb::DeleteCharacterResponse>, Status> {
+        let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        match self.state.store.delete_character(&id).await.map_err(Error::from)? {
+        match self.state.store.delete_character(&caller.user_id, &id).await.map_err(Error::from)? {
             DeleteOutcome::Deleted => Ok(Response::new(pb::DeleteCharacterResponse {})),
             DeleteOutcome::NotFound => Err(Error::not_found("character", id).into()),
             DeleteOutcome::InUse => Err(Status::failed_precondition(format!(

@@ -3,6 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{
+    auth::caller,
     pb::{self, chat_session_service_server::ChatSessionService},
     validate::{self, MODEL_MAX_CHARS, NAME_MAX_CHARS},
 };
@@ -30,6 +31,7 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::CreateChatSessionRequest>,
     ) -> Result<Response<pb::ChatSession>, Status> {
+        let caller = caller(&request)?;
         let pb::CreateChatSessionRequest { character_id, user_profile_id, title, model, temperature, max_tokens } =
             request.into_inner();
         let new = NewChat {
@@ -40,7 +42,7 @@ impl ChatSessionService for ChatSessionApi {
             temperature: validate::temperature(temperature)?,
             max_tokens: validate::max_tokens(max_tokens)?,
         };
-        let chat = chats::create(&self.state.store, new).await?;
+        let chat = chats::create(&self.state.store, &caller, new).await?;
         Ok(Response::new(chat.into()))
     }
 
@@ -48,8 +50,9 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::GetChatSessionRequest>,
     ) -> Result<Response<pb::ChatSession>, Status> {
+        let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        let chat = self.state.store.chat_session(&id).await.map_err(Error::from)?;
+        let chat = self.state.store.chat_session(&caller.user_id, &id).await.map_err(Error::from)?;
         chat.map(|c| Response::new(c.into())).ok_or_else(|| Error::not_found("chat session", id).into())
     }
 
@@ -57,9 +60,10 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::ListChatSessionsRequest>,
     ) -> Result<Response<pb::ListChatSessionsResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::ListChatSessionsRequest { page_size, page_token } = request.into_inner();
         let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self.state.store.list_chat_sessions(&page).await.map_err(Error::from)?;
+        let rows = self.state.store.list_chat_sessions(&caller.user_id, &page).await.map_err(Error::from)?;
         let next_page_token =
             validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|c| c.id.as_str()));
         Ok(Response::new(pb::ListChatSessionsResponse {
@@ -72,8 +76,9 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::DeleteChatSessionRequest>,
     ) -> Result<Response<pb::DeleteChatSessionResponse>, Status> {
+        let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        chats::delete(&self.state.store, &self.state.registry, &id).await?;
+        chats::delete(&self.state.store, &self.state.registry, &caller, &id).await?;
         Ok(Response::new(pb::DeleteChatSessionResponse {}))
     }
 
@@ -81,13 +86,14 @@ impl ChatSessionService for ChatSessionApi {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::ListMessagesRequest { chat_session_id, page_size, page_token } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         // Tokens are bound to the chat, so one chat's token cannot page another.
         let scope = format!("messages:{chat_id}");
         let page = validate::page(&scope, page_size, &page_token)?;
         let store = &self.state.store;
-        if store.chat_session(&chat_id).await.map_err(Error::from)?.is_none() {
+        if store.chat_session(&caller.user_id, &chat_id).await.map_err(Error::from)?.is_none() {
             return Err(Error::not_found("chat session", chat_id).into());
         }
         let rows = store.list_messages(&chat_id, &page).await.map_err(Error::from)?;

@@ -1,7 +1,7 @@
 //! Rows and domain events to protobuf. Each conversion destructures the whole
 //! source, so a new field fails the build until it is handled here.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, SubsecRound};
 use prost_types::Timestamp;
 
 use super::pb;
@@ -9,8 +9,9 @@ use crate::{
     follower::Event,
     provider::Usage,
     registry::{CancelReason, FailureCode, Outcome},
-    settings::{Fallback, Settings},
-    store::models::{Character, ChatSession, Message, MessageStatus, Role, UserProfile},
+    settings::{ApiKey, Fallback, Settings},
+    store::models::{Character, ChatSession, Message, MessageStatus, Role, UsageRecord, User, UserProfile},
+    usage::UsageTotal,
     watching::StreamStatus,
 };
 
@@ -34,6 +35,7 @@ impl From<Character> for pb::Character {
             first_message,
             created_at,
             updated_at,
+            user_id: _,
         } = row;
         Self {
             id,
@@ -50,7 +52,7 @@ impl From<Character> for pb::Character {
 
 impl From<UserProfile> for pb::UserProfile {
     fn from(row: UserProfile) -> Self {
-        let UserProfile { id, name, description, created_at, updated_at } = row;
+        let UserProfile { id, name, description, created_at, updated_at, user_id: _ } = row;
         Self { id, name, description, created_at: timestamp(created_at), updated_at: timestamp(updated_at) }
     }
 }
@@ -67,6 +69,7 @@ impl From<ChatSession> for pb::ChatSession {
             max_tokens,
             created_at,
             updated_at,
+            user_id: _,
         } = row;
         Self {
             id,
@@ -143,31 +146,107 @@ impl From<Message> for pb::Message {
     }
 }
 
-impl From<Settings> for pb::Settings {
-    fn from(settings: Settings) -> Self {
-        let Settings { prompts, default_model, provider_base_url, api_key, fallbacks } = settings;
+/// The settings as a caller sees them: key hints (the first and last
+/// characters) are for admins only; everyone sees their own key's state.
+pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::Settings {
+    let Settings { prompts, default_model, provider_base_url, api_key, fallbacks } = settings;
+    let hint = |key: &ApiKey| if admin { key.hint() } else { String::new() };
+    pb::Settings {
+        api_key_set: api_key.is_set(),
+        api_key_hint: hint(&api_key),
+        api_key_problem: api_key.problem(),
+        fallback_providers: fallbacks
+            .into_iter()
+            .map(|Fallback { name, base_url, model, api_key }| pb::FallbackProvider {
+                name,
+                base_url,
+                model,
+                api_key_set: api_key.is_set(),
+                api_key_hint: hint(&api_key),
+                api_key_problem: api_key.problem(),
+            })
+            .collect(),
+        pre_system_prompt: prompts.pre_system_prompt,
+        system_prompt: prompts.system_prompt,
+        post_system_prompt: prompts.post_system_prompt,
+        default_model,
+        provider_base_url,
+        user_api_key_set: own_key.is_set(),
+        user_api_key_hint: own_key.hint(),
+        user_api_key_problem: own_key.problem(),
+    }
+}
+
+impl From<User> for pb::User {
+    fn from(row: User) -> Self {
+        let active = row.is_active();
+        let User { id, name, is_admin, token_lookup: _, token_hash: _, created_at, revoked_at } = row;
         Self {
-            api_key_set: api_key.is_set(),
-            api_key_hint: api_key.hint(),
-            api_key_problem: api_key.problem(),
-            fallback_providers: fallbacks
-                .into_iter()
-                .map(|Fallback { name, base_url, model, api_key }| pb::FallbackProvider {
-                    name,
-                    base_url,
-                    model,
-                    api_key_set: api_key.is_set(),
-                    api_key_hint: api_key.hint(),
-                    api_key_problem: api_key.problem(),
-                })
-                .collect(),
-            pre_system_prompt: prompts.pre_system_prompt,
-            system_prompt: prompts.system_prompt,
-            post_system_prompt: prompts.post_system_prompt,
-            default_model,
-            provider_base_url,
+            id,
+            name,
+            admin: is_admin,
+            active,
+            created_at: timestamp(created_at),
+            revoked_at: revoked_at.and_then(timestamp),
         }
     }
+}
+
+impl From<UsageRecord> for pb::UsageRecord {
+    fn from(row: UsageRecord) -> Self {
+        let UsageRecord {
+            id,
+            user_id,
+            chat_session_id,
+            stream_id,
+            model,
+            provider,
+            prompt_tokens,
+            completion_tokens,
+            cost,
+            ttft_ms,
+            duration_ms,
+            outcome,
+            detail,
+            day: _,
+            created_at,
+        } = row;
+        Self {
+            id,
+            user_id,
+            chat_session_id,
+            stream_id,
+            model,
+            provider: provider.unwrap_or_default(),
+            prompt_tokens: prompt_tokens.into(),
+            completion_tokens: completion_tokens.into(),
+            cost,
+            time_to_first_token_ms: ttft_ms,
+            duration_ms,
+            outcome,
+            detail,
+            created_at: timestamp(created_at),
+        }
+    }
+}
+
+impl From<UsageTotal> for pb::UsageTotal {
+    fn from(total: UsageTotal) -> Self {
+        let UsageTotal { key, generations, completed, prompt_tokens, completion_tokens, cost } = total;
+        Self { key, generations, completed, prompt_tokens, completion_tokens, cost }
+    }
+}
+
+/// A protobuf timestamp as stored (UTC, microseconds).
+pub fn naive_time(field: &str, at: Option<Timestamp>) -> Result<Option<NaiveDateTime>, tonic::Status> {
+    at.map(|Timestamp { seconds, nanos }| {
+        u32::try_from(nanos)
+            .ok()
+            .and_then(|nanos| chrono::DateTime::from_timestamp(seconds, nanos))
+            .map(|at| at.naive_utc().trunc_subsecs(6))
+            .ok_or_else(|| tonic::Status::invalid_argument(format!("{field} is not a valid timestamp")))
+    })
+    .transpose()
 }
 
 impl From<StreamStatus> for pb::StreamStatus {

@@ -6,6 +6,7 @@ use futures_util::{Stream, stream};
 use tonic::{Request, Response, Status};
 
 use super::{
+    auth::caller,
     pb::{self, message_service_server::MessageService},
     validate::{self, CONTENT_MAX_CHARS},
 };
@@ -47,10 +48,11 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::AddUserMessageRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let caller = caller(&request)?;
         let pb::AddUserMessageRequest { chat_session_id, content } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         let content = validate::required("content", content, CONTENT_MAX_CHARS)?;
-        let follower = generation::send_message(&self.state, &chat_id, content).await?;
+        let follower = generation::send_message(&self.state, &caller, &chat_id, content).await?;
         Ok(Response::new(event_stream(follower)))
     }
 
@@ -58,6 +60,7 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::SubscribeChatSessionRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let caller = caller(&request)?;
         let pb::SubscribeChatSessionRequest { chat_session_id, resume } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         let resume = resume
@@ -65,7 +68,7 @@ impl MessageService for MessageApi {
                 validate::id("resume.stream_id", &stream_id).map(|stream_id| Resume { stream_id, offset, ended: false })
             })
             .transpose()?;
-        let follower = watching::subscribe(&self.state, &chat_id, resume).await?;
+        let follower = watching::subscribe(&self.state, &caller, &chat_id, resume).await?;
         Ok(Response::new(event_stream(follower)))
     }
 
@@ -73,10 +76,11 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::CancelGenerationRequest>,
     ) -> Result<Response<pb::CancelGenerationResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::CancelGenerationRequest { chat_session_id, stream_id } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         let stream_id = stream_id.filter(|s| !s.is_empty()).map(|s| validate::id("stream_id", &s)).transpose()?;
-        let result = watching::cancel(&self.state, &chat_id, stream_id.as_deref()).await?;
+        let result = watching::cancel(&self.state, &caller, &chat_id, stream_id.as_deref()).await?;
         Ok(Response::new(pb::CancelGenerationResponse {
             cancelled: result.cancelled,
             stream_id: result.stream_id,
@@ -88,7 +92,8 @@ impl MessageService for MessageApi {
         &self,
         request: Request<pb::GetStreamStatusRequest>,
     ) -> Result<Response<pb::StreamStatus>, Status> {
+        let caller = caller(&request)?;
         let chat_id = validate::id("chat_session_id", &request.into_inner().chat_session_id)?;
-        Ok(Response::new(watching::status(&self.state, &chat_id).await?.into()))
+        Ok(Response::new(watching::status(&self.state, &caller, &chat_id).await?.into()))
     }
 }

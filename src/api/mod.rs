@@ -1,20 +1,25 @@
 //! The gRPC edge: one file per service. Handlers validate, convert, call the
 //! domain and convert back; no SQL, HTTP or locking happens here.
 
+pub mod auth;
 mod characters;
 mod chat_sessions;
 mod convert;
 mod messages;
 mod settings;
 pub mod sse;
+mod usage;
 mod user_profiles;
+mod users;
 pub mod validate;
 
 pub use characters::CharacterApi;
 pub use chat_sessions::ChatSessionApi;
 pub use messages::MessageApi;
 pub use settings::SettingsApi;
+pub use usage::UsageApi;
 pub use user_profiles::UserProfileApi;
+pub use users::UserApi;
 
 /// Code generated from proto/roleplay/v1.
 pub mod pb {
@@ -26,10 +31,12 @@ pub mod pb {
 }
 
 /// Names of the services, for health reporting.
-pub const SERVICE_NAMES: [&str; 5] = [
+pub const SERVICE_NAMES: [&str; 7] = [
     "roleplay.v1.CharacterService",
     "roleplay.v1.UserProfileService",
     "roleplay.v1.ChatSessionService",
     "roleplay.v1.MessageService",
     "roleplay.v1.SettingsService",
+    "roleplay.v1.UserService",
+    "roleplay.v1.UsageService",
 ];

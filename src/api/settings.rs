@@ -6,12 +6,15 @@ use secrecy::SecretString;
 use tonic::{Request, Response, Status};
 
 use super::{
+    auth::caller,
+    convert::settings_view,
     pb::{self, settings_service_server::SettingsService},
     validate::{self, MODEL_MAX_CHARS, PROMPT_MAX_CHARS},
 };
 use crate::{
     settings::{self, FallbackInput, Settings, SettingsChanges, names},
     state::AppState,
+    users::Caller,
 };
 
 /// The generated Debug is switched off for this message (build.rs): it would
@@ -45,26 +48,38 @@ impl SettingsApi {
         Self { state }
     }
 
-    async fn current(&self) -> Result<Response<pb::Settings>, Status> {
+    async fn current(&self, caller: &Caller) -> Result<Response<pb::Settings>, Status> {
         // A write may just have happened: read afresh, and drop the snapshot
         // that message sending reuses.
         let state = &self.state;
         state.settings_cache.invalidate();
-        let settings = Settings::load(&state.store, &state.keys, &state.defaults()).await?;
-        Ok(Response::new(settings.into()))
+        let defaults = state.defaults();
+        let (settings, own_key) = tokio::try_join!(
+            Settings::load(&state.store, &state.keys, &defaults),
+            settings::user_api_key(&state.store, &state.keys, &caller.user_id),
+        )?;
+        Ok(Response::new(settings_view(settings, &own_key, caller.admin)))
     }
+}
+
+/// The caller, who must be an admin to change global settings.
+fn admin<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let caller = caller(request)?;
+    caller.require_admin("change the global settings")?;
+    Ok(caller)
 }
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
-    async fn get_settings(&self, _request: Request<pb::GetSettingsRequest>) -> Result<Response<pb::Settings>, Status> {
-        self.current().await
+    async fn get_settings(&self, request: Request<pb::GetSettingsRequest>) -> Result<Response<pb::Settings>, Status> {
+        self.current(&caller(&request)?).await
     }
 
     async fn update_settings(
         &self,
         request: Request<pb::UpdateSettingsRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
+        let caller = admin(&request)?;
         let pb::UpdateSettingsRequest {
             pre_system_prompt,
             system_prompt,
@@ -82,24 +97,26 @@ impl SettingsService for SettingsApi {
             provider_base_url: provider_base_url.map(validate::base_url).transpose()?,
         };
         settings::update(&self.state.store, &changes).await?;
-        self.current().await
+        self.current(&caller).await
     }
 
     async fn set_provider_api_key(
         &self,
         request: Request<pb::SetProviderApiKeyRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
+        let caller = admin(&request)?;
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
         settings::set_api_key(&self.state.store, &self.state.keys, &api_key).await?;
         tracing::info!("provider API key replaced");
-        self.current().await
+        self.current(&caller).await
     }
 
     async fn set_fallback_providers(
         &self,
         request: Request<pb::SetFallbackProvidersRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
+        let caller = admin(&request)?;
         let providers = request.into_inner().providers;
         if providers.len() > MAX_FALLBACK_PROVIDERS {
             return Err(Status::invalid_argument(format!(
@@ -136,15 +153,38 @@ impl SettingsService for SettingsApi {
         }
         settings::set_fallbacks(&self.state.store, &self.state.keys, inputs).await?;
         tracing::info!("fallback providers replaced");
-        self.current().await
+        self.current(&caller).await
     }
 
     async fn clear_provider_api_key(
         &self,
-        _request: Request<pb::ClearProviderApiKeyRequest>,
+        request: Request<pb::ClearProviderApiKeyRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
+        let caller = admin(&request)?;
         settings::clear_api_key(&self.state.store).await?;
         tracing::info!("provider API key cleared");
-        self.current().await
+        self.current(&caller).await
+    }
+
+    async fn set_user_provider_api_key(
+        &self,
+        request: Request<pb::SetProviderApiKeyRequest>,
+    ) -> Result<Response<pb::Settings>, Status> {
+        let caller = caller(&request)?;
+        let api_key = SecretString::from(request.into_inner().api_key);
+        validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
+        settings::set_user_api_key(&self.state.store, &self.state.keys, &caller.user_id, &api_key).await?;
+        tracing::info!("user's own provider API key replaced");
+        self.current(&caller).await
+    }
+
+    async fn clear_user_provider_api_key(
+        &self,
+        request: Request<pb::ClearProviderApiKeyRequest>,
+    ) -> Result<Response<pb::Settings>, Status> {
+        let caller = caller(&request)?;
+        settings::clear_user_api_key(&self.state.store, &caller.user_id).await?;
+        tracing::info!("user's own provider API key cleared");
+        self.current(&caller).await
     }
 }

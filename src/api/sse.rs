@@ -12,7 +12,7 @@ use std::convert::Infallible;
 
 use axum::{
     Router,
-    extract::{Path, State},
+    extract::{Extension, Path, State},
     http::{HeaderMap, StatusCode},
     response::{
         IntoResponse, Response,
@@ -29,17 +29,28 @@ use crate::{
     follower::{Event, Follower},
     registry::Outcome,
     state::AppState,
+    users::Caller,
     watching::{self, Resume},
 };
 
 pub const ROUTE: &str = "/v1/chats/{chat_id}/events";
 
+/// Authenticated like the gRPC routes; EventSource cannot set headers, so
+/// the token may also come as `?access_token=`.
 pub fn router(state: AppState) -> Router {
-    Router::new().route(ROUTE, get(events)).with_state(state)
+    Router::new()
+        .route(ROUTE, get(events))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), super::auth::http))
+        .with_state(state)
 }
 
-async fn events(State(state): State<AppState>, Path(chat_id): Path<String>, headers: HeaderMap) -> Response {
-    match open(&state, &chat_id, &headers).await {
+async fn events(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(chat_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match open(&state, &caller, &chat_id, &headers).await {
         Ok(follower) => {
             let events = stream::unfold(follower, |mut follower| async move {
                 let event = follower.next().await?;
@@ -61,13 +72,18 @@ async fn events(State(state): State<AppState>, Path(chat_id): Path<String>, head
     }
 }
 
-async fn open(state: &AppState, chat_id: &str, headers: &HeaderMap) -> Result<Follower, tonic::Status> {
+async fn open(
+    state: &AppState,
+    caller: &Caller,
+    chat_id: &str,
+    headers: &HeaderMap,
+) -> Result<Follower, tonic::Status> {
     let chat_id = validate::id("chat id", chat_id)?;
     let resume = headers
         .get("last-event-id")
         .map(|value| parse_last_event_id(value.to_str().unwrap_or_default()))
         .transpose()?;
-    Ok(watching::subscribe(state, &chat_id, resume).await?)
+    Ok(watching::subscribe(state, caller, &chat_id, resume).await?)
 }
 
 /// `<stream_id>:<offset>` or `<stream_id>:<offset>:end`.

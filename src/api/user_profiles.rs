@@ -3,6 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::{
+    auth::caller,
     pb::{self, user_profile_service_server::UserProfileService},
     validate::{self, DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS},
 };
@@ -38,6 +39,7 @@ impl UserProfileService for UserProfileApi {
         &self,
         request: Request<pb::CreateUserProfileRequest>,
     ) -> Result<Response<pb::UserProfile>, Status> {
+        let caller = caller(&request)?;
         let pb::CreateUserProfileRequest { name, description } = request.into_inner();
         let created_at = now();
         let row = UserProfile {
@@ -46,6 +48,7 @@ impl UserProfileService for UserProfileApi {
             description: validate::at_most("description", description, DESCRIPTION_MAX_CHARS)?,
             created_at,
             updated_at: created_at,
+            user_id: caller.user_id,
         };
         self.state.store.insert_user_profile(&row).await.map_err(Error::from)?;
         Ok(Response::new(row.into()))
@@ -55,17 +58,19 @@ impl UserProfileService for UserProfileApi {
         &self,
         request: Request<pb::GetUserProfileRequest>,
     ) -> Result<Response<pb::UserProfile>, Status> {
+        let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        found(self.state.store.user_profile(&id).await.map_err(Error::from)?, &id)
+        found(self.state.store.user_profile(&caller.user_id, &id).await.map_err(Error::from)?, &id)
     }
 
     async fn list_user_profiles(
         &self,
         request: Request<pb::ListUserProfilesRequest>,
     ) -> Result<Response<pb::ListUserProfilesResponse>, Status> {
+        let caller = caller(&request)?;
         let pb::ListUserProfilesRequest { page_size, page_token } = request.into_inner();
         let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self.state.store.list_user_profiles(&page).await.map_err(Error::from)?;
+        let rows = self.state.store.list_user_profiles(&caller.user_id, &page).await.map_err(Error::from)?;
         let next_page_token =
             validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|p| p.id.as_str()));
         Ok(Response::new(pb::ListUserProfilesResponse {
@@ -78,6 +83,7 @@ impl UserProfileService for UserProfileApi {
         &self,
         request: Request<pb::UpdateUserProfileRequest>,
     ) -> Result<Response<pb::UserProfile>, Status> {
+        let caller = caller(&request)?;
         let pb::UpdateUserProfileRequest { id, name, description } = request.into_inner();
         let id = validate::id("id", &id)?;
         let changes = UserProfileChanges {
@@ -85,15 +91,16 @@ impl UserProfileService for UserProfileApi {
             description: validate::optional_at_most("description", description, DESCRIPTION_MAX_CHARS)?,
             updated_at: Some(now()),
         };
-        found(self.state.store.update_user_profile(&id, &changes).await.map_err(Error::from)?, &id)
+        found(self.state.store.update_user_profile(&caller.user_id, &id, &changes).await.map_err(Error::from)?, &id)
     }
 
     async fn delete_user_profile(
         &self,
         request: Request<pb::DeleteUserProfileRequest>,
     ) -> Result<Response<pb::DeleteUserProfileResponse>, Status> {
+        let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        match self.state.store.delete_user_profile(&id).await.map_err(Error::from)? {
+        match self.state.store.delete_user_profile(&caller.user_id, &id).await.map_err(Error::from)? {
             DeleteOutcome::Deleted => Ok(Response::new(pb::DeleteUserProfileResponse {})),
             DeleteOutcome::NotFound => Err(Error::not_found("user profile", id).into()),
             DeleteOutcome::InUse => Err(Status::failed_precondition(format!(

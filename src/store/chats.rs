@@ -1,4 +1,4 @@
-//! Chat sessions.
+//! Chat sessions, always scoped to their owner.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -26,9 +26,10 @@ impl Store {
             .await)
     }
 
-    pub async fn chat_session(&self, id: &str) -> StoreResult<Option<ChatSession>> {
+    pub async fn chat_session(&self, owner: &str, id: &str) -> StoreResult<Option<ChatSession>> {
         Ok(with_conn!(self, conn => chat_sessions::table
             .find(id)
+            .filter(chat_sessions::user_id.eq(owner))
             .select(ChatSession::as_select())
             .first(conn)
             .await
@@ -37,9 +38,14 @@ impl Store {
 
     /// A chat with its character and user profile, in one query (sending a
     /// message needs all three).
-    pub async fn chat_with_parties(&self, id: &str) -> StoreResult<Option<(ChatSession, Character, UserProfile)>> {
+    pub async fn chat_with_parties(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> StoreResult<Option<(ChatSession, Character, UserProfile)>> {
         Ok(with_conn!(self, conn => chat_sessions::table
             .find(id)
+            .filter(chat_sessions::user_id.eq(owner))
             .inner_join(characters::table)
             .inner_join(user_profiles::table)
             .select((ChatSession::as_select(), Character::as_select(), UserProfile::as_select()))
@@ -49,9 +55,9 @@ impl Store {
     }
 
     /// Newest first.
-    pub async fn list_chat_sessions(&self, page: &PageRequest) -> StoreResult<Page<ChatSession>> {
+    pub async fn list_chat_sessions(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<ChatSession>> {
         let rows = with_conn!(self, conn => {
-            let mut query = chat_sessions::table.select(ChatSession::as_select()).order(chat_sessions::id.desc()).into_boxed();
+            let mut query = chat_sessions::table.filter(chat_sessions::user_id.eq(owner)).select(ChatSession::as_select()).order(chat_sessions::id.desc()).into_boxed();
             if let Some(after) = &page.after {
                 query = query.filter(chat_sessions::id.lt(after.clone()));
             }
@@ -61,8 +67,10 @@ impl Store {
     }
 
     /// Deletes the chat; its messages go with it (ON DELETE CASCADE).
-    pub async fn delete_chat_session(&self, id: &str) -> StoreResult<DeleteOutcome> {
-        let deleted = with_conn!(self, conn => diesel::delete(chat_sessions::table.find(id)).execute(conn).await?);
+    pub async fn delete_chat_session(&self, owner: &str, id: &str) -> StoreResult<DeleteOutcome> {
+        let deleted = with_conn!(self, conn => diesel::delete(chat_sessions::table.find(id).filter(chat_sessions::user_id.eq(owner)))
+            .execute(conn)
+            .await?);
         Ok(if deleted == 0 { DeleteOutcome::NotFound } else { DeleteOutcome::Deleted })
     }
 }

@@ -1,4 +1,5 @@
-//! Characters and user profiles: the things a chat is made of.
+//! Characters and user profiles: the things a chat is made of. Every
+//! query is scoped to the owning user: another user's row is simply absent.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -36,18 +37,19 @@ impl Store {
         Ok(())
     }
 
-    pub async fn character(&self, id: &str) -> StoreResult<Option<Character>> {
+    pub async fn character(&self, owner: &str, id: &str) -> StoreResult<Option<Character>> {
         Ok(with_conn!(self, conn => characters::table
             .find(id)
+            .filter(characters::user_id.eq(owner))
             .select(Character::as_select())
             .first(conn)
             .await
             .optional()?))
     }
 
-    pub async fn list_characters(&self, page: &PageRequest) -> StoreResult<Page<Character>> {
+    pub async fn list_characters(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<Character>> {
         let rows = with_conn!(self, conn => {
-            let mut query = characters::table.select(Character::as_select()).order(characters::id.asc()).into_boxed();
+            let mut query = characters::table.filter(characters::user_id.eq(owner)).select(Character::as_select()).order(characters::id.asc()).into_boxed();
             if let Some(after) = &page.after {
                 query = query.filter(characters::id.gt(after.clone()));
             }
@@ -56,8 +58,13 @@ impl Store {
         Ok(page.finish(rows))
     }
 
-    pub async fn update_character(&self, id: &str, changes: &CharacterChanges) -> StoreResult<Option<Character>> {
-        Ok(with_conn!(self, conn => diesel::update(characters::table.find(id))
+    pub async fn update_character(
+        &self,
+        owner: &str,
+        id: &str,
+        changes: &CharacterChanges,
+    ) -> StoreResult<Option<Character>> {
+        Ok(with_conn!(self, conn => diesel::update(characters::table.find(id).filter(characters::user_id.eq(owner)))
             .set(changes)
             .returning(Character::as_returning())
             .get_result(conn)
@@ -65,9 +72,9 @@ impl Store {
             .optional()?))
     }
 
-    pub async fn delete_character(&self, id: &str) -> StoreResult<DeleteOutcome> {
+    pub async fn delete_character(&self, owner: &str, id: &str) -> StoreResult<DeleteOutcome> {
         let result: StoreResult<usize> =
-            async { Ok(with_conn!(self, conn => diesel::delete(characters::table.find(id)).execute(conn).await?)) }
+            async { Ok(with_conn!(self, conn => diesel::delete(characters::table.find(id).filter(characters::user_id.eq(owner))).execute(conn).await?)) }
                 .await;
         delete_outcome(result)
     }
@@ -79,18 +86,19 @@ impl Store {
         Ok(())
     }
 
-    pub async fn user_profile(&self, id: &str) -> StoreResult<Option<UserProfile>> {
+    pub async fn user_profile(&self, owner: &str, id: &str) -> StoreResult<Option<UserProfile>> {
         Ok(with_conn!(self, conn => user_profiles::table
             .find(id)
+            .filter(user_profiles::user_id.eq(owner))
             .select(UserProfile::as_select())
             .first(conn)
             .await
             .optional()?))
     }
 
-    pub async fn list_user_profiles(&self, page: &PageRequest) -> StoreResult<Page<UserProfile>> {
+    pub async fn list_user_profiles(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<UserProfile>> {
         let rows = with_conn!(self, conn => {
-            let mut query = user_profiles::table.select(UserProfile::as_select()).order(user_profiles::id.asc()).into_boxed();
+            let mut query = user_profiles::table.filter(user_profiles::user_id.eq(owner)).select(UserProfile::as_select()).order(user_profiles::id.asc()).into_boxed();
             if let Some(after) = &page.after {
                 query = query.filter(user_profiles::id.gt(after.clone()));
             }
@@ -101,20 +109,23 @@ impl Store {
 
     pub async fn update_user_profile(
         &self,
+        owner: &str,
         id: &str,
         changes: &UserProfileChanges,
     ) -> StoreResult<Option<UserProfile>> {
-        Ok(with_conn!(self, conn => diesel::update(user_profiles::table.find(id))
+        Ok(
+            with_conn!(self, conn => diesel::update(user_profiles::table.find(id).filter(user_profiles::user_id.eq(owner)))
             .set(changes)
             .returning(UserProfile::as_returning())
             .get_result(conn)
             .await
-            .optional()?))
+            .optional()?),
+        )
     }
 
-    pub async fn delete_user_profile(&self, id: &str) -> StoreResult<DeleteOutcome> {
+    pub async fn delete_user_profile(&self, owner: &str, id: &str) -> StoreResult<DeleteOutcome> {
         let result: StoreResult<usize> =
-            async { Ok(with_conn!(self, conn => diesel::delete(user_profiles::table.find(id)).execute(conn).await?)) }
+            async { Ok(with_conn!(self, conn => diesel::delete(user_profiles::table.find(id).filter(user_profiles::user_id.eq(owner))).execute(conn).await?)) }
                 .await;
         delete_outcome(result)
     }

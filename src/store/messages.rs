@@ -5,9 +5,9 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{
     Page, PageRequest, Pool, Store, StoreError, StoreResult,
-    models::{Message, MessageStatus, ReplyOutcome},
+    models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
     now,
-    schema::messages,
+    schema::{messages, usage_records},
     sqlite_write, with_conn,
 };
 
@@ -83,13 +83,32 @@ impl Store {
             .await)
     }
 
-    /// Writes how a reply ended and returns the stored row.
-    pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome) -> StoreResult<Message> {
-        Ok(with_conn!(self, conn => diesel::update(messages::table.find(id))
-            .set(outcome)
-            .returning(Message::as_returning())
-            .get_result(conn)
-            .await?))
+    /// Writes how a reply ended, with its usage record, in one transaction,
+    /// and returns the stored row.
+    pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome, usage: &UsageRecord) -> StoreResult<Message> {
+        if let Pool::Sqlite(pool) = &self.pool {
+            let (id, outcome, usage) = (id.to_owned(), outcome.clone(), usage.clone());
+            return sqlite_write(pool, move |conn| {
+                let message = diesel::RunQueryDsl::get_result(
+                    diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning()),
+                    conn,
+                )?;
+                diesel::RunQueryDsl::execute(diesel::insert_into(usage_records::table).values(&usage), conn)?;
+                Ok(message)
+            })
+            .await;
+        }
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                let message = diesel::update(messages::table.find(id))
+                    .set(outcome)
+                    .returning(Message::as_returning())
+                    .get_result(conn)
+                    .await?;
+                diesel::insert_into(usage_records::table).values(usage).execute(conn).await?;
+                Ok(message)
+            })
+            .await)
     }
 
     /// Saves the text so far of running replies (id, text), in one

@@ -13,6 +13,8 @@ pub mod models;
 mod paging;
 pub mod schema;
 mod settings;
+mod usage;
+mod users;
 
 use std::{path::Path, time::Duration};
 
@@ -31,6 +33,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use library::DeleteOutcome;
 pub use paging::{Page, PageRequest};
+pub use usage::{UsageGroupRow, UsageGrouping, UsageQuery};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -59,6 +62,12 @@ pub enum StoreError {
 impl StoreError {
     fn pool(err: PoolError) -> Self {
         Self::Unavailable(err.to_string())
+    }
+
+    /// A write refused because a unique column already holds the value.
+    pub fn is_unique_violation(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(self, Self::Query(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
     }
 
     /// A write refused because a row it refers to, or a row referring to it,

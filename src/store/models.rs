@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{characters, chat_sessions, messages, user_profiles};
+use super::schema::{characters, chat_sessions, messages, usage_records, user_profiles, users};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = characters)]
@@ -17,6 +17,8 @@ pub struct Character {
     pub first_message: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The owner.
+    pub user_id: String,
 }
 
 /// Fields to change; `None` leaves a field as it is, `Some(None)` clears a
@@ -40,6 +42,8 @@ pub struct UserProfile {
     pub description: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The owner.
+    pub user_id: String,
 }
 
 #[derive(Debug, Clone, Default, AsChangeset)]
@@ -62,6 +66,8 @@ pub struct ChatSession {
     pub max_tokens: Option<i32>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The owner.
+    pub user_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -159,3 +165,48 @@ text_enum!(MessageStatus {
     Cancelled => "cancelled",
     Interrupted => "interrupted",
 });
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub is_admin: bool,
+    /// The first 16 hex digits of the token's SHA-256, for the index lookup.
+    pub token_lookup: Option<String>,
+    /// The token's whole SHA-256 (hex); the token itself is never stored.
+    pub token_hash: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl User {
+    /// Holds a token that works.
+    pub fn is_active(&self) -> bool {
+        self.token_hash.is_some() && self.revoked_at.is_none()
+    }
+}
+
+/// One generation's usage, written with its outcome.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = usage_records)]
+pub struct UsageRecord {
+    pub id: String,
+    pub user_id: String,
+    pub chat_session_id: String,
+    pub stream_id: String,
+    pub model: String,
+    pub provider: Option<String>,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub cost: Option<f64>,
+    pub ttft_ms: Option<i64>,
+    pub duration_ms: i64,
+    /// "completed", "failed" or "cancelled".
+    pub outcome: String,
+    /// The finish reason, failure code or cancel reason.
+    pub detail: String,
+    /// The UTC day of `created_at`, "YYYY-MM-DD".
+    pub day: String,
+    pub created_at: NaiveDateTime,
+}

@@ -11,6 +11,7 @@ diesel::table! {
         first_message -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        user_id -> Text,
     }
 }
 
@@ -21,6 +22,7 @@ diesel::table! {
         description -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        user_id -> Text,
     }
 }
 
@@ -35,6 +37,7 @@ diesel::table! {
         max_tokens -> Nullable<Integer>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        user_id -> Text,
     }
 }
 
@@ -66,7 +69,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Text,
+        name -> Text,
+        is_admin -> Bool,
+        token_lookup -> Nullable<Text>,
+        token_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    usage_records (id) {
+        id -> Text,
+        user_id -> Text,
+        chat_session_id -> Text,
+        stream_id -> Text,
+        model -> Text,
+        provider -> Nullable<Text>,
+        prompt_tokens -> Integer,
+        completion_tokens -> Integer,
+        cost -> Nullable<Double>,
+        ttft_ms -> Nullable<BigInt>,
+        duration_ms -> BigInt,
+        outcome -> Text,
+        detail -> Text,
+        day -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(chat_sessions -> characters (character_id));
 diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
 diesel::joinable!(messages -> chat_sessions (chat_session_id));
-diesel::allow_tables_to_appear_in_same_query!(characters, user_profiles, chat_sessions, messages, settings);
+diesel::allow_tables_to_appear_in_same_query!(
+    characters,
+    user_profiles,
+    chat_sessions,
+    messages,
+    settings,
+    users,
+    usage_records
+);

@@ -1,4 +1,5 @@
-//! The key-value settings table.
+//! The key-value settings table: global settings, and users' own under
+//! names starting with `user:`.
 
 use std::collections::HashMap;
 
@@ -8,8 +9,19 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::{Store, StoreError, StoreResult, now, schema::settings, with_conn};
 
 impl Store {
-    /// Every stored setting by name.
+    /// Every global setting by name (users' own settings, named `user:...`,
+    /// are read one user at a time).
     pub async fn settings(&self) -> StoreResult<HashMap<String, String>> {
+        let rows: Vec<(String, String)> = with_conn!(self, conn => settings::table
+            .filter(settings::name.not_like("user:%"))
+            .select((settings::name, settings::value))
+            .load(conn)
+            .await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Every stored setting, global and per user (for re-encryption).
+    pub async fn all_settings(&self) -> StoreResult<HashMap<String, String>> {
         let rows: Vec<(String, String)> = with_conn!(self, conn => settings::table
             .select((settings::name, settings::value))
             .load(conn)

@@ -6,6 +6,7 @@
 
 pub mod fake_upstream;
 pub mod process;
+pub mod users;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,6 +18,7 @@ use roleplay_server::{
         settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
     },
     config::ServerOptions,
+    limits::LimitOptions,
     provider::{RetryPolicy, openai::OpenAiCompatible},
     secrets::{Keyring, MasterKey},
     server,
@@ -120,6 +122,8 @@ pub fn test_options(upstream: &FakeUpstream) -> ServerOptions {
         retry_base_delay: Duration::from_millis(20),
         first_token_timeout: Duration::from_secs(10),
         chunk_timeout: Duration::from_secs(10),
+        // Tests of limits set their own; others send as fast as they like.
+        limits: LimitOptions::UNLIMITED,
         ..ServerOptions::default()
     }
 }
@@ -214,6 +218,11 @@ impl TestServer {
     /// A new HTTP/2 connection, for tests that cut one client off.
     pub async fn new_channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr)).expect("uri").connect().await.expect("connect")
+    }
+
+    /// Clients that call with `token` (None: with no authorization).
+    pub fn as_user(&self, token: Option<&str>) -> users::As {
+        users::As::new(self.channel(), token)
     }
 
     pub fn characters(&self) -> CharacterServiceClient<Channel> {

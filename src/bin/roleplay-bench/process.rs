@@ -37,6 +37,11 @@ impl Server {
             .env("OPENROUTER_BASE_URL", upstream)
             .env("ROLEPLAY_MAX_WATCHERS_PER_CHAT", "5000")
             .env("ROLEPLAY_DB_POOL_SIZE", "16")
+            // One local user sends every message here: the per-user and
+            // per-chat limits would measure the limiter, not the server.
+            .env("ROLEPLAY_MESSAGES_PER_MINUTE_PER_USER", "0")
+            .env("ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", "0")
+            .env("ROLEPLAY_GENERATIONS_PER_USER", "0")
             .env("RUST_LOG", "error");
         Self::start(command, addr).await
     }

@@ -1,0 +1,139 @@
+//! Who is calling, for every RPC: a middleware in front of the gRPC routes
+//! that gives each call a request id and a tracing span, resolves its
+//! `authorization` metadata to a [`Caller`] (or answers UNAUTHENTICATED),
+//! and logs how the call ended. Handlers read the caller with [`caller`].
+//!
+//! Health checks and reflection stay open: load balancers and grpcurl call
+//! them without tokens, and they reveal no data.
+
+use std::time::Instant;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, header::AUTHORIZATION},
+    middleware::Next,
+    response::Response,
+};
+use tonic::Status;
+use tracing::Instrument;
+
+use crate::{error::Error, state::AppState, users::Caller};
+
+/// The response header (and accepted request header) carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Paths served without a token.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+/// The caller the middleware attached to the request.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("the call was not authenticated"))
+}
+
+/// A request id: the client's `x-request-id` when it is a short printable
+/// token (so logs on both sides match), else a new UUIDv7.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(crate::store::new_id, str::to_owned)
+}
+
+/// The request's token as `authorization` metadata: the header, or for
+/// EventSource, which cannot set headers, `access_token` in the query.
+fn authorization(request: &Request) -> Result<Option<String>, Error> {
+    match request.headers().get(AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.to_owned()))
+            .map_err(|_| Error::Unauthenticated("the authorization metadata is not valid text".into())),
+        None => Ok(access_token(request.uri().query()).map(|token| format!("Bearer {token}"))),
+    }
+}
+
+fn access_token(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
+}
+
+/// The gRPC middleware (see the module doc).
+pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if is_public(&path) {
+        return next.run(request).await;
+    }
+    let request_id = request_id(request.headers());
+    let span = tracing::info_span!("rpc", method = %path, request_id = %request_id, user = tracing::field::Empty);
+    async move {
+        let started = Instant::now();
+        let authorization = authorization(&request);
+        let caller = match authorization {
+            Ok(value) => state.auth.authenticate(value.as_deref()).await,
+            Err(err) => Err(err),
+        };
+        let mut response = match caller {
+            Ok(caller) => {
+                tracing::Span::current().record("user", caller.user_id.as_str());
+                request.extensions_mut().insert(caller);
+                next.run(request).await
+            }
+            Err(err) => Status::from(err).into_http(),
+        };
+        log_finished(&response, started);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The same for plain HTTP routes (the SSE endpoint): a refusal is 401
+/// with the reason as text.
+pub async fn http(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    let request_id = request_id(request.headers());
+    let span = tracing::info_span!("http", path = %request.uri().path(), request_id = %request_id, user = tracing::field::Empty);
+    async move {
+        let authorization = authorization(&request);
+        let caller = match authorization {
+            Ok(value) => state.auth.authenticate(value.as_deref()).await,
+            Err(err) => Err(err),
+        };
+        match caller {
+            Ok(caller) => {
+                tracing::Span::current().record("user", caller.user_id.as_str());
+                request.extensions_mut().insert(caller);
+                next.run(request).await
+            }
+            Err(err) => {
+                let status = Status::from(err);
+                tracing::info!(grpc_status = ?status.code(), "http request refused");
+                (axum::http::StatusCode::UNAUTHORIZED, status.message().to_owned()).into_response()
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Logs a call's end. A failed call carries its grpc-status in the headers
+/// (trailers-only); a streaming call's status comes later in trailers, so
+/// its line means "the stream opened".
+fn log_finished(response: &Response, started: Instant) {
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let code = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0");
+    match code {
+        "0" => tracing::debug!(elapsed_ms, "rpc answered"),
+        // INTERNAL, UNKNOWN, DATA_LOSS: our fault.
+        "2" | "13" | "15" => tracing::warn!(elapsed_ms, grpc_status = code, "rpc failed"),
+        _ => tracing::info!(elapsed_ms, grpc_status = code, "rpc refused"),
+    }
+}

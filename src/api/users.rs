@@ -1,0 +1,86 @@
+//! roleplay.v1.UserService.
+
+use secrecy::ExposeSecret;
+use tonic::{Request, Response, Status};
+
+use super::{
+    auth::caller,
+    pb::{self, user_service_server::UserService},
+    validate,
+};
+use crate::{
+    state::AppState,
+    users::{self, Caller, IssuedToken},
+};
+
+const PAGE_SCOPE: &str = "users";
+
+pub struct UserApi {
+    state: AppState,
+}
+
+impl UserApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+fn admin<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let caller = caller(request)?;
+    caller.require_admin("manage users")?;
+    Ok(caller)
+}
+
+fn issued(IssuedToken { user, token }: IssuedToken) -> Response<pb::IssuedToken> {
+    Response::new(pb::IssuedToken { user: Some(user.into()), token: token.expose_secret().to_owned() })
+}
+
+#[tonic::async_trait]
+impl UserService for UserApi {
+    async fn get_current_user(
+        &self,
+        request: Request<pb::GetCurrentUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(users::find(&self.state.store, &caller.user_id).await?.into()))
+    }
+
+    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Result<Response<pb::IssuedToken>, Status> {
+        admin(&request)?;
+        let pb::CreateUserRequest { name, admin } = request.into_inner();
+        let created = users::create(&self.state.store, Some(&self.state.auth), &name, admin).await?;
+        tracing::info!(user = %created.user.id, admin, "user created");
+        Ok(issued(created))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        admin(&request)?;
+        let pb::ListUsersRequest { page_size, page_token } = request.into_inner();
+        let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
+        let rows = users::list(&self.state.store, &page).await?;
+        let next_page_token =
+            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|u| u.id.as_str()));
+        Ok(Response::new(pb::ListUsersResponse {
+            users: rows.items.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn issue_token(&self, request: Request<pb::IssueTokenRequest>) -> Result<Response<pb::IssuedToken>, Status> {
+        admin(&request)?;
+        let user = request.into_inner().user;
+        let issued_token = users::issue_token(&self.state.store, Some(&self.state.auth), &user).await?;
+        tracing::info!(user = %issued_token.user.id, "token issued");
+        Ok(issued(issued_token))
+    }
+
+    async fn revoke_user(&self, request: Request<pb::RevokeUserRequest>) -> Result<Response<pb::User>, Status> {
+        admin(&request)?;
+        let user = users::revoke(&self.state.store, &request.into_inner().user).await?;
+        tracing::info!(user = %user.id, "user revoked");
+        Ok(Response::new(user.into()))
+    }
+}
