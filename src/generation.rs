@@ -48,7 +48,6 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
         return Err(Error::Unavailable("the server is shutting down; send the message again shortly".into()));
     }
     let store = &state.store;
-    state.limits.check_user(&caller.user_id)?;
     let ((chat, character, profile), settings, own_key) = tokio::try_join!(
         async {
             store
@@ -60,12 +59,14 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
         settings::user_api_key(store, &state.keys, &caller.user_id),
     )?;
     let api_key = settings::choose_api_key(own_key, &settings)?;
-    // A busy chat is refused before its allowance is counted.
+    // Refusals that count nothing come first: a message refused for any
+    // reason does not use up an allowance (the permit is returned on drop).
     if let Some(running) = state.registry.live(chat_id) {
         return Err(RegistryError::Busy(running.info.stream_id.clone()).into());
     }
-    state.limits.check_chat(chat_id)?;
     let permit = state.limits.start_generation(&caller.user_id)?;
+    state.limits.check_user(&caller.user_id)?;
+    state.limits.check_chat(chat_id)?;
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
@@ -464,7 +465,7 @@ fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
             "reply completed"
         ),
         Outcome::Failed { code, message } => {
-            tracing::warn!(bytes, duration_ms, code = code.as_str(), %message, "reply failed")
+            tracing::warn!(bytes, duration_ms, code = code.as_str(), error = %message, "reply failed")
         }
         Outcome::Cancelled { reason } => {
             tracing::info!(bytes, duration_ms, reason = reason.as_str(), "reply cancelled")

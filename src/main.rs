@@ -43,7 +43,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
     }
 }
 

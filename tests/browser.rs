@@ -68,7 +68,7 @@ async fn event_source_reconnects_with_last_event_id_and_loses_nothing() {
                 assert_eq!(last_id, format!("{}:{}", last_id.split(':').next().expect("id"), text.len()));
                 // Drop the connection every few deltas and come back the way
                 // EventSource does.
-                if text.len() % 3 == 0 || reconnects < 3 {
+                if text.len().is_multiple_of(3) || reconnects < 3 {
                     drop(events);
                     reconnects += 1;
                     let response = open(&server, &chat.id, Some(&last_id)).await;

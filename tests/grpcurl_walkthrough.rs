@@ -9,7 +9,6 @@ mod common;
 use std::{process::Stdio, time::Duration};
 
 use common::{Db, Reply, TestServer};
-use roleplay_server::api::pb;
 
 const WALKTHROUGH: &str = include_str!("../docs/grpcurl.md");
 
@@ -84,16 +83,29 @@ async fn the_documented_grpcurl_commands_work() {
         "\"cancelled\": true",
         "MESSAGE_STATUS_CANCELLED",
         "Well met, Sam!",
+        "\"name\": \"alice\"",
+        "\"overall\"",
+        "refused without a token",
     ] {
         assert!(stdout.contains(expected), "{expected:?} missing from the walkthrough's output:\n{stdout}");
     }
     assert!(!stdout.contains("sk-or-v1-replace"), "no RPC returns the key");
+    assert!(stderr.contains("Unauthenticated"), "grpcurl shows why it was refused:\n{stderr}");
     let watched = std::fs::read_to_string(out.path().join("terminal2-1.log")).expect("second terminal output");
     assert!(watched.contains("the sea is deep."), "the subscriber saw the reply:\n{watched}");
     let saga = std::fs::read_to_string(out.path().join("terminal2-2.log")).expect("second terminal output");
     assert!(saga.contains("\"cancelled\""), "the sender saw Cancelled:\n{saga}");
 
-    let chats =
-        server.chats().list_chat_sessions(pb::ListChatSessionsRequest::default()).await.expect("list").into_inner();
-    assert_eq!(chats.chat_sessions.len(), 1);
+    // The chat belongs to `local`, whose calls now need a token: read it
+    // through the store.
+    let chats = server
+        .state
+        .store
+        .list_chat_sessions(
+            roleplay_server::users::LOCAL_USER_ID,
+            &roleplay_server::store::PageRequest { after: None, size: 10 },
+        )
+        .await
+        .expect("list");
+    assert_eq!(chats.items.len(), 1);
 }

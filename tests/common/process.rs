@@ -47,6 +47,17 @@ pub async fn spawn(db: &TestDb, dir: &Path, upstream: &FakeUpstream) -> Process 
 }
 
 pub async fn spawn_with(db: &TestDb, dir: &Path, upstream: &FakeUpstream, env: &[(&str, &str)]) -> Process {
+    spawn_logging(db, dir, upstream, env, Stdio::inherit()).await
+}
+
+/// Like [`spawn_with`], with the server's log (stderr) going to `stderr`.
+pub async fn spawn_logging(
+    db: &TestDb,
+    dir: &Path,
+    upstream: &FakeUpstream,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Process {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
         .arg("serve")
@@ -56,6 +67,7 @@ pub async fn spawn_with(db: &TestDb, dir: &Path, upstream: &FakeUpstream, env: &
         .env("ROLEPLAY_CHECKPOINT_INTERVAL", "250ms")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("spawn server");

@@ -5,6 +5,7 @@
 
 If the connection to the server drops mid-reply, the helper resumes the reply
 where it stopped (each byte is printed exactly once) and a note goes to stderr.
+Once the server has users, give a token with --token or $ROLEPLAY_TOKEN.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="localhost:50051", help="server host:port (default: %(default)s)")
     parser.add_argument("--chat-id", required=True, help="the chat session to send to")
+    parser.add_argument(
+        "--token",
+        help="API token, sent as `authorization: Bearer` (default: $ROLEPLAY_TOKEN, which ps does not show)",
+    )
     parser.add_argument("message", help="what to say")
     args = parser.parse_args()
 
-    channel = connect(args.target)
+    channel = connect(args.target, token=args.token)
     reply = send_message(channel, args.chat_id, args.message)
     reconnects = 0
     try:

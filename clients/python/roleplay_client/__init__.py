@@ -9,6 +9,10 @@ and the hand-written helpers that follow a reply across dropped connections
 are in :mod:`roleplay_client.helpers`::
 
     from roleplay_client import connect, send_message, watch_chat
+
+``connect(target, token=...)`` (default: ``$ROLEPLAY_TOKEN``) sends
+``authorization: Bearer <token>`` with every call; ``send_message`` and
+``watch_chat`` take ``token=`` too.
 """
 
 from ._generated.roleplay.v1 import (
@@ -20,6 +24,10 @@ from ._generated.roleplay.v1 import (
     message_pb2_grpc,
     settings_pb2,
     settings_pb2_grpc,
+    usage_pb2,
+    usage_pb2_grpc,
+    user_pb2,
+    user_pb2_grpc,
     user_profile_pb2,
     user_profile_pb2_grpc,
 )
@@ -28,9 +36,11 @@ from .helpers import (
     ProtocolError,
     ReconnectFailed,
     ReplyStream,
+    TOKEN_ENV,
     connect,
     send_message,
     watch_chat,
+    with_token,
 )
 
 __all__ = [
@@ -38,6 +48,7 @@ __all__ = [
     "ProtocolError",
     "ReconnectFailed",
     "ReplyStream",
+    "TOKEN_ENV",
     "character_pb2",
     "character_pb2_grpc",
     "chat_session_pb2",
@@ -48,7 +59,12 @@ __all__ = [
     "send_message",
     "settings_pb2",
     "settings_pb2_grpc",
+    "usage_pb2",
+    "usage_pb2_grpc",
+    "user_pb2",
+    "user_pb2_grpc",
     "user_profile_pb2",
     "user_profile_pb2_grpc",
     "watch_chat",
+    "with_token",
 ]

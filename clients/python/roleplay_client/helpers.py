@@ -31,10 +31,18 @@ Example::
 
     for piece in send_message("localhost:50051", chat_id, "Hello!"):
         print(piece, end="", flush=True)
+
+Authentication: once any user of the server has a token, every call needs
+``authorization: Bearer <token>`` metadata. ``connect(target, token=...)``
+(default: ``$ROLEPLAY_TOKEN``) makes a channel that sends it with every call,
+unary and streaming, and ``with_token(channel, token)`` adds it to a channel
+made elsewhere; both helpers take ``token=`` too, so the resumed calls carry it
+as well. The token is never logged nor shown in a ``repr``.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -50,9 +58,11 @@ __all__ = [
     "ProtocolError",
     "ReconnectFailed",
     "ReplyStream",
+    "TOKEN_ENV",
     "connect",
     "send_message",
     "watch_chat",
+    "with_token",
 ]
 
 #: Status codes after which a stream is resumed rather than the error raised:
@@ -76,9 +86,85 @@ ChannelOrTarget = Union[grpc.Channel, str]
 Resume = Union[message_pb2.ResumePosition, tuple[str, int], None]
 
 
-def connect(target: str) -> grpc.Channel:
-    """An insecure (plaintext) channel to ``host:port`` with :data:`CHANNEL_OPTIONS`."""
-    return grpc.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+#: The environment variable :func:`connect` reads the token from when none is given.
+TOKEN_ENV = "ROLEPLAY_TOKEN"
+
+
+def connect(target: str, *, token: str | None = None) -> grpc.Channel:
+    """An insecure (plaintext) channel to ``host:port`` with :data:`CHANNEL_OPTIONS`.
+
+    With a ``token`` (default: the ``ROLEPLAY_TOKEN`` environment variable, if
+    set and not empty), every call on the channel, unary or streaming, carries
+    ``authorization: Bearer <token>``. ``token=""`` sends none, whatever the
+    environment says. Closing the channel closes the underlying one.
+    """
+    channel = grpc.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+    return with_token(channel, os.environ.get(TOKEN_ENV) if token is None else token)
+
+
+def with_token(channel: grpc.Channel, token: str | None) -> grpc.Channel:
+    """``channel`` with ``authorization: Bearer <token>`` added to every call
+    (unary and streaming) that does not carry its own ``authorization``
+    metadata. Returns ``channel`` itself when ``token`` is ``None`` or blank.
+    Closing the returned channel closes ``channel``.
+    """
+    token = (token or "").strip()
+    if not token:
+        return channel
+    return grpc.intercept_channel(channel, _BearerToken(token))
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression):
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = credentials
+        self.wait_for_ready = wait_for_ready
+        self.compression = compression
+
+
+class _BearerToken(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds ``authorization: Bearer <token>`` to every call."""
+
+    def __init__(self, token: str):
+        # Metadata values are printable ASCII; say so without showing the token.
+        if any(not (" " < c <= "~") for c in token):
+            raise ValueError("the token has characters that gRPC metadata cannot carry")
+        self.__header = ("authorization", f"Bearer {token}")
+
+    def __repr__(self) -> str:
+        return "<bearer token (hidden)>"
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = list(details.metadata or ())
+        if not any(key.lower() == "authorization" for key, _ in metadata):
+            metadata.append(self.__header)
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return continuation(self._details(client_call_details), request_iterator)
+
+    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return continuation(self._details(client_call_details), request_iterator)
 
 
 class ProtocolError(Exception):
@@ -141,12 +227,14 @@ class ReplyStream(Iterator):
         resume: Resume = None,
         backoff: Backoff | None = None,
         retry_codes: frozenset = RETRYABLE_CODES,
+        token: str | None = None,
     ):
         if isinstance(channel_or_target, str):
-            self._channel = connect(channel_or_target)
+            self._channel = connect(channel_or_target, token=token)
             self._owns_channel = True
         else:
-            self._channel = channel_or_target
+            # Closing the wrapper would close the caller's channel: not owned.
+            self._channel = with_token(channel_or_target, token)
             self._owns_channel = False
         self._stub = message_pb2_grpc.MessageServiceStub(self._channel)
         self.chat_id = chat_id
@@ -320,6 +408,7 @@ def send_message(
     events: bool = False,
     backoff: Backoff | None = None,
     retry_codes: frozenset = RETRYABLE_CODES,
+    token: str | None = None,
 ) -> ReplyStream:
     """Sends ``content`` to the chat and yields the reply's text pieces
     (``GenerationEvent`` messages with ``events=True``) until it ends.
@@ -332,7 +421,12 @@ def send_message(
     ``outcome`` holds the terminal event (completed, failed or cancelled).
 
     ``channel_or_target`` is a ``grpc.Channel`` or a ``host:port`` string (a
-    channel is then made with :func:`connect` and closed at the end).
+    channel is then made with :func:`connect` and closed at the end). ``token``
+    is sent as ``authorization: Bearer <token>`` on every call, the first one
+    and each resume. For a target it goes to :func:`connect` (so ``None`` means
+    ``$ROLEPLAY_TOKEN``); for a channel it is added with :func:`with_token`
+    (``None`` adds nothing: the channel may carry one already, from
+    ``connect(target, token=...)``).
     """
     request = message_pb2.AddUserMessageRequest(chat_session_id=chat_id, content=content)
     return ReplyStream(
@@ -343,6 +437,7 @@ def send_message(
         events=events,
         backoff=backoff,
         retry_codes=retry_codes,
+        token=token,
     )
 
 
@@ -354,6 +449,7 @@ def watch_chat(
     events: bool = False,
     backoff: Backoff | None = None,
     retry_codes: frozenset = RETRYABLE_CODES,
+    token: str | None = None,
 ) -> ReplyStream:
     """Follows a chat: yields the text pieces of the live reply (from
     ``resume``, a ``(stream_id, offset)`` pair or ``ResumePosition``, when
@@ -366,7 +462,8 @@ def watch_chat(
     ending) it re-subscribes with the current position, with backoff.
 
     A reply that both starts and ends while the connection is down is not
-    seen; ``ListMessages`` has it.
+    seen; ``ListMessages`` has it. ``channel_or_target`` and ``token`` are as
+    for :func:`send_message`.
     """
     return ReplyStream(
         channel_or_target,
@@ -377,4 +474,5 @@ def watch_chat(
         resume=resume,
         backoff=backoff,
         retry_codes=retry_codes,
+        token=token,
     )

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +32,10 @@ from roleplay_client import (
     user_profile_pb2,
     user_profile_pb2_grpc,
 )
+
+# connect() sends $ROLEPLAY_TOKEN when given no token; the tests say which
+# token each call carries themselves.
+os.environ.pop("ROLEPLAY_TOKEN", None)
 
 REPO = Path(__file__).resolve().parents[3]
 API_KEY = "sk-test-0123456789abcdef"
@@ -213,10 +218,15 @@ class TcpProxy:
 class Server:
     target: str
     port: int
+    # A plain channel: no token (single-user mode only).
     channel: grpc.Channel
     upstream: FakeUpstream
     process: subprocess.Popen
     log: Path
+    binary: Path
+    # The server's environment and working directory, for its CLI (run_cli).
+    env: dict[str, str]
+    work: Path
 
 
 @pytest.fixture(scope="session")
@@ -228,8 +238,15 @@ def upstream():
 
 @pytest.fixture(scope="session")
 def server(upstream, tmp_path_factory):
+    with start_server(upstream, tmp_path_factory.mktemp("roleplay-server")) as s:
+        yield s
+
+
+@contextmanager
+def start_server(upstream: FakeUpstream, work: Path):
+    """roleplay-server with its own database and master key in ``work``,
+    stopped at the end."""
     binary = server_binary()
-    work = tmp_path_factory.mktemp("roleplay-server")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROLEPLAY_")}
     env.update(
@@ -248,7 +265,7 @@ def server(upstream, tmp_path_factory):
     channel = grpc.insecure_channel(target)
     try:
         _wait_ready(process, channel, log)
-        yield Server(target, port, channel, upstream, process, log)
+        yield Server(target, port, channel, upstream, process, log, binary, env, work)
     finally:
         channel.close()
         if process.poll() is None:
@@ -274,6 +291,20 @@ def _wait_ready(process: subprocess.Popen, channel: grpc.Channel, log: Path, tim
             last = err
             time.sleep(0.05)
     pytest.fail(f"roleplay-server not ready after {timeout}s ({last}):\n{log.read_text(errors='replace')}")
+
+
+def run_cli(server: Server, *args: str) -> subprocess.CompletedProcess:
+    """Runs ``<server-bin> args...`` with the server's environment (its
+    database and master key) and returns the finished process (text output)."""
+    return subprocess.run(
+        [str(server.binary), *args],
+        env=server.env,
+        cwd=server.work,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.fixture

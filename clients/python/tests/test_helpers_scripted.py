@@ -13,10 +13,12 @@ from roleplay_client import (
     ProtocolError,
     ReconnectFailed,
     chat_session_pb2,
+    connect,
     message_pb2,
     message_pb2_grpc,
     send_message,
     watch_chat,
+    with_token,
 )
 
 FAST = Backoff(initial=0.01, maximum=0.05, max_attempts=3)
@@ -48,14 +50,25 @@ class Scripted(message_pb2_grpc.MessageServiceServicer):
     def __init__(self):
         self.scripts: list[list] = []
         self.requests: list[tuple[str, object]] = []
+        # The authorization metadata of each call (None: none), in order.
+        self.authorizations: list[str | None] = []
+        self.target = ""
 
     def AddUserMessageStreaming(self, request, context):
-        self.requests.append(("add", request))
+        self._record("add", request, context)
         yield from self._play(context)
 
     def SubscribeChatSession(self, request, context):
-        self.requests.append(("subscribe", request))
+        self._record("subscribe", request, context)
         yield from self._play(context)
+
+    def GetStreamStatus(self, request, context):
+        self._record("status", request, context)
+        return message_pb2.StreamStatus()
+
+    def _record(self, kind, request, context):
+        self.requests.append((kind, request))
+        self.authorizations.append(dict(context.invocation_metadata()).get("authorization"))
 
     def _play(self, context):
         script = self.scripts.pop(0) if self.scripts else [grpc.StatusCode.UNAVAILABLE]
@@ -80,6 +93,7 @@ def scripted():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     message_pb2_grpc.add_MessageServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
+    servicer.target = f"127.0.0.1:{port}"
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
@@ -219,3 +233,66 @@ def test_backoff_grows_exponentially_with_jitter():
         delays = {backoff.delay(attempt) for _ in range(50)}
         assert all(base * 0.5 <= d <= base for d in delays)
         assert len(delays) > 1
+
+
+# --- Tokens ------------------------------------------------------------------
+
+
+def test_the_token_goes_with_the_first_call_and_every_resume(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [
+        [started(), delta(0, "ab"), grpc.StatusCode.UNAVAILABLE],
+        [started(), delta(2, "c"), END],
+        [started(), completed("abc")],
+    ]
+    reply = send_message(servicer.target, "c1", "hi", backoff=FAST, token="tok-1")
+    assert "".join(reply) == "abc"
+    assert [kind for kind, _ in servicer.requests] == ["add", "subscribe", "subscribe"]
+    assert servicer.authorizations == ["Bearer tok-1"] * 3
+
+
+def test_watch_chat_adds_the_token_to_a_given_channel(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[started(), delta(0, "ab"), grpc.StatusCode.UNAVAILABLE], [started(), delta(2, "c"), END]]
+    watch = watch_chat(channel, "c1", backoff=FAST, token="tok-2")
+    pieces = []
+    for piece in watch:
+        pieces.append(piece)
+        if "".join(pieces) == "abc":
+            break
+    watch.close()
+    assert servicer.authorizations == ["Bearer tok-2"] * 2
+    # The caller's channel is still open: the helper closed only its own call.
+    message_pb2_grpc.MessageServiceStub(channel).GetStreamStatus(
+        message_pb2.GetStreamStatusRequest(chat_session_id="c1"), timeout=5
+    )
+    assert servicer.authorizations[-1] is None
+
+
+def test_connect_takes_the_token_from_the_environment(scripted, monkeypatch):
+    servicer, _ = scripted
+    monkeypatch.setenv("ROLEPLAY_TOKEN", "tok-env")
+    request = message_pb2.GetStreamStatusRequest(chat_session_id="c1")
+    with connect(servicer.target) as channel:
+        message_pb2_grpc.MessageServiceStub(channel).GetStreamStatus(request, timeout=5)
+    with connect(servicer.target, token="tok-arg") as channel:
+        message_pb2_grpc.MessageServiceStub(channel).GetStreamStatus(request, timeout=5)
+    with connect(servicer.target, token="") as channel:  # explicitly none
+        message_pb2_grpc.MessageServiceStub(channel).GetStreamStatus(request, timeout=5)
+    servicer.scripts = [[started(), completed("")]]
+    assert list(send_message(servicer.target, "c1", "hi")) == []
+    assert servicer.authorizations == ["Bearer tok-env", "Bearer tok-arg", None, "Bearer tok-env"]
+
+
+def test_a_call_s_own_authorization_wins_and_the_token_is_not_shown(scripted):
+    servicer, channel = scripted
+    authed = with_token(channel, "tok-secret")
+    stub = message_pb2_grpc.MessageServiceStub(authed)
+    request = message_pb2.GetStreamStatusRequest(chat_session_id="c1")
+    stub.GetStreamStatus(request, timeout=5, metadata=[("authorization", "Bearer other")])
+    stub.GetStreamStatus(request, timeout=5)
+    assert servicer.authorizations == ["Bearer other", "Bearer tok-secret"]
+    assert "tok-secret" not in repr(authed) + repr(authed.__dict__)
+    with pytest.raises(ValueError) as err:
+        with_token(channel, "tok\nsecret")
+    assert "secret" not in str(err.value)

@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import grpc
 
-from conftest import API_KEY, list_messages, open_chat, slow_reply_chunks, wait_until
+from conftest import API_KEY, list_messages, open_chat, run_cli, slow_reply_chunks, start_server, wait_until
 from roleplay_client import (
     Backoff,
     chat_session_pb2,
@@ -18,6 +19,8 @@ from roleplay_client import (
     message_pb2,
     message_pb2_grpc,
     send_message,
+    user_pb2,
+    user_pb2_grpc,
     watch_chat,
 )
 
@@ -218,3 +221,79 @@ def test_send_message_errors_before_started_are_raised(server):
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     else:
         raise AssertionError("an empty message was accepted")
+
+
+def test_a_token_is_needed_once_a_user_has_one(upstream, tmp_path, monkeypatch):
+    # Its own server: adding a user ends single-user mode for good.
+    upstream.chunks = ["Hello, ", "Alice", "! Café? 🎭"]
+    with start_server(upstream, tmp_path) as server:
+        added = run_cli(server, "users", "add", "alice", "--admin")
+        # No assertion here shows stdout (nor `added`): it is the token.
+        code, stdout, stderr = added.returncode, added.stdout, added.stderr
+        del added
+        assert code == 0, f"`users add` exited with {code}:\n{stderr}"
+        lines = [line.strip() for line in stdout.splitlines()]
+        count, blank = len(lines), not all(lines)
+        assert count == 1 and not blank, f"expected the token alone on stdout, got {count} line(s)"
+        token = lines[0]
+
+        request = user_pb2.GetCurrentUserRequest()
+        alice = connect(server.target, token=token)
+        wrong = connect(server.target, token="not-a-token")
+        try:
+            me = user_pb2_grpc.UserServiceStub(alice).GetCurrentUser(request, timeout=10)
+            assert (me.name, me.admin, me.active) == ("alice", True, True)
+
+            # No token, or a wrong one: UNAUTHENTICATED. A server in
+            # single-user mode notices a user added by the CLI (another
+            # process) within a second.
+            time.sleep(1.1)
+            for channel in (server.channel, wrong):
+                try:
+                    user_pb2_grpc.UserServiceStub(channel).GetCurrentUser(request, timeout=10)
+                except grpc.RpcError as err:
+                    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+                else:
+                    raise AssertionError("a call without a valid token was accepted")
+
+            # The whole conversation as alice (an admin, so she may set the API key).
+            chat = open_chat(alice)
+            reply = send_message(server.target, chat.id, "Sing me something.", token=token)
+            text = "".join(reply)
+            assert text == "Hello, Alice! Café? 🎭"
+            assert reply.outcome.WhichOneof("event") == "completed"
+            assert upstream.requests[-1]["headers"]["authorization"] == f"Bearer {API_KEY}"
+            messages = list_messages(alice, chat.id)
+            assert [(m.role, m.content, m.status) for m in messages] == [
+                (chat_session_pb2.ROLE_USER, "Sing me something.", COMPLETED),
+                (chat_session_pb2.ROLE_ASSISTANT, text, COMPLETED),
+            ]
+
+            # Resuming by offset carries the token too.
+            half = len("Hello, ".encode())
+            watch = watch_chat(alice, chat.id, resume=(reply.stream_id, half), events=True)
+            tail = ""
+            for event in watch:
+                if event.WhichOneof("event") == "delta":
+                    tail += event.delta.text
+                if event.WhichOneof("event") == "completed":
+                    break
+            watch.close()
+            assert tail == "Alice! Café? 🎭"
+
+            # Streaming calls without a token fail before anything is stored.
+            try:
+                list(send_message(server.channel, chat.id, "Let me in."))
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+            else:
+                raise AssertionError("a message without a token was accepted")
+            assert len(list_messages(alice, chat.id)) == 2
+
+            # connect() falls back to $ROLEPLAY_TOKEN.
+            monkeypatch.setenv("ROLEPLAY_TOKEN", token)
+            with connect(server.target) as from_env:
+                assert user_pb2_grpc.UserServiceStub(from_env).GetCurrentUser(request, timeout=10).name == "alice"
+        finally:
+            alice.close()
+            wrong.close()

@@ -4,12 +4,14 @@
  * text carries on where it stopped, each byte printed exactly once.
  *
  *   npm run build
- *   node dist/examples/chat.js [--url http://127.0.0.1:50051] [--web] [--chat CHAT_ID] "Hello!"
+ *   node dist/examples/chat.js [--url http://127.0.0.1:50051] [--web] [--chat CHAT_ID] [--token TOKEN] "Hello!"
  *
  * Without --chat it makes a character, a user profile and a chat first (the
  * provider API key must be set, or given in $ROLEPLAY_API_KEY). --web uses
  * gRPC-Web over HTTP/1.1 instead of gRPC over HTTP/2. Reconnections are
- * reported on stderr; the reply alone goes to stdout.
+ * reported on stderr; the reply alone goes to stdout. Once the server has
+ * users, give a token with --token or, better (ps shows arguments),
+ * $ROLEPLAY_TOKEN.
  */
 
 import { parseArgs } from "node:util";
@@ -23,6 +25,7 @@ const { values, positionals } = parseArgs({
     url: { type: "string", default: process.env.ROLEPLAY_URL ?? "http://127.0.0.1:50051" },
     chat: { type: "string" },
     web: { type: "boolean", default: false },
+    token: { type: "string", default: process.env.ROLEPLAY_TOKEN },
   },
 });
 const content = positionals.join(" ") || "Hello!";
@@ -30,7 +33,7 @@ const content = positionals.join(" ") || "Hello!";
 const transport = values.web
   ? createGrpcWebTransport({ baseUrl: values.url })
   : createGrpcTransport({ baseUrl: values.url });
-const clients = createClients(transport);
+const clients = createClients(transport, { token: values.token });
 
 let chatId = values.chat;
 if (chatId === undefined) {

@@ -24,6 +24,9 @@
  * backoff with jitter and gives up with {@link ReconnectFailedError} after
  * `maxAttempts` failed tries in a row. Every delta is checked: its offset must
  * equal the bytes received so far, or a {@link ProtocolError} is thrown.
+ * Every call, resumes included, goes through the client's transport, so a
+ * token given to `createClients(transport, { token })` or `withToken` goes
+ * with each.
  *
  * ```ts
  * const client = createClient(MessageService, createGrpcTransport({ baseUrl }));

@@ -41,7 +41,8 @@ test("examples/chat.js prints the whole reply once across a cut", { timeout: 20_
   const child = spawn(
     process.execPath,
     [join(PACKAGE_DIR, "dist", "examples", "chat.js"), "--url", proxy.baseUrl, "--chat", chatId, "Tell", "me"],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // Single-user mode: no token, whatever this environment holds.
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ROLEPLAY_TOKEN: "" } },
   );
   const stdout: Buffer[] = [];
   let stderr = "";

@@ -7,7 +7,7 @@
  * <repo>/target/debug/roleplay-server (built by `cargo build` / `cargo test`).
  */
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, connect as netConnect, type Server as NetServer, type Socket } from "node:net";
@@ -212,13 +212,15 @@ export class RoleplayServer {
   readonly port: number;
   readonly #child: ChildProcess;
   readonly #dir: string;
+  readonly #env: NodeJS.ProcessEnv;
   #log = "";
   #exited: Promise<number | null>;
 
-  private constructor(port: number, child: ChildProcess, dir: string) {
+  private constructor(port: number, child: ChildProcess, dir: string, env: NodeJS.ProcessEnv) {
     this.port = port;
     this.#child = child;
     this.#dir = dir;
+    this.#env = env;
     const keep = (b: Buffer) => {
       this.#log = (this.#log + b.toString("utf8")).slice(-8000);
     };
@@ -231,19 +233,17 @@ export class RoleplayServer {
     const bin = serverBinary();
     const dir = mkdtempSync(join(tmpdir(), "roleplay-ts-test-"));
     const port = await freePort();
-    const child = spawn(bin, ["serve"], {
-      env: {
-        ...process.env,
-        ROLEPLAY_LISTEN: `127.0.0.1:${port}`,
-        DATABASE_URL: join(dir, "db.sqlite"),
-        ROLEPLAY_MASTER_KEY_FILE: join(dir, "master.key"),
-        OPENROUTER_BASE_URL: upstreamBaseUrl,
-        RUST_LOG: "warn",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const env = {
+      ...process.env,
+      ROLEPLAY_LISTEN: `127.0.0.1:${port}`,
+      DATABASE_URL: join(dir, "db.sqlite"),
+      ROLEPLAY_MASTER_KEY_FILE: join(dir, "master.key"),
+      OPENROUTER_BASE_URL: upstreamBaseUrl,
+      RUST_LOG: "warn",
+    };
+    const child = spawn(bin, ["serve"], { env, cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     running.add(child);
-    const server = new RoleplayServer(port, child, dir);
+    const server = new RoleplayServer(port, child, dir, env);
     try {
       await server.#waitReady(20_000);
     } catch (err) {
@@ -255,6 +255,24 @@ export class RoleplayServer {
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * Runs the server binary's CLI (`users add alice`, ...) with the server's
+   * environment (its database and master key); never rejects.
+   */
+  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        serverBinary(),
+        args,
+        { env: this.#env, cwd: this.#dir, timeout: 30_000, encoding: "utf8" },
+        (error, stdout, stderr) => {
+          const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+          resolve({ code, stdout, stderr: error !== null && code === -1 ? `${stderr}${error.message}` : stderr });
+        },
+      );
+    });
   }
 
   /** Recent stdout and stderr of the server, for failure messages. */
@@ -315,10 +333,10 @@ export async function createChat(clients: RoleplayClients): Promise<string> {
   return chat.id;
 }
 
-/** Clients over gRPC (HTTP/2) to `baseUrl`. */
-export function grpcClients(baseUrl: string): { clients: RoleplayClients; transport: Transport } {
+/** Clients over gRPC (HTTP/2) to `baseUrl`, sending `token` when given. */
+export function grpcClients(baseUrl: string, token?: string): { clients: RoleplayClients; transport: Transport } {
   const transport = createGrpcTransport({ baseUrl });
-  return { clients: createClients(transport), transport };
+  return { clients: createClients(transport, { token }), transport };
 }
 
 

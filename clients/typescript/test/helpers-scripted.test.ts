@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import {
+  createClients,
   GenerationEventSchema,
   MessageSchema,
   MessageService,
@@ -12,8 +13,10 @@ import {
   ProtocolError,
   ReconnectFailedError,
   sendMessage,
+  tokenInterceptor,
   utf8Length,
   watchChat,
+  withToken,
   type GenerationEvent,
   type SubscribeChatSessionRequest,
 } from "../src/index.js";
@@ -223,5 +226,60 @@ test("aborting the signal stops an idle watch promptly", async () => {
   await assert.rejects(
     withTimeout(pending, 2_000, "the watch to stop"),
     (e) => e instanceof ConnectError && e.code === Code.Canceled,
+  );
+});
+
+test("a token goes with the first call and every resume, by withToken, createClients or tokenInterceptor", async () => {
+  const seen: (string | null)[] = [];
+  let subscribes = 0;
+  const routes = ({ service }: import("@connectrpc/connect").ConnectRouter) => {
+    service(MessageService, {
+      async *addUserMessageStreaming(_req, ctx) {
+        seen.push(ctx.requestHeader.get("authorization"));
+        yield started("s1");
+        yield delta("s1", 0, "ab");
+        throw new ConnectError("connection reset", Code.Unavailable);
+      },
+      async *subscribeChatSession(req, ctx) {
+        seen.push(ctx.requestHeader.get("authorization"));
+        subscribes += 1;
+        if (subscribes % 2 === 1) throw new ConnectError("refused", Code.Unavailable);
+        yield started("s1");
+        yield delta("s1", Number(req.resume!.offset), "c");
+        yield completed("s1", "abc");
+      },
+      getStreamStatus(_req, ctx) {
+        seen.push(ctx.requestHeader.get("authorization"));
+        return {};
+      },
+    });
+  };
+  const ways = [
+    createClient(MessageService, withToken(createRouterTransport(routes), "tok-1")),
+    createClients(createRouterTransport(routes), { token: " tok-1\n" }).messages,
+    createClient(MessageService, createRouterTransport(routes, { transport: { interceptors: [tokenInterceptor("tok-1")] } })),
+  ];
+  for (const client of ways) {
+    seen.length = 0;
+    assert.equal(await collect(sendMessage(client, "c", "hi", { backoff: FAST })), "abc");
+    await client.getStreamStatus({ chatSessionId: "c" });
+    await client.getStreamStatus({ chatSessionId: "c" }, { headers: { authorization: "Bearer mine" } });
+    assert.deepEqual(seen, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-1", "Bearer tok-1", "Bearer mine"]);
+  }
+
+  // No token, or a blank one: no header.
+  for (const client of [
+    createClients(createRouterTransport(routes)).messages,
+    createClients(createRouterTransport(routes), { token: "  " }).messages,
+  ]) {
+    seen.length = 0;
+    await client.getStreamStatus({ chatSessionId: "c" });
+    assert.deepEqual(seen, [null]);
+  }
+
+  // A token that cannot be a header value is refused without being shown.
+  assert.throws(
+    () => withToken(createRouterTransport(routes), "tok secret"),
+    (e) => e instanceof TypeError && !e.message.includes("secret"),
   );
 });

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aroleplay/v1/settings.proto\x12\x0broleplay.v1\"\x89\x02\n\x08Settings\x12\x13\n\x0b\x61pi_key_set\x18\x01 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x02 \x01(\t\x12\x19\n\x11pre_system_prompt\x18\x03 \x01(\t\x12\x15\n\rsystem_prompt\x18\x04 \x01(\t\x12\x1a\n\x12post_system_prompt\x18\x05 \x01(\t\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x19\n\x11provider_base_url\x18\x07 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x08 \x01(\t\x12\x39\n\x12\x66\x61llback_providers\x18\t \x03(\x0b\x32\x1d.roleplay.v1.FallbackProvider\"\x85\x01\n\x10\x46\x61llbackProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61pi_key_set\x18\x04 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x05 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x06 \x01(\t\"h\n\x15\x46\x61llbackProviderInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x14\n\x07\x61pi_key\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_api_key\"T\n\x1bSetFallbackProvidersRequest\x12\x35\n\tproviders\x18\x01 \x03(\x0b\x32\".roleplay.v1.FallbackProviderInput\"\x14\n\x12GetSettingsRequest\"\x97\x02\n\x15UpdateSettingsRequest\x12\x1e\n\x11pre_system_prompt\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rsystem_prompt\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12post_system_prompt\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rdefault_model\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x1e\n\x11provider_base_url\x18\x05 \x01(\tH\x04\x88\x01\x01\x42\x14\n\x12_pre_system_promptB\x10\n\x0e_system_promptB\x15\n\x13_post_system_promptB\x10\n\x0e_default_modelB\x14\n\x12_provider_base_url\"+\n\x18SetProviderApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"\x1c\n\x1a\x43learProviderApiKeyRequest2\xa8\x03\n\x0fSettingsService\x12\x45\n\x0bGetSettings\x12\x1f.roleplay.v1.GetSettingsRequest\x1a\x15.roleplay.v1.Settings\x12K\n\x0eUpdateSettings\x12\".roleplay.v1.UpdateSettingsRequest\x1a\x15.roleplay.v1.Settings\x12Q\n\x11SetProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x13\x43learProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12W\n\x14SetFallbackProviders\x12(.roleplay.v1.SetFallbackProvidersRequest\x1a\x15.roleplay.v1.Settingsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aroleplay/v1/settings.proto\x12\x0broleplay.v1\"\xdc\x02\n\x08Settings\x12\x13\n\x0b\x61pi_key_set\x18\x01 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x02 \x01(\t\x12\x19\n\x11pre_system_prompt\x18\x03 \x01(\t\x12\x15\n\rsystem_prompt\x18\x04 \x01(\t\x12\x1a\n\x12post_system_prompt\x18\x05 \x01(\t\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x19\n\x11provider_base_url\x18\x07 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x08 \x01(\t\x12\x39\n\x12\x66\x61llback_providers\x18\t \x03(\x0b\x32\x1d.roleplay.v1.FallbackProvider\x12\x18\n\x10user_api_key_set\x18\n \x01(\x08\x12\x19\n\x11user_api_key_hint\x18\x0b \x01(\t\x12\x1c\n\x14user_api_key_problem\x18\x0c \x01(\t\"\x85\x01\n\x10\x46\x61llbackProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61pi_key_set\x18\x04 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x05 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x06 \x01(\t\"h\n\x15\x46\x61llbackProviderInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x14\n\x07\x61pi_key\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_api_key\"T\n\x1bSetFallbackProvidersRequest\x12\x35\n\tproviders\x18\x01 \x03(\x0b\x32\".roleplay.v1.FallbackProviderInput\"\x14\n\x12GetSettingsRequest\"\x97\x02\n\x15UpdateSettingsRequest\x12\x1e\n\x11pre_system_prompt\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rsystem_prompt\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12post_system_prompt\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rdefault_model\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x1e\n\x11provider_base_url\x18\x05 \x01(\tH\x04\x88\x01\x01\x42\x14\n\x12_pre_system_promptB\x10\n\x0e_system_promptB\x15\n\x13_post_system_promptB\x10\n\x0e_default_modelB\x14\n\x12_provider_base_url\"+\n\x18SetProviderApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"\x1c\n\x1a\x43learProviderApiKeyRequest2\xda\x04\n\x0fSettingsService\x12\x45\n\x0bGetSettings\x12\x1f.roleplay.v1.GetSettingsRequest\x1a\x15.roleplay.v1.Settings\x12K\n\x0eUpdateSettings\x12\".roleplay.v1.UpdateSettingsRequest\x1a\x15.roleplay.v1.Settings\x12Q\n\x11SetProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x13\x43learProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12W\n\x14SetFallbackProviders\x12(.roleplay.v1.SetFallbackProvidersRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x15SetUserProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12Y\n\x17\x43learUserProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settingsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +32,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'roleplay_client._generated.
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SETTINGS']._serialized_start=44
-  _globals['_SETTINGS']._serialized_end=309
-  _globals['_FALLBACKPROVIDER']._serialized_start=312
-  _globals['_FALLBACKPROVIDER']._serialized_end=445
-  _globals['_FALLBACKPROVIDERINPUT']._serialized_start=447
-  _globals['_FALLBACKPROVIDERINPUT']._serialized_end=551
-  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_start=553
-  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_end=637
-  _globals['_GETSETTINGSREQUEST']._serialized_start=639
-  _globals['_GETSETTINGSREQUEST']._serialized_end=659
-  _globals['_UPDATESETTINGSREQUEST']._serialized_start=662
-  _globals['_UPDATESETTINGSREQUEST']._serialized_end=941
-  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_start=943
-  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_end=986
-  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_start=988
-  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_end=1016
-  _globals['_SETTINGSSERVICE']._serialized_start=1019
-  _globals['_SETTINGSSERVICE']._serialized_end=1443
+  _globals['_SETTINGS']._serialized_end=392
+  _globals['_FALLBACKPROVIDER']._serialized_start=395
+  _globals['_FALLBACKPROVIDER']._serialized_end=528
+  _globals['_FALLBACKPROVIDERINPUT']._serialized_start=530
+  _globals['_FALLBACKPROVIDERINPUT']._serialized_end=634
+  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_start=636
+  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_end=720
+  _globals['_GETSETTINGSREQUEST']._serialized_start=722
+  _globals['_GETSETTINGSREQUEST']._serialized_end=742
+  _globals['_UPDATESETTINGSREQUEST']._serialized_start=745
+  _globals['_UPDATESETTINGSREQUEST']._serialized_end=1024
+  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_start=1026
+  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_end=1069
+  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_start=1071
+  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_end=1099
+  _globals['_SETTINGSSERVICE']._serialized_start=1102
+  _globals['_SETTINGSSERVICE']._serialized_end=1704
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Settings(_message.Message):
-    __slots__ = ("api_key_set", "api_key_hint", "pre_system_prompt", "system_prompt", "post_system_prompt", "default_model", "provider_base_url", "api_key_problem", "fallback_providers")
+    __slots__ = ("api_key_set", "api_key_hint", "pre_system_prompt", "system_prompt", "post_system_prompt", "default_model", "provider_base_url", "api_key_problem", "fallback_providers", "user_api_key_set", "user_api_key_hint", "user_api_key_problem")
     API_KEY_SET_FIELD_NUMBER: _ClassVar[int]
     API_KEY_HINT_FIELD_NUMBER: _ClassVar[int]
     PRE_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,9 @@ class Settings(_message.Message):
     PROVIDER_BASE_URL_FIELD_NUMBER: _ClassVar[int]
     API_KEY_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    USER_API_KEY_SET_FIELD_NUMBER: _ClassVar[int]
+    USER_API_KEY_HINT_FIELD_NUMBER: _ClassVar[int]
+    USER_API_KEY_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     api_key_set: bool
     api_key_hint: str
     pre_system_prompt: str
@@ -26,7 +29,10 @@ class Settings(_message.Message):
     provider_base_url: str
     api_key_problem: str
     fallback_providers: _containers.RepeatedCompositeFieldContainer[FallbackProvider]
-    def __init__(self, api_key_set: _Optional[bool] = ..., api_key_hint: _Optional[str] = ..., pre_system_prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_system_prompt: _Optional[str] = ..., default_model: _Optional[str] = ..., provider_base_url: _Optional[str] = ..., api_key_problem: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[_Union[FallbackProvider, _Mapping]]] = ...) -> None: ...
+    user_api_key_set: bool
+    user_api_key_hint: str
+    user_api_key_problem: str
+    def __init__(self, api_key_set: _Optional[bool] = ..., api_key_hint: _Optional[str] = ..., pre_system_prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_system_prompt: _Optional[str] = ..., default_model: _Optional[str] = ..., provider_base_url: _Optional[str] = ..., api_key_problem: _Optional[str] = ..., fallback_providers: _Optional[_Iterable[_Union[FallbackProvider, _Mapping]]] = ..., user_api_key_set: _Optional[bool] = ..., user_api_key_hint: _Optional[str] = ..., user_api_key_problem: _Optional[str] = ...) -> None: ...
 
 class FallbackProvider(_message.Message):
     __slots__ = ("name", "base_url", "model", "api_key_set", "api_key_hint", "api_key_problem")

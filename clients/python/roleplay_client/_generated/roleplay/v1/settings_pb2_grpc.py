@@ -27,7 +27,10 @@ if _version_not_supported:
 
 class SettingsServiceStub:
     """Global settings: prompt layers, default model, provider endpoint, and the
-    provider API key, which is stored encrypted and never returned.
+    provider API key, which is stored encrypted and never returned. Every user
+    reads them; only admins change them (others get PERMISSION_DENIED). A user
+    may store a provider API key of their own, which wins over the global one
+    for their messages.
     """
 
     def __init__(self, channel):
@@ -61,11 +64,24 @@ class SettingsServiceStub:
                 request_serializer=roleplay_dot_v1_dot_settings__pb2.SetFallbackProvidersRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
                 _registered_method=True)
+        self.SetUserProviderApiKey = channel.unary_unary(
+                '/roleplay.v1.SettingsService/SetUserProviderApiKey',
+                request_serializer=roleplay_dot_v1_dot_settings__pb2.SetProviderApiKeyRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
+                _registered_method=True)
+        self.ClearUserProviderApiKey = channel.unary_unary(
+                '/roleplay.v1.SettingsService/ClearUserProviderApiKey',
+                request_serializer=roleplay_dot_v1_dot_settings__pb2.ClearProviderApiKeyRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
+                _registered_method=True)
 
 
 class SettingsServiceServicer:
     """Global settings: prompt layers, default model, provider endpoint, and the
-    provider API key, which is stored encrypted and never returned.
+    provider API key, which is stored encrypted and never returned. Every user
+    reads them; only admins change them (others get PERMISSION_DENIED). A user
+    may store a provider API key of their own, which wins over the global one
+    for their messages.
     """
 
     def GetSettings(self, request, context):
@@ -104,6 +120,19 @@ class SettingsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetUserProviderApiKey(self, request, context):
+        """The caller's own provider API key (write-only, encrypted at rest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearUserProviderApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettingsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +161,16 @@ def add_SettingsServiceServicer_to_server(servicer, server):
                     request_deserializer=roleplay_dot_v1_dot_settings__pb2.SetFallbackProvidersRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_settings__pb2.Settings.SerializeToString,
             ),
+            'SetUserProviderApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserProviderApiKey,
+                    request_deserializer=roleplay_dot_v1_dot_settings__pb2.SetProviderApiKeyRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_settings__pb2.Settings.SerializeToString,
+            ),
+            'ClearUserProviderApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearUserProviderApiKey,
+                    request_deserializer=roleplay_dot_v1_dot_settings__pb2.ClearProviderApiKeyRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_settings__pb2.Settings.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'roleplay.v1.SettingsService', rpc_method_handlers)
@@ -142,7 +181,10 @@ def add_SettingsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SettingsService:
     """Global settings: prompt layers, default model, provider endpoint, and the
-    provider API key, which is stored encrypted and never returned.
+    provider API key, which is stored encrypted and never returned. Every user
+    reads them; only admins change them (others get PERMISSION_DENIED). A user
+    may store a provider API key of their own, which wins over the global one
+    for their messages.
     """
 
     @staticmethod
@@ -269,6 +311,60 @@ class SettingsService:
             target,
             '/roleplay.v1.SettingsService/SetFallbackProviders',
             roleplay_dot_v1_dot_settings__pb2.SetFallbackProvidersRequest.SerializeToString,
+            roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserProviderApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.SettingsService/SetUserProviderApiKey',
+            roleplay_dot_v1_dot_settings__pb2.SetProviderApiKeyRequest.SerializeToString,
+            roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearUserProviderApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.SettingsService/ClearUserProviderApiKey',
+            roleplay_dot_v1_dot_settings__pb2.ClearProviderApiKeyRequest.SerializeToString,
             roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
             options,
             channel_credentials,

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roleplay/v1/settings.proto.
  */
 export const file_roleplay_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xlcGxheS92MS9zZXR0aW5ncy5wcm90bxILcm9sZXBsYXkudjEiiQIKCFNldHRpbmdzEhMKC2FwaV9rZXlfc2V0GAEgASgIEhQKDGFwaV9rZXlfaGludBgCIAEoCRIZChFwcmVfc3lzdGVtX3Byb21wdBgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEhoKEnBvc3Rfc3lzdGVtX3Byb21wdBgFIAEoCRIVCg1kZWZhdWx0X21vZGVsGAYgASgJEhkKEXByb3ZpZGVyX2Jhc2VfdXJsGAcgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgIIAEoCRI5ChJmYWxsYmFja19wcm92aWRlcnMYCSADKAsyHS5yb2xlcGxheS52MS5GYWxsYmFja1Byb3ZpZGVyIoUBChBGYWxsYmFja1Byb3ZpZGVyEgwKBG5hbWUYASABKAkSEAoIYmFzZV91cmwYAiABKAkSDQoFbW9kZWwYAyABKAkSEwoLYXBpX2tleV9zZXQYBCABKAgSFAoMYXBpX2tleV9oaW50GAUgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgGIAEoCSJoChVGYWxsYmFja1Byb3ZpZGVySW5wdXQSDAoEbmFtZRgBIAEoCRIQCghiYXNlX3VybBgCIAEoCRINCgVtb2RlbBgDIAEoCRIUCgdhcGlfa2V5GAQgASgJSACIAQFCCgoIX2FwaV9rZXkiVAobU2V0RmFsbGJhY2tQcm92aWRlcnNSZXF1ZXN0EjUKCXByb3ZpZGVycxgBIAMoCzIiLnJvbGVwbGF5LnYxLkZhbGxiYWNrUHJvdmlkZXJJbnB1dCIUChJHZXRTZXR0aW5nc1JlcXVlc3QilwIKFVVwZGF0ZVNldHRpbmdzUmVxdWVzdBIeChFwcmVfc3lzdGVtX3Byb21wdBgBIAEoCUgAiAEBEhoKDXN5c3RlbV9wcm9tcHQYAiABKAlIAYgBARIfChJwb3N0X3N5c3RlbV9wcm9tcHQYAyABKAlIAogBARIaCg1kZWZhdWx0X21vZGVsGAQgASgJSAOIAQESHgoRcHJvdmlkZXJfYmFzZV91cmwYBSABKAlIBIgBAUIUChJfcHJlX3N5c3RlbV9wcm9tcHRCEAoOX3N5c3RlbV9wcm9tcHRCFQoTX3Bvc3Rfc3lzdGVtX3Byb21wdEIQCg5fZGVmYXVsdF9tb2RlbEIUChJfcHJvdmlkZXJfYmFzZV91cmwiKwoYU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0Eg8KB2FwaV9rZXkYASABKAkiHAoaQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3QyqAMKD1NldHRpbmdzU2VydmljZRJFCgtHZXRTZXR0aW5ncxIfLnJvbGVwbGF5LnYxLkdldFNldHRpbmdzUmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzEksKDlVwZGF0ZVNldHRpbmdzEiIucm9sZXBsYXkudjEuVXBkYXRlU2V0dGluZ3NSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSUQoRU2V0UHJvdmlkZXJBcGlLZXkSJS5yb2xlcGxheS52MS5TZXRQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJVChNDbGVhclByb3ZpZGVyQXBpS2V5Eicucm9sZXBsYXkudjEuQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJXChRTZXRGYWxsYmFja1Byb3ZpZGVycxIoLnJvbGVwbGF5LnYxLlNldEZhbGxiYWNrUHJvdmlkZXJzUmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzYgZwcm90bzM");
+  fileDesc("Chpyb2xlcGxheS92MS9zZXR0aW5ncy5wcm90bxILcm9sZXBsYXkudjEi3AIKCFNldHRpbmdzEhMKC2FwaV9rZXlfc2V0GAEgASgIEhQKDGFwaV9rZXlfaGludBgCIAEoCRIZChFwcmVfc3lzdGVtX3Byb21wdBgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEhoKEnBvc3Rfc3lzdGVtX3Byb21wdBgFIAEoCRIVCg1kZWZhdWx0X21vZGVsGAYgASgJEhkKEXByb3ZpZGVyX2Jhc2VfdXJsGAcgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgIIAEoCRI5ChJmYWxsYmFja19wcm92aWRlcnMYCSADKAsyHS5yb2xlcGxheS52MS5GYWxsYmFja1Byb3ZpZGVyEhgKEHVzZXJfYXBpX2tleV9zZXQYCiABKAgSGQoRdXNlcl9hcGlfa2V5X2hpbnQYCyABKAkSHAoUdXNlcl9hcGlfa2V5X3Byb2JsZW0YDCABKAkihQEKEEZhbGxiYWNrUHJvdmlkZXISDAoEbmFtZRgBIAEoCRIQCghiYXNlX3VybBgCIAEoCRINCgVtb2RlbBgDIAEoCRITCgthcGlfa2V5X3NldBgEIAEoCBIUCgxhcGlfa2V5X2hpbnQYBSABKAkSFwoPYXBpX2tleV9wcm9ibGVtGAYgASgJImgKFUZhbGxiYWNrUHJvdmlkZXJJbnB1dBIMCgRuYW1lGAEgASgJEhAKCGJhc2VfdXJsGAIgASgJEg0KBW1vZGVsGAMgASgJEhQKB2FwaV9rZXkYBCABKAlIAIgBAUIKCghfYXBpX2tleSJUChtTZXRGYWxsYmFja1Byb3ZpZGVyc1JlcXVlc3QSNQoJcHJvdmlkZXJzGAEgAygLMiIucm9sZXBsYXkudjEuRmFsbGJhY2tQcm92aWRlcklucHV0IhQKEkdldFNldHRpbmdzUmVxdWVzdCKXAgoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0Eh4KEXByZV9zeXN0ZW1fcHJvbXB0GAEgASgJSACIAQESGgoNc3lzdGVtX3Byb21wdBgCIAEoCUgBiAEBEh8KEnBvc3Rfc3lzdGVtX3Byb21wdBgDIAEoCUgCiAEBEhoKDWRlZmF1bHRfbW9kZWwYBCABKAlIA4gBARIeChFwcm92aWRlcl9iYXNlX3VybBgFIAEoCUgEiAEBQhQKEl9wcmVfc3lzdGVtX3Byb21wdEIQCg5fc3lzdGVtX3Byb21wdEIVChNfcG9zdF9zeXN0ZW1fcHJvbXB0QhAKDl9kZWZhdWx0X21vZGVsQhQKEl9wcm92aWRlcl9iYXNlX3VybCIrChhTZXRQcm92aWRlckFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSIcChpDbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdDLaBAoPU2V0dGluZ3NTZXJ2aWNlEkUKC0dldFNldHRpbmdzEh8ucm9sZXBsYXkudjEuR2V0U2V0dGluZ3NSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSSwoOVXBkYXRlU2V0dGluZ3MSIi5yb2xlcGxheS52MS5VcGRhdGVTZXR0aW5nc1JlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJRChFTZXRQcm92aWRlckFwaUtleRIlLnJvbGVwbGF5LnYxLlNldFByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElUKE0NsZWFyUHJvdmlkZXJBcGlLZXkSJy5yb2xlcGxheS52MS5DbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElcKFFNldEZhbGxiYWNrUHJvdmlkZXJzEigucm9sZXBsYXkudjEuU2V0RmFsbGJhY2tQcm92aWRlcnNSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSVQoVU2V0VXNlclByb3ZpZGVyQXBpS2V5EiUucm9sZXBsYXkudjEuU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSWQoXQ2xlYXJVc2VyUHJvdmlkZXJBcGlLZXkSJy5yb2xlcGxheS52MS5DbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzYgZwcm90bzM");
 
 /**
  * @generated from message roleplay.v1.Settings
@@ -23,7 +23,7 @@ export type Settings = Message<"roleplay.v1.Settings"> & {
 
   /**
    * The key's first and last characters, like "sk-…abcd"; empty when the
-   * key is too short to show any of it safely.
+   * key is too short to show any of it safely. Shown to admins only.
    *
    * @generated from field: string api_key_hint = 2;
    */
@@ -76,6 +76,23 @@ export type Settings = Message<"roleplay.v1.Settings"> & {
    * @generated from field: repeated roleplay.v1.FallbackProvider fallback_providers = 9;
    */
   fallbackProviders: FallbackProvider[];
+
+  /**
+   * The caller's own key, used instead of the global one when set.
+   *
+   * @generated from field: bool user_api_key_set = 10;
+   */
+  userApiKeySet: boolean;
+
+  /**
+   * @generated from field: string user_api_key_hint = 11;
+   */
+  userApiKeyHint: string;
+
+  /**
+   * @generated from field: string user_api_key_problem = 12;
+   */
+  userApiKeyProblem: string;
 };
 
 /**
@@ -271,7 +288,10 @@ export const ClearProviderApiKeyRequestSchema: GenMessage<ClearProviderApiKeyReq
 
 /**
  * Global settings: prompt layers, default model, provider endpoint, and the
- * provider API key, which is stored encrypted and never returned.
+ * provider API key, which is stored encrypted and never returned. Every user
+ * reads them; only admins change them (others get PERMISSION_DENIED). A user
+ * may store a provider API key of their own, which wins over the global one
+ * for their messages.
  *
  * @generated from service roleplay.v1.SettingsService
  */
@@ -323,6 +343,24 @@ export const SettingsService: GenService<{
   setFallbackProviders: {
     methodKind: "unary";
     input: typeof SetFallbackProvidersRequestSchema;
+    output: typeof SettingsSchema;
+  },
+  /**
+   * The caller's own provider API key (write-only, encrypted at rest).
+   *
+   * @generated from rpc roleplay.v1.SettingsService.SetUserProviderApiKey
+   */
+  setUserProviderApiKey: {
+    methodKind: "unary";
+    input: typeof SetProviderApiKeyRequestSchema;
+    output: typeof SettingsSchema;
+  },
+  /**
+   * @generated from rpc roleplay.v1.SettingsService.ClearUserProviderApiKey
+   */
+  clearUserProviderApiKey: {
+    methodKind: "unary";
+    input: typeof ClearProviderApiKeyRequestSchema;
     output: typeof SettingsSchema;
   },
 }> = /*@__PURE__*/
