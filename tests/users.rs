@@ -285,6 +285,10 @@ async fn users_cannot_see_or_touch_each_others_data(db: Db) {
     let sse = reqwest_status(&url, bob.token()).await;
     assert_eq!(sse, 404);
     assert_eq!(reqwest_status(&url, None).await, 401);
+    // EventSource cannot set headers: the token may come in the query.
+    let alice_token = alice.token().expect("token");
+    assert_eq!(reqwest_status(&format!("{url}?access_token={alice_token}"), None).await, 200);
+    assert_eq!(reqwest_status(&format!("{url}?access_token={}", bob.token().expect("token")), None).await, 404);
 
     // Alice's reply was never disturbed, and her data is as it was.
     let events = until_terminal(&mut running).await;
