@@ -28,6 +28,31 @@ pub struct Sizes {
 }
 
 impl Sizes {
+    /// Keeps only the numbered scenarios (1 and 2 run together), for
+    /// profiling one of them; the report then has empty sections.
+    pub fn only(mut self, scenarios: &[u8]) -> Self {
+        let wants = |n: u8| scenarios.contains(&n);
+        if !(wants(1) || wants(2)) {
+            self.concurrency.clear();
+        }
+        if !wants(3) {
+            self.sustained.clear();
+        }
+        if !wants(4) {
+            self.fan_out.clear();
+        }
+        if !wants(5) {
+            self.memory.clear();
+        }
+        if !wants(6) {
+            self.storm_watchers = 0;
+        }
+        if !wants(7) {
+            self.persistence = 0;
+        }
+        self
+    }
+
     pub fn quick() -> Self {
         Self {
             concurrency: vec![1, 10],
@@ -349,8 +374,10 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
 
     // 6: reconnect storm.
     let _ = writeln!(out, "\n## 6. Reconnect storm\n");
-    let storm = storm(&roleplay, sizes.storm_watchers, sizes.storm_seconds).await;
-    let _ = writeln!(out, "{storm}");
+    if sizes.storm_watchers > 0 {
+        let storm = storm(&roleplay, sizes.storm_watchers, sizes.storm_seconds).await;
+        let _ = writeln!(out, "{storm}");
+    }
 
     // 7: persistence.
     let _ = writeln!(out, "\n## 7. Replies stored per second\n");
@@ -362,6 +389,9 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     let _ = writeln!(out, "| database | replies/s |");
     let _ = writeln!(out, "|---|---|");
     let fast = Shape { chunks: sizes.chunks, chunk_bytes: 16, interval: Duration::ZERO };
+    if sizes.persistence == 0 {
+        return out;
+    }
     let _ = writeln!(out, "| SQLite | {:.0} |", persistence(&roleplay, sizes.persistence, fast).await);
     drop(roleplay);
     match postgres_schema(postgres).await {

@@ -23,6 +23,9 @@ struct Args {
     /// Toy sizes: seconds, not minutes. Prints the report instead of writing it.
     #[arg(long)]
     quick: bool,
+    /// Run only these scenarios (numbers as in BENCHMARKS.md, e.g. `--only 1,5`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u8>,
     /// Where the full report goes.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
@@ -49,7 +52,10 @@ async fn main() {
         floor::serve(listen, upstream).await;
         return;
     }
-    let sizes = if args.quick { load::Sizes::quick() } else { load::Sizes::full() };
+    let mut sizes = if args.quick { load::Sizes::quick() } else { load::Sizes::full() };
+    if !args.only.is_empty() {
+        sizes = sizes.only(&args.only);
+    }
     let report = tokio::time::timeout(
         Duration::from_secs(if args.quick { 120 } else { 1800 }),
         load::run_all(sizes, &args.postgres),
