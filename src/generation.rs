@@ -56,9 +56,9 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
                 .ok_or_else(|| Error::not_found("chat session", chat_id))
         },
         state.settings(),
-        settings::user_api_key(store, &state.keys, &caller.user_id),
+        state.user_api_key(&caller.user_id),
     )?;
-    let api_key = settings::choose_api_key(own_key, &settings)?;
+    let api_key = settings::choose_api_key(&own_key, &settings)?;
     // Refusals that count nothing come first: a message refused for any
     // reason does not use up an allowance (the permit is returned on drop).
     if let Some(running) = state.registry.live(chat_id) {
@@ -71,7 +71,9 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
 
+    // Read under the lock: the previous reply in this chat is stored by now.
     let history = store.chat_history(chat_id).await?;
+
     let messages = prompt::build(&PromptInput {
         settings: &settings.prompts,
         character: &character,

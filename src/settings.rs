@@ -236,9 +236,9 @@ pub async fn clear_user_api_key(store: &Store, user_id: &str) -> Result<()> {
 
 /// The key a user's messages are sent with: their own when they stored
 /// one, else the global one.
-pub fn choose_api_key(own: ApiKey, settings: &Settings) -> Result<SecretString> {
+pub fn choose_api_key(own: &ApiKey, settings: &Settings) -> Result<SecretString> {
     match own {
-        ApiKey::Readable(key) => Ok(key),
+        ApiKey::Readable(key) => Ok(key.clone()),
         ApiKey::Missing => settings.require_api_key().cloned(),
         ApiKey::Unreadable(err) => Err(Error::FailedPrecondition(format!(
             "your own provider API key cannot be decrypted ({err}); set it again with SettingsService/SetUserProviderApiKey"

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use dashmap::DashMap;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -17,7 +18,7 @@ use crate::{
     provider::ChatProvider,
     registry::{CancelReason, Registry},
     secrets::Keyring,
-    settings::{Defaults, Settings},
+    settings::{self, ApiKey, Defaults, Settings},
     store::Store,
     users::Authenticator,
 };
@@ -32,6 +33,8 @@ const SETTINGS_TTL: Duration = Duration::from_secs(2);
 pub struct SettingsCache {
     /// A std lock: held only to copy an Arc in or out, never across an await.
     snapshot: std::sync::RwLock<Option<(Instant, Arc<Settings>)>>,
+    /// Users' own provider keys, by user id, with when each was read.
+    user_keys: DashMap<String, (Instant, Arc<ApiKey>)>,
 }
 
 impl SettingsCache {
@@ -47,6 +50,17 @@ impl SettingsCache {
     /// Forgets the snapshot; call after every settings write.
     pub fn invalidate(&self) {
         *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Forgets a user's own key; call after it is set or cleared.
+    pub fn forget_user_key(&self, user_id: &str) {
+        self.user_keys.remove(user_id);
+    }
+
+    fn fresh_user_key(&self, user_id: &str) -> Option<Arc<ApiKey>> {
+        let entry = self.user_keys.get(user_id)?;
+        let (at, key) = entry.value();
+        (at.elapsed() < SETTINGS_TTL).then(|| Arc::clone(key))
     }
 }
 
@@ -88,6 +102,16 @@ impl AppState {
         let settings = Arc::new(Settings::load(&self.store, &self.keys, &self.defaults()).await?);
         self.settings_cache.store(Arc::clone(&settings));
         Ok(settings)
+    }
+
+    /// A user's own provider key, from a snapshot as young as the settings'.
+    pub async fn user_api_key(&self, user_id: &str) -> crate::error::Result<Arc<ApiKey>> {
+        if let Some(key) = self.settings_cache.fresh_user_key(user_id) {
+            return Ok(key);
+        }
+        let key = Arc::new(settings::user_api_key(&self.store, &self.keys, user_id).await?);
+        self.settings_cache.user_keys.insert(user_id.to_owned(), (Instant::now(), Arc::clone(&key)));
+        Ok(key)
     }
 
     pub fn defaults(&self) -> Defaults {

@@ -174,6 +174,7 @@ impl SettingsService for SettingsApi {
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
         settings::set_user_api_key(&self.state.store, &self.state.keys, &caller.user_id, &api_key).await?;
+        self.state.settings_cache.forget_user_key(&caller.user_id);
         tracing::info!("user's own provider API key replaced");
         self.current(&caller).await
     }
@@ -184,6 +185,7 @@ impl SettingsService for SettingsApi {
     ) -> Result<Response<pb::Settings>, Status> {
         let caller = caller(&request)?;
         settings::clear_user_api_key(&self.state.store, &caller.user_id).await?;
+        self.state.settings_cache.forget_user_key(&caller.user_id);
         tracing::info!("user's own provider API key cleared");
         self.current(&caller).await
     }

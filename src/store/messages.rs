@@ -4,11 +4,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{
-    Page, PageRequest, Pool, Store, StoreError, StoreResult,
+    Page, PageRequest, Store, StoreError, StoreResult,
     models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
     now,
     schema::{messages, usage_records},
-    sqlite_write, with_conn,
+    with_conn,
 };
 
 impl Store {
@@ -61,15 +61,16 @@ impl Store {
     /// Stores the user's message and the empty, streaming reply together, so
     /// neither exists without the other.
     pub async fn insert_exchange(&self, user: &Message, reply: &Message) -> StoreResult<()> {
-        if let Pool::Sqlite(pool) = &self.pool {
+        if let Some(writer) = &self.sqlite_writer {
             let rows = [user.clone(), reply.clone()];
-            return sqlite_write(pool, move |conn| {
-                for row in &rows {
-                    diesel::RunQueryDsl::execute(diesel::insert_into(messages::table).values(row), conn)?;
-                }
-                Ok(())
-            })
-            .await;
+            return writer
+                .write(move |conn| {
+                    for row in &rows {
+                        diesel::RunQueryDsl::execute(diesel::insert_into(messages::table).values(row), conn)?;
+                    }
+                    Ok(())
+                })
+                .await;
         }
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {
@@ -86,17 +87,18 @@ impl Store {
     /// Writes how a reply ended, with its usage record, in one transaction,
     /// and returns the stored row.
     pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome, usage: &UsageRecord) -> StoreResult<Message> {
-        if let Pool::Sqlite(pool) = &self.pool {
+        if let Some(writer) = &self.sqlite_writer {
             let (id, outcome, usage) = (id.to_owned(), outcome.clone(), usage.clone());
-            return sqlite_write(pool, move |conn| {
-                let message = diesel::RunQueryDsl::get_result(
-                    diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning()),
-                    conn,
-                )?;
-                diesel::RunQueryDsl::execute(diesel::insert_into(usage_records::table).values(&usage), conn)?;
-                Ok(message)
-            })
-            .await;
+            return writer
+                .write(move |conn| {
+                    let message = diesel::RunQueryDsl::get_result(
+                        diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning()),
+                        conn,
+                    )?;
+                    diesel::RunQueryDsl::execute(diesel::insert_into(usage_records::table).values(&usage), conn)?;
+                    Ok(message)
+                })
+                .await;
         }
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {
@@ -116,17 +118,18 @@ impl Store {
     pub async fn checkpoint_replies(&self, replies: Vec<(String, String)>) -> StoreResult<()> {
         let updated_at = now();
         let streaming = MessageStatus::Streaming.as_str();
-        if let Pool::Sqlite(pool) = &self.pool {
-            return sqlite_write(pool, move |conn| {
-                for (id, text) in &replies {
-                    let row = messages::table.find(id).filter(messages::status.eq(streaming));
-                    let update =
-                        diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at)));
-                    diesel::RunQueryDsl::execute(update, conn)?;
-                }
-                Ok(())
-            })
-            .await;
+        if let Some(writer) = &self.sqlite_writer {
+            return writer
+                .write(move |conn| {
+                    for (id, text) in &replies {
+                        let row = messages::table.find(id).filter(messages::status.eq(streaming));
+                        let update =
+                            diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at)));
+                        diesel::RunQueryDsl::execute(update, conn)?;
+                    }
+                    Ok(())
+                })
+                .await;
         }
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {

@@ -15,6 +15,7 @@ pub mod schema;
 mod settings;
 mod usage;
 mod users;
+mod writer;
 
 use std::{path::Path, time::Duration};
 
@@ -34,15 +35,18 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub use library::DeleteOutcome;
 pub use paging::{Page, PageRequest};
 pub use usage::{UsageGroupRow, UsageGrouping, UsageQuery};
+use writer::SqliteWriter;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Applied to every SQLite connection: WAL lets readers run beside the one
 /// writer; foreign keys are off by default in SQLite; the busy timeout makes a
-/// writer wait for the lock instead of failing at once.
-const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                            PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+/// writer wait for the lock instead of failing at once. It comes first, so
+/// the statements after it wait too (switching to WAL needs a lock that a
+/// closing connection, checkpointing the WAL away, may hold for a moment).
+const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                            PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 /// SQLite has one writer at a time, so more connections only add contention.
 const SQLITE_POOL_SIZE: usize = 4;
@@ -98,6 +102,9 @@ pub(crate) enum Pool {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// SQLite only: the group-committing writer of the hot writes (see
+    /// [`writer`]). Other writes use the pool and wait for its lock.
+    pub(crate) sqlite_writer: Option<SqliteWriter>,
 }
 
 impl std::fmt::Debug for Store {
@@ -130,18 +137,6 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
-/// Runs `work` as one SQLite IMMEDIATE transaction inside a single blocking
-/// call. SQLite has one writer: a transaction whose statements each hop
-/// through the blocking pool holds the write lock across every hop, and under
-/// load that stalls all other writes for seconds.
-pub(crate) async fn sqlite_write<R: Send + 'static>(
-    pool: &DieselPool<SqliteConn>,
-    work: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<R> + Send + 'static,
-) -> StoreResult<R> {
-    let mut conn = pool.get().await.map_err(StoreError::pool)?;
-    Ok(conn.spawn_blocking(move |conn| conn.immediate_transaction(work)).await?)
-}
-
 /// Which backend a database URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -167,8 +162,10 @@ impl Store {
     pub async fn open(url: &str, max_connections: usize) -> StoreResult<Self> {
         let backend = Backend::from_url(url);
         migrate(&backend).await?;
+        let mut sqlite_writer = None;
         let pool = match backend {
             Backend::Sqlite(path) => {
+                sqlite_writer = Some(SqliteWriter::start(&path)?);
                 let mut config = ManagerConfig::default();
                 config.custom_setup = Box::new(|path| {
                     Box::pin(async move {
@@ -187,7 +184,7 @@ impl Store {
                 Pool::Postgres(build_pool(manager, max_connections)?)
             }
         };
-        Ok(Self { pool })
+        Ok(Self { pool, sqlite_writer })
     }
 }
 
