@@ -156,6 +156,7 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("grpc-status"),
             HeaderName::from_static("grpc-message"),
             HeaderName::from_static("grpc-status-details-bin"),
+            HeaderName::from_static(auth::REQUEST_ID_HEADER),
         ])
         .max_age(std::time::Duration::from_secs(24 * 60 * 60))
 }

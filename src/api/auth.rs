@@ -36,6 +36,13 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
         .ok_or_else(|| Status::unauthenticated("the call was not authenticated"))
 }
 
+/// The caller, who must be an admin to `action` ("manage users", ...).
+pub fn admin<T>(request: &tonic::Request<T>, action: &str) -> Result<Caller, Status> {
+    let caller = caller(request)?;
+    caller.require_admin(action)?;
+    Ok(caller)
+}
+
 /// A request id: the client's `x-request-id` when it is a short printable
 /// token (so logs on both sides match), else a new UUIDv7.
 pub fn request_id(headers: &HeaderMap) -> String {

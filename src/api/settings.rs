@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use tonic::{Request, Response, Status};
 
 use super::{
-    auth::caller,
+    auth::{admin, caller},
     convert::settings_view,
     pb::{self, settings_service_server::SettingsService},
     validate::{self, MODEL_MAX_CHARS, PROMPT_MAX_CHARS},
@@ -62,12 +62,7 @@ impl SettingsApi {
     }
 }
 
-/// The caller, who must be an admin to change global settings.
-fn admin<T>(request: &Request<T>) -> Result<Caller, Status> {
-    let caller = caller(request)?;
-    caller.require_admin("change the global settings")?;
-    Ok(caller)
-}
+const ADMIN_ACTION: &str = "change the global settings";
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
@@ -79,7 +74,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::UpdateSettingsRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
-        let caller = admin(&request)?;
+        let caller = admin(&request, ADMIN_ACTION)?;
         let pb::UpdateSettingsRequest {
             pre_system_prompt,
             system_prompt,
@@ -104,7 +99,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::SetProviderApiKeyRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
-        let caller = admin(&request)?;
+        let caller = admin(&request, ADMIN_ACTION)?;
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
         settings::set_api_key(&self.state.store, &self.state.keys, &api_key).await?;
@@ -116,7 +111,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::SetFallbackProvidersRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
-        let caller = admin(&request)?;
+        let caller = admin(&request, ADMIN_ACTION)?;
         let providers = request.into_inner().providers;
         if providers.len() > MAX_FALLBACK_PROVIDERS {
             return Err(Status::invalid_argument(format!(
@@ -160,7 +155,7 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::ClearProviderApiKeyRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
-        let caller = admin(&request)?;
+        let caller = admin(&request, ADMIN_ACTION)?;
         settings::clear_api_key(&self.state.store).await?;
         tracing::info!("provider API key cleared");
         self.current(&caller).await

@@ -4,13 +4,13 @@ use secrecy::ExposeSecret;
 use tonic::{Request, Response, Status};
 
 use super::{
-    auth::caller,
+    auth::{admin, caller},
     pb::{self, user_service_server::UserService},
     validate,
 };
 use crate::{
     state::AppState,
-    users::{self, Caller, IssuedToken},
+    users::{self, IssuedToken},
 };
 
 const PAGE_SCOPE: &str = "users";
@@ -25,11 +25,7 @@ impl UserApi {
     }
 }
 
-fn admin<T>(request: &Request<T>) -> Result<Caller, Status> {
-    let caller = caller(request)?;
-    caller.require_admin("manage users")?;
-    Ok(caller)
-}
+const ADMIN_ACTION: &str = "manage users";
 
 fn issued(IssuedToken { user, token }: IssuedToken) -> Response<pb::IssuedToken> {
     Response::new(pb::IssuedToken { user: Some(user.into()), token: token.expose_secret().to_owned() })
@@ -46,7 +42,7 @@ impl UserService for UserApi {
     }
 
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Result<Response<pb::IssuedToken>, Status> {
-        admin(&request)?;
+        admin(&request, ADMIN_ACTION)?;
         let pb::CreateUserRequest { name, admin } = request.into_inner();
         let created = users::create(&self.state.store, Some(&self.state.auth), &name, admin).await?;
         tracing::info!(user = %created.user.id, admin, "user created");
@@ -57,7 +53,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        admin(&request)?;
+        admin(&request, ADMIN_ACTION)?;
         let pb::ListUsersRequest { page_size, page_token } = request.into_inner();
         let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
         let rows = users::list(&self.state.store, &page).await?;
@@ -70,7 +66,7 @@ impl UserService for UserApi {
     }
 
     async fn issue_token(&self, request: Request<pb::IssueTokenRequest>) -> Result<Response<pb::IssuedToken>, Status> {
-        admin(&request)?;
+        admin(&request, ADMIN_ACTION)?;
         let user = request.into_inner().user;
         let issued_token = users::issue_token(&self.state.store, Some(&self.state.auth), &user).await?;
         tracing::info!(user = %issued_token.user.id, "token issued");
@@ -78,7 +74,7 @@ impl UserService for UserApi {
     }
 
     async fn revoke_user(&self, request: Request<pb::RevokeUserRequest>) -> Result<Response<pb::User>, Status> {
-        admin(&request)?;
+        admin(&request, ADMIN_ACTION)?;
         let user = users::revoke(&self.state.store, &request.into_inner().user).await?;
         tracing::info!(user = %user.id, "user revoked");
         Ok(Response::new(user.into()))

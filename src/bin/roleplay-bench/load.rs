@@ -1,6 +1,13 @@
 //! The scenarios: load generation, measurement and the report.
 
-use std::{fmt::Write as _, sync::Arc, time::Duration};
+use std::{
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use roleplay_server::api::pb::{
@@ -105,40 +112,56 @@ struct Stats {
 /// Runs one generation per id at once (chat ids for roleplay-server, the
 /// upstream model for the floor) and measures what the clients see.
 async fn generations(channels: &[Channel], ids: &[String]) -> Stats {
-    let tasks: Vec<_> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let mut client = MessageServiceClient::new(channels[i % channels.len()].clone());
-            let id = id.clone();
-            tokio::spawn(async move {
-                let mut stats = Stats::default();
-                let start = Instant::now();
-                let request = pb::AddUserMessageRequest { chat_session_id: id, content: "Go on.".into() };
-                let Ok(response) = client.add_user_message_streaming(request).await else { return stats };
-                let mut stream = response.into_inner();
-                let mut last = start;
-                while let Ok(Some(event)) = stream.message().await {
-                    match event.event {
-                        Some(Event::Delta(delta)) => {
-                            let now = Instant::now();
-                            if stats.deltas == 0 {
-                                stats.first_token.push(now - start);
-                            } else {
-                                stats.gaps.push(now - last);
-                            }
-                            last = now;
-                            stats.deltas += 1;
-                            stats.bytes += delta.text.len() as u64;
+    generations_counted(channels, ids, &Arc::default(), None).await
+}
+
+/// [`generations`], counting in `started` those that received text, and
+/// optionally starting them `(n, every)`: n at a time, instead of all at once.
+async fn generations_counted(
+    channels: &[Channel],
+    ids: &[String],
+    started: &Arc<AtomicUsize>,
+    stagger: Option<(usize, Duration)>,
+) -> Stats {
+    let mut tasks = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if let Some((n, every)) = stagger
+            && i > 0
+            && i % n == 0
+        {
+            tokio::time::sleep(every).await;
+        }
+        let mut client = MessageServiceClient::new(channels[i % channels.len()].clone());
+        let id = id.clone();
+        let started = Arc::clone(started);
+        tasks.push(tokio::spawn(async move {
+            let mut stats = Stats::default();
+            let start = Instant::now();
+            let request = pb::AddUserMessageRequest { chat_session_id: id, content: "Go on.".into() };
+            let Ok(response) = client.add_user_message_streaming(request).await else { return stats };
+            let mut stream = response.into_inner();
+            let mut last = start;
+            while let Ok(Some(event)) = stream.message().await {
+                match event.event {
+                    Some(Event::Delta(delta)) => {
+                        let now = Instant::now();
+                        if stats.deltas == 0 {
+                            started.fetch_add(1, Ordering::Relaxed);
+                            stats.first_token.push(now - start);
+                        } else {
+                            stats.gaps.push(now - last);
                         }
-                        Some(Event::Completed(_)) => stats.completed += 1,
-                        _ => {}
+                        last = now;
+                        stats.deltas += 1;
+                        stats.bytes += delta.text.len() as u64;
                     }
+                    Some(Event::Completed(_)) => stats.completed += 1,
+                    _ => {}
                 }
-                stats
-            })
-        })
-        .collect();
+            }
+            stats
+        }));
+    }
     let mut total = Stats::default();
     for task in tasks {
         let Ok(stats) = task.await else { continue };
@@ -357,18 +380,25 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     let _ = writeln!(out, "\n## 5. Memory per live generation\n");
     let _ = writeln!(
         out,
-        "Resident memory of the server with N generations streaming (about 1 KiB of text each so far), minus the idle server's, per generation.\n"
+        "Resident memory of the server with N generations streaming, minus the idle server's, per live generation. Each row starts both servers afresh and gives them the same load: generations started 250 every 250 ms, RSS read 3 s after the last one received text (1 to 3 KiB of text each by then).\n"
     );
-    let _ = writeln!(out, "| live generations | RSS idle | RSS live | per generation |");
-    let _ = writeln!(out, "|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| generations | floor live | floor per live generation | roleplay live | roleplay RSS idle / live | roleplay per live generation | ratio |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for &g in &sizes.memory {
-        let (idle, live) = memory(&roleplay, g).await;
+        let (f, r) = memory(&upstream, g).await;
         let _ = writeln!(
             out,
-            "| {g} | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
-            idle as f64 / 1048576.0,
-            live as f64 / 1048576.0,
-            live.saturating_sub(idle) as f64 / 1024.0 / g as f64
+            "| {g} | {} | {:.1} KiB | {} | {:.1} / {:.1} MiB | {:.1} KiB | {:.2}× |",
+            f.live_count,
+            f.per_live_kib(),
+            r.live_count,
+            r.idle as f64 / 1048576.0,
+            r.live as f64 / 1048576.0,
+            r.per_live_kib(),
+            r.per_live_kib() / f.per_live_kib().max(0.001)
         );
     }
 
@@ -438,16 +468,54 @@ async fn fan_out(server: &Server, chat: &str, watchers: usize) -> Duration {
     server.cpu().saturating_sub(cpu_before)
 }
 
-async fn memory(roleplay: &Roleplay, count: usize) -> (u64, u64) {
-    // Long and slow, so they are all live when measured: ~64 chunks of 16 bytes in.
-    let shape = Shape { chunks: 2_000, chunk_bytes: 16, interval: Duration::from_millis(50) };
-    let chats = roleplay.chats(count, shape).await;
-    let idle = roleplay.server.rss();
-    let channels = roleplay.server.channels(count.div_ceil(STREAMS_PER_CONNECTION)).await;
-    let ids = chats.clone();
-    let load = tokio::spawn(async move { generations(&channels, &ids).await });
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let live = roleplay.server.rss();
+/// Resident memory with generations live.
+struct Memory {
+    idle: u64,
+    live: u64,
+    live_count: usize,
+}
+
+impl Memory {
+    fn per_live_kib(&self) -> f64 {
+        self.live.saturating_sub(self.idle) as f64 / 1024.0 / self.live_count.max(1) as f64
+    }
+}
+
+/// Starts a generation per id on `server`, 250 every 250 ms (this measures
+/// memory per live generation, not how a burst of starts is admitted:
+/// scenario 1 does that), and reads its RSS 3 s after the last one received
+/// text. Returns the reading and the load, still running.
+async fn memory_of(server: &Server, ids: Vec<String>) -> (Memory, tokio::task::JoinHandle<Stats>) {
+    let count = ids.len();
+    let idle = server.rss();
+    let channels = server.channels(count.div_ceil(STREAMS_PER_CONNECTION)).await;
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&started);
+    let load = tokio::spawn(async move {
+        generations_counted(&channels, &ids, &counter, Some((250, Duration::from_millis(250)))).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while started.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    (Memory { idle, live: server.rss(), live_count: started.load(Ordering::Relaxed) }, load)
+}
+
+/// The floor's and roleplay-server's memory with `count` generations live,
+/// each in a fresh process: one that ran earlier scenarios keeps their
+/// memory in its allocator, and new generations would hide in it.
+async fn memory(upstream: &str, count: usize) -> (Memory, Memory) {
+    let floor = &Server::floor(upstream).await;
+    let roleplay = &Roleplay::start(upstream, None).await;
+    // The floor's replies end by themselves soon after the reading (it has
+    // no cancel); roleplay-server's are long and cancelled after it.
+    let short = Shape { chunks: 300, chunk_bytes: 16, interval: Duration::from_millis(50) };
+    let (floor_memory, floor_load) = memory_of(floor, vec![short.model(); count]).await;
+    let _ = floor_load.await;
+    let long = Shape { chunks: 2_000, chunk_bytes: 16, interval: Duration::from_millis(50) };
+    let chats = roleplay.chats(count, long).await;
+    let (roleplay_memory, load) = memory_of(&roleplay.server, chats.clone()).await;
     let mut client = MessageServiceClient::new(roleplay.channel.clone());
     for chat in &chats {
         let _ = client
@@ -455,7 +523,7 @@ async fn memory(roleplay: &Roleplay, count: usize) -> (u64, u64) {
             .await;
     }
     let _ = load.await;
-    (idle, live)
+    (floor_memory, roleplay_memory)
 }
 
 async fn persistence(roleplay: &Roleplay, n: usize, shape: Shape) -> f64 {
