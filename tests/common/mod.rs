@@ -258,27 +258,13 @@ impl TestServer {
         process::open_chat(&self.channel).await
     }
 
+    /// Sends as the single-user mode's user (no token).
     pub async fn send(&self, chat_id: &str, content: &str) -> Result<Streaming<pb::GenerationEvent>, tonic::Status> {
-        self.messages()
-            .add_user_message_streaming(pb::AddUserMessageRequest {
-                chat_session_id: chat_id.into(),
-                content: content.into(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
+        self.as_user(None).send(chat_id, content).await
     }
 
     pub async fn messages_of(&self, chat_id: &str) -> Vec<pb::Message> {
-        self.chats()
-            .list_messages(pb::ListMessagesRequest {
-                chat_session_id: chat_id.into(),
-                page_size: 500,
-                page_token: String::new(),
-            })
-            .await
-            .expect("list messages")
-            .into_inner()
-            .messages
+        self.as_user(None).messages_of(chat_id).await
     }
 
     /// Waits until the registry holds nothing for any chat.

@@ -3,17 +3,14 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
-use roleplay_server::api::pb::{
-    self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
-    settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
-};
+use roleplay_server::api::pb;
 use tokio::{
     process::{Child, Command},
     time::Instant,
 };
 use tonic::transport::Channel;
 
-use super::{API_KEY, FakeUpstream, TestDb};
+use super::{FakeUpstream, TestDb};
 
 /// The environment that points the binary at the test's database and keys.
 fn base_env(db: &TestDb, dir: &Path) -> Vec<(String, String)> {
@@ -83,33 +80,9 @@ pub async fn spawn_logging(
 }
 
 /// A character ("Aria", "A bard."), a profile ("Sam") and a chat between
-/// them, with the API key set.
+/// them, with the API key set (in single-user mode).
 pub async fn open_chat(channel: &Channel) -> pb::ChatSession {
-    SettingsServiceClient::new(channel.clone())
-        .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: API_KEY.into() })
-        .await
-        .expect("key");
-    let character = CharacterServiceClient::new(channel.clone())
-        .create_character(pb::CreateCharacterRequest {
-            name: "Aria".into(),
-            description: "A bard.".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("character")
-        .into_inner();
-    let profile = UserProfileServiceClient::new(channel.clone())
-        .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: String::new() })
-        .await
-        .expect("profile")
-        .into_inner();
-    ChatSessionServiceClient::new(channel.clone())
-        .create_chat_session(pb::CreateChatSessionRequest {
-            character_id: character.id,
-            user_profile_id: profile.id,
-            ..Default::default()
-        })
-        .await
-        .expect("chat")
-        .into_inner()
+    let local = super::users::As::new(channel.clone(), None);
+    local.set_global_key().await;
+    local.open_chat("Aria").await
 }
