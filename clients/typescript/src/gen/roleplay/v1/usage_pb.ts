@@ -236,7 +236,9 @@ export type UsageRecord = Message<"roleplay.v1.UsageRecord"> & {
   cost?: number | undefined;
 
   /**
-   * Absent when no text arrived.
+   * From the first request to the provider to the first text (the time the
+   * server spent before that, storing the message, is not in it); absent
+   * when no text arrived.
    *
    * @generated from field: optional int64 time_to_first_token_ms = 10;
    */
