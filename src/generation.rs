@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use tokio::{sync::watch, time::Instant};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::{
@@ -86,44 +87,57 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
     let mut reply = Message::new(chat_id, Role::Assistant, String::new(), MessageStatus::Streaming);
     reply.model = Some(model.clone());
     reply.stream_id = Some(stream_id.clone());
-    store.insert_exchange(&user, &reply).await?;
-
-    let generation = state.registry.publish(
-        &lock,
-        StreamInfo {
-            stream_id,
-            chat_session_id: chat_id.to_owned(),
-            user_message_id: user.id,
-            assistant_message_id: reply.id,
-            model: model.clone(),
-            started_at: reply.created_at,
-        },
-    );
     let primary = CompletionRequest {
         base_url: settings.provider_base_url.clone(),
         api_key: Some(api_key),
-        model,
+        model: model.clone(),
         messages,
         temperature: chat.temperature,
         max_tokens: chat.max_tokens.and_then(|t| u32::try_from(t).ok()),
     };
+
+    // The provider request goes out while the message pair is committed, so
+    // the first token waits for the slower of the two rather than for both.
+    // `Started` still waits for the commit: a reply a client sees is always
+    // one the database has. Dropping the handle (the commit failed, or the
+    // reply ended before it connected) aborts the request.
+    let requested_at = Instant::now();
     let routes = provider_routes(primary, &settings.fallbacks);
-    let job = Job {
-        user_id: caller.user_id.clone(),
-        _permit: permit,
-        store: store.clone(),
-        provider: Arc::clone(&state.provider),
-        registry: state.registry.clone(),
-        generation: Arc::clone(&generation),
-        lock,
-        limits: Limits {
-            first_token: state.options.first_token_timeout,
-            chunk: state.options.chunk_timeout,
-            idle: state.options.idle_timeout,
-        },
+    let connecting = AbortOnDropHandle::new(tokio::spawn(connect_first_available(Arc::clone(&state.provider), routes)));
+    let limits = Limits {
+        first_token: state.options.first_token_timeout,
+        chunk: state.options.chunk_timeout,
+        idle: state.options.idle_timeout,
     };
-    let span = tracing::info_span!("generation", stream_id = %generation.info.stream_id, chat_session_id = %chat_id);
-    state.lifecycle.tasks.spawn(job.run(routes).instrument(span));
+    let info = StreamInfo {
+        stream_id,
+        chat_session_id: chat_id.to_owned(),
+        user_message_id: user.id.clone(),
+        assistant_message_id: reply.id.clone(),
+        model,
+        started_at: reply.created_at,
+    };
+    let (store, registry, tasks, user_id) =
+        (store.clone(), state.registry.clone(), state.lifecycle.tasks.clone(), caller.user_id.clone());
+    // Storing and starting run as a task of their own: once the message is
+    // being stored, a client that hangs up cannot leave it half-started
+    // (stored, but with no reply running), just as leaving later never
+    // stops a reply.
+    let starting = state.lifecycle.tasks.spawn(async move {
+        store.insert_exchange(&user, &reply).await?;
+        let generation = registry.publish(&lock, info);
+        let span = tracing::info_span!(
+            "generation",
+            stream_id = %generation.info.stream_id,
+            chat_session_id = %generation.info.chat_session_id
+        );
+        let job = Job { user_id, _permit: permit, store, registry, generation: Arc::clone(&generation), lock, limits };
+        tasks.spawn(job.run(connecting, requested_at).instrument(span));
+        Ok::<_, Error>(generation)
+    });
+    let generation = starting
+        .await
+        .map_err(|_| Error::Unavailable("the reply could not be started; send the message again".into()))??;
 
     Ok(Follower::new(
         watch,
@@ -166,7 +180,7 @@ fn provider_routes(primary: CompletionRequest, fallbacks: &[Fallback]) -> Vec<Ro
 /// (unreachable, or 408/429/5xx after that provider's retries) moves on to
 /// the next: a rejected key or a bad request would fail the same way there.
 async fn connect_first_available(
-    provider: &dyn ChatProvider,
+    provider: Arc<dyn ChatProvider>,
     routes: Vec<Route>,
 ) -> Result<(EventStream, Answered), ProviderError> {
     let last = routes.len().saturating_sub(1);
@@ -224,7 +238,6 @@ struct Job {
     /// One of the user's concurrent generations, released with the job.
     _permit: RunningPermit,
     store: Store,
-    provider: Arc<dyn ChatProvider>,
     registry: Registry,
     generation: Arc<Generation>,
     /// Held until the outcome is stored: the chat's one-reply-at-a-time lock.
@@ -232,10 +245,14 @@ struct Job {
     limits: Limits,
 }
 
+/// The provider request under way, started before the job.
+type Connecting = AbortOnDropHandle<Result<(EventStream, Answered), ProviderError>>;
+
 impl Job {
-    async fn run(self, routes: Vec<Route>) {
-        let started = Instant::now();
-        let (ending, answered, first_text_at) = self.stream(routes).await;
+    /// `requested_at`: when the provider request (`connecting`) went out.
+    async fn run(self, connecting: Connecting, requested_at: Instant) {
+        let started = requested_at;
+        let (ending, answered, first_text_at) = self.stream(connecting, requested_at).await;
         let text = self.generation.text();
         let duration = started.elapsed();
         let timing = Timing { duration, first_token: first_text_at.map(|at| at - started) };
@@ -268,37 +285,46 @@ impl Job {
     /// Pulls the provider stream into the registry until it ends, fails,
     /// times out or is cancelled. Returning drops the stream, which closes
     /// the upstream connection.
-    async fn stream(&self, routes: Vec<Route>) -> (Ending, Option<Answered>, Option<Instant>) {
+    async fn stream(
+        &self,
+        connecting: Connecting,
+        requested_at: Instant,
+    ) -> (Ending, Option<Answered>, Option<Instant>) {
         let mut answered = None;
         let mut first_text_at = None;
-        let ending = self.stream_from(routes, &mut answered, &mut first_text_at).await;
+        let ending = self.stream_from(connecting, requested_at, &mut answered, &mut first_text_at).await;
         (ending, answered, first_text_at)
     }
 
     async fn stream_from(
         &self,
-        routes: Vec<Route>,
+        connecting: Connecting,
+        requested_at: Instant,
         answered: &mut Option<Answered>,
         first_text_at: &mut Option<Instant>,
     ) -> Ending {
         let generation = Arc::clone(&self.generation);
         let idle = idle_timeout(self.lock.entry().watcher_counts(), self.limits.idle);
         tokio::pin!(idle);
-        let deadline = tokio::time::sleep(self.limits.first_token);
+        // The first-token limit counts from the request, not from the commit.
+        let deadline = tokio::time::sleep_until(requested_at + self.limits.first_token);
         tokio::pin!(deadline);
 
-        let connect = connect_first_available(&*self.provider, routes);
         let mut events = tokio::select! {
             biased;
             () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
             () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
             () = &mut deadline => return first_token_timeout(self.limits.first_token),
-            connected = connect => match connected {
-                Ok((events, by)) => {
+            connected = connecting => match connected {
+                Ok(Ok((events, by))) => {
                     *answered = Some(by);
                     events
                 }
-                Err(err) => return err.into(),
+                Ok(Err(err)) => return err.into(),
+                Err(join_error) => {
+                    tracing::error!(error = %join_error, "the provider request task failed");
+                    return ProviderError::Upstream("the provider request failed unexpectedly".into()).into();
+                }
             },
         };
 

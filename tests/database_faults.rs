@@ -64,3 +64,35 @@ async fn pooled_connections_cut_while_idle_are_replaced() {
         assert!(matches!(terminal(&events), Event::Completed(_)));
     }
 }
+
+/// A client that hangs up while its message is being stored (here, behind a
+/// lock another session holds) does not leave it half-started: once stored,
+/// its reply runs and is stored too, as when a client leaves mid-reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_while_the_message_is_stored_still_runs_the_reply() {
+    let server = TestServer::start(Db::Postgres).await;
+    let chat = server.chat().await;
+    server.upstream.push(Reply::chunks(["Stored ", "anyway."]));
+    let (mut admin, schema) = admin(&server).await;
+    admin.batch_execute(&format!("BEGIN; LOCK TABLE {schema}.messages IN EXCLUSIVE MODE")).await.expect("lock");
+
+    let send = server.send(&chat.id, "Are you there?");
+    let gave_up = tokio::time::timeout(Duration::from_millis(500), send).await;
+    assert!(gave_up.is_err(), "the send waits for the lock, and the client gives up");
+    admin.batch_execute("COMMIT").await.expect("release the lock");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let messages = loop {
+        let messages = server.messages_of(&chat.id).await;
+        if messages.iter().any(|m| m.content == "Stored anyway.") || tokio::time::Instant::now() > deadline {
+            break messages;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let texts: Vec<(&str, pb::MessageStatus)> = messages.iter().map(|m| (m.content.as_str(), m.status())).collect();
+    assert_eq!(
+        texts,
+        [("Are you there?", pb::MessageStatus::Completed), ("Stored anyway.", pb::MessageStatus::Completed)]
+    );
+    assert!(server.state.registry.live(&chat.id).is_none(), "the chat is free again");
+}
