@@ -60,8 +60,8 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
         state.user_api_key(&caller.user_id),
     )?;
     let api_key = settings::choose_api_key(&own_key, &settings)?;
-    // Refusals that count nothing come first: a message refused for any
-    // reason does not use up an allowance (the permit is returned on drop).
+    // Refusals that count nothing come first: a busy chat or the cap on
+    // running replies uses up no allowance (the permit is returned on drop).
     if let Some(running) = state.registry.live(chat_id) {
         return Err(RegistryError::Busy(running.info.stream_id.clone()).into());
     }
@@ -123,18 +123,23 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
     // being stored, a client that hangs up cannot leave it half-started
     // (stored, but with no reply running), just as leaving later never
     // stops a reply.
-    let starting = state.lifecycle.tasks.spawn(async move {
-        store.insert_exchange(&user, &reply).await?;
-        let generation = registry.publish(&lock, info);
-        let span = tracing::info_span!(
-            "generation",
-            stream_id = %generation.info.stream_id,
-            chat_session_id = %generation.info.chat_session_id
-        );
-        let job = Job { user_id, _permit: permit, store, registry, generation: Arc::clone(&generation), lock, limits };
-        tasks.spawn(job.run(connecting, requested_at).instrument(span));
-        Ok::<_, Error>(generation)
-    });
+    let starting = state.lifecycle.tasks.spawn(
+        async move {
+            store.insert_exchange(&user, &reply).await?;
+            let generation = registry.publish(&lock, info);
+            let span = tracing::info_span!(
+                "generation",
+                stream_id = %generation.info.stream_id,
+                chat_session_id = %generation.info.chat_session_id
+            );
+            let job =
+                Job { user_id, _permit: permit, store, registry, generation: Arc::clone(&generation), lock, limits };
+            tasks.spawn(job.run(connecting, requested_at).instrument(span));
+            Ok::<_, Error>(generation)
+        }
+        // In the RPC's span, so the reply's log lines carry its request id.
+        .instrument(tracing::Span::current()),
+    );
     let generation = starting
         .await
         .map_err(|_| Error::Unavailable("the reply could not be started; send the message again".into()))??;

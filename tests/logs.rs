@@ -57,4 +57,9 @@ async fn a_conversation_logs_ids_and_never_secrets_or_text() {
     assert!(with("stream_id") > 0, "no line carries a stream id");
     let completed = lines.iter().find(|l| l["fields"]["message"] == "reply completed").expect("a completion line");
     assert!(completed["span"]["stream_id"].is_string());
+    let spans = completed["spans"].as_array().expect("the span list");
+    assert!(
+        spans.iter().any(|span| span["request_id"].is_string()),
+        "a reply's lines carry the request id of the RPC that started it: {completed}"
+    );
 }
