@@ -69,6 +69,16 @@ fn access_token(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
 }
 
+/// Resolves the request's caller and attaches it for the handlers (and to
+/// the current span).
+async fn identify(state: &AppState, request: &mut Request) -> Result<(), Error> {
+    let authorization = authorization(request)?;
+    let caller = state.auth.authenticate(authorization.as_deref()).await?;
+    tracing::Span::current().record("user", caller.user_id.as_str());
+    request.extensions_mut().insert(caller);
+    Ok(())
+}
+
 /// The gRPC middleware (see the module doc).
 pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
@@ -79,17 +89,8 @@ pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Nex
     let span = tracing::info_span!("rpc", method = %path, request_id = %request_id, user = tracing::field::Empty);
     async move {
         let started = Instant::now();
-        let authorization = authorization(&request);
-        let caller = match authorization {
-            Ok(value) => state.auth.authenticate(value.as_deref()).await,
-            Err(err) => Err(err),
-        };
-        let mut response = match caller {
-            Ok(caller) => {
-                tracing::Span::current().record("user", caller.user_id.as_str());
-                request.extensions_mut().insert(caller);
-                next.run(request).await
-            }
+        let mut response = match identify(&state, &mut request).await {
+            Ok(()) => next.run(request).await,
             Err(err) => Status::from(err).into_http(),
         };
         log_finished(&response, started);
@@ -103,27 +104,22 @@ pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Nex
 }
 
 /// The same for plain HTTP routes (the SSE endpoint): a refusal is 401
-/// with the reason as text.
+/// (503 when the database cannot be asked) with the reason as text.
 pub async fn http(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    use axum::response::IntoResponse;
+    use axum::{http::StatusCode, response::IntoResponse};
     let request_id = request_id(request.headers());
     let span = tracing::info_span!("http", path = %request.uri().path(), request_id = %request_id, user = tracing::field::Empty);
     async move {
-        let authorization = authorization(&request);
-        let caller = match authorization {
-            Ok(value) => state.auth.authenticate(value.as_deref()).await,
-            Err(err) => Err(err),
-        };
-        match caller {
-            Ok(caller) => {
-                tracing::Span::current().record("user", caller.user_id.as_str());
-                request.extensions_mut().insert(caller);
-                next.run(request).await
-            }
+        match identify(&state, &mut request).await {
+            Ok(()) => next.run(request).await,
             Err(err) => {
                 let status = Status::from(err);
                 tracing::info!(grpc_status = ?status.code(), "http request refused");
-                (axum::http::StatusCode::UNAUTHORIZED, status.message().to_owned()).into_response()
+                let code = match status.code() {
+                    tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                (code, status.message().to_owned()).into_response()
             }
         }
     }
