@@ -100,6 +100,12 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// `ours / theirs` for a table cell; a zero denominator (CPU below one 10 ms
+/// tick) has no ratio, and saying so beats printing NaN or infinity.
+fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs > 0.0 { format!("{:.2}×", ours / theirs) } else { "n/a".to_owned() }
+}
+
 #[derive(Default)]
 struct Stats {
     first_token: Vec<Duration>,
@@ -315,13 +321,13 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
         let (r50, r99) = (percentile(&mut r.stats.first_token, 0.5), percentile(&mut r.stats.first_token, 0.99));
         let _ = writeln!(
             out,
-            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {:.2}× | {}/{n} |",
+            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {} | {}/{n} |",
             ms(f50),
             ms(f99),
             ms(r50),
             ms(r99),
             ms(r99.saturating_sub(f99)),
-            if f_cpu > 0.0 { r_cpu / f_cpu } else { f64::NAN },
+            ratio(r_cpu, f_cpu),
             r.stats.completed
         );
     }
@@ -373,7 +379,7 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
         let cpu = fan_out(&roleplay.server, &chat, w).await;
         let per = cpu.as_secs_f64() * 1e6 / (shape4.chunks * w) as f64;
         let base = *one.get_or_insert(per);
-        let _ = writeln!(out, "| {w} | {} | {per:.2} µs | {:.2}× |", ms(cpu), per / base);
+        let _ = writeln!(out, "| {w} | {} | {per:.2} µs | {} |", ms(cpu), ratio(per, base));
     }
 
     // 5: memory per live generation.
@@ -391,14 +397,14 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
         let (f, r) = memory(&upstream, g).await;
         let _ = writeln!(
             out,
-            "| {g} | {} | {:.1} KiB | {} | {:.1} / {:.1} MiB | {:.1} KiB | {:.2}× |",
+            "| {g} | {} | {:.1} KiB | {} | {:.1} / {:.1} MiB | {:.1} KiB | {} |",
             f.live_count,
             f.per_live_kib(),
             r.live_count,
             r.idle as f64 / 1048576.0,
             r.live as f64 / 1048576.0,
             r.per_live_kib(),
-            r.per_live_kib() / f.per_live_kib().max(0.001)
+            ratio(r.per_live_kib(), f.per_live_kib())
         );
     }
 

@@ -52,6 +52,15 @@ async fn main() {
         floor::serve(listen, upstream).await;
         return;
     }
+    let server = process::server_binary();
+    if !server.is_file() {
+        // `cargo run --bin roleplay-bench` builds the bench alone.
+        eprintln!(
+            "roleplay-bench measures {}, which is not built: run `cargo build --release --bins` first",
+            server.display()
+        );
+        std::process::exit(2);
+    }
     let mut sizes = if args.quick { load::Sizes::quick() } else { load::Sizes::full() };
     if !args.only.is_empty() {
         sizes = sizes.only(&args.only);

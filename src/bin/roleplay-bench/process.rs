@@ -1,6 +1,11 @@
 //! The servers under test as child processes, and what /proc says of them.
 
-use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
@@ -16,6 +21,12 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr")
 }
 
+/// The roleplay-server binary the bench measures: the one cargo built beside
+/// the bench, so a release bench measures a release server.
+pub fn server_binary() -> PathBuf {
+    std::env::current_exe().expect("own path").with_file_name("roleplay-server")
+}
+
 impl Server {
     pub async fn floor(upstream: &str) -> Self {
         let addr = free_addr();
@@ -27,8 +38,7 @@ impl Server {
 
     pub async fn roleplay(upstream: &str, database_url: &str, dir: &Path) -> Self {
         let addr = free_addr();
-        let exe = std::env::current_exe().expect("own path").with_file_name("roleplay-server");
-        let mut command = Command::new(exe);
+        let mut command = Command::new(server_binary());
         command
             .arg("serve")
             .env("ROLEPLAY_LISTEN", addr.to_string())
