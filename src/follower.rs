@@ -6,13 +6,20 @@
 //! event. Every byte is sent exactly once because the offset only moves by
 //! what was sent, and text is only ever appended. The caller of
 //! AddUserMessageStreaming and every subscriber run this same code.
+//!
+//! A subscriber then follows every later reply, in order: one it fell too
+//! far behind to see in memory comes from the [`Backlog`].
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{collections::VecDeque, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::{sync::watch, time::Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::{ChatWatch, Generation, Outcome, Progress};
+use crate::{
+    backlog::{Backlog, Since},
+    error::Result,
+    registry::{ChatWatch, Generation, Outcome, Progress},
+};
 
 /// What a follower sends.
 #[derive(Debug, Clone)]
@@ -79,14 +86,53 @@ pub enum Start {
     After(Arc<Generation>),
 }
 
+/// The newest reply a follower has followed, to tell the chat's next reply
+/// from a gap.
+#[derive(Debug)]
+enum Seen {
+    /// None: the chat had no reply in memory when following began.
+    Nothing,
+    /// This reply; `seq` is 0 when it was rebuilt from the database.
+    Reply { seq: u64, id: String },
+}
+
+impl Seen {
+    fn of(generation: &Generation) -> Self {
+        Self::Reply { seq: generation.seq, id: generation.info.assistant_message_id.clone() }
+    }
+
+    /// Whether `generation` is newer than the reply seen. Reply ids are
+    /// UUIDv7, ordered by creation, which covers replies with no `seq`.
+    fn is_older_than(&self, generation: &Generation) -> bool {
+        match self {
+            Self::Nothing => true,
+            Self::Reply { seq, .. } if *seq > 0 && generation.seq > 0 => generation.seq > *seq,
+            Self::Reply { id, .. } => generation.info.assistant_message_id.as_str() > id.as_str(),
+        }
+    }
+
+    /// Whether `generation` came right after the reply seen, with nothing
+    /// missed in between.
+    fn is_followed_by(&self, generation: &Generation) -> bool {
+        match self {
+            Self::Nothing => generation.prev_seq == 0,
+            Self::Reply { seq, .. } => *seq > 0 && generation.prev_seq == *seq,
+        }
+    }
+}
+
 pub struct Follower {
     watch: ChatWatch,
     current: Option<Cursor>,
-    /// Subscribers go on to later generations; the sender of a message stops
-    /// after its reply.
-    follow_later: bool,
-    /// The newest generation already followed or deliberately skipped.
-    last_seq: u64,
+    /// Subscribers go on to later generations, reading the ones they missed
+    /// from here; the sender of a message stops after its reply.
+    backlog: Option<Backlog>,
+    /// Missed replies to follow, oldest first, before anything newer.
+    missed: VecDeque<Arc<Generation>>,
+    seen: Seen,
+    /// Replies may have ended since the one the follower started from
+    /// without this chat entry having seen them: look them up once.
+    check_backlog: bool,
     heartbeat_every: Duration,
     heartbeat: Pin<Box<Sleep>>,
     /// Ends the stream at shutdown, after generations have been drained.
@@ -98,36 +144,37 @@ impl Follower {
     pub fn new(
         mut watch: ChatWatch,
         start: Start,
-        follow_later: bool,
+        backlog: Option<Backlog>,
         heartbeat_every: Duration,
         stop: CancellationToken,
     ) -> Self {
         let latest = watch.latest();
-        let (current, last_seq) = match start {
+        let (current, seen) = match start {
             Start::At { generation, offset } => {
-                let skip_to = if generation.seq == 0 {
-                    // Rebuilt from the database: newer live replies follow it.
-                    latest.map_or(0, |g| if g.is_streaming() { g.seq - 1 } else { g.seq })
-                } else {
-                    generation.seq
-                };
-                (Some(Cursor::new(generation, offset)), skip_to)
+                let seen = Seen::of(&generation);
+                (Some(Cursor::new(generation, offset)), seen)
             }
-            Start::After(seen) if seen.seq > 0 => (None, seen.seq),
-            Start::After(_) | Start::Live => match latest {
-                Some(g) if g.is_streaming() => {
-                    let seq = g.seq;
-                    (Some(Cursor::new(g, 0)), seq)
-                }
-                Some(g) => (None, g.seq),
-                None => (None, 0),
+            Start::After(generation) => (None, Seen::of(&generation)),
+            Start::Live => match latest.as_ref() {
+                Some(g) if g.is_streaming() => (Some(Cursor::new(Arc::clone(g), 0)), Seen::of(g)),
+                Some(g) => (None, Seen::of(g)),
+                None => (None, Seen::Nothing),
             },
+        };
+        // A reply from the database, or from memory while this chat entry
+        // has published nothing, may have been followed by others this entry
+        // never held. (While an entry has a watcher it sees every reply.)
+        let check_backlog = match &seen {
+            Seen::Reply { seq, .. } => *seq == 0 || latest.is_none(),
+            Seen::Nothing => false,
         };
         Self {
             watch,
             current,
-            follow_later,
-            last_seq,
+            backlog,
+            missed: VecDeque::new(),
+            seen,
+            check_backlog,
             heartbeat_every,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
             stop,
@@ -135,25 +182,27 @@ impl Follower {
         }
     }
 
-    /// The next event, or `None` when the stream should end.
-    pub async fn next(&mut self) -> Option<Event> {
+    /// The next event, or `None` when the stream should end. An error (the
+    /// missed replies could not be read) ends the stream too; the client
+    /// resumes from where it was.
+    pub async fn next(&mut self) -> Option<Result<Event>> {
         if self.done {
             return None;
         }
         let event = self.next_inner().await;
         match &event {
-            None => self.done = true,
-            Some(Event::Ended { .. }) if !self.follow_later => self.done = true,
-            Some(_) => {}
+            None | Some(Err(_)) => self.done = true,
+            Some(Ok(Event::Ended { .. })) if self.backlog.is_none() => self.done = true,
+            Some(Ok(_)) => {}
         }
-        if event.is_some() {
+        if matches!(event, Some(Ok(_))) {
             let deadline = tokio::time::Instant::now() + self.heartbeat_every;
             self.heartbeat.as_mut().reset(deadline);
         }
         event
     }
 
-    async fn next_inner(&mut self) -> Option<Event> {
+    async fn next_inner(&mut self) -> Option<Result<Event>> {
         loop {
             if let Some(cursor) = self.current.as_mut() {
                 tokio::select! {
@@ -161,40 +210,64 @@ impl Follower {
                     event = cursor.next() => match event {
                         Some(event @ Event::Ended { .. }) => {
                             self.current = None;
-                            return Some(event);
+                            return Some(Ok(event));
                         }
-                        Some(event) => return Some(event),
-                        None => {
-                            self.current = None;
-                            if !self.follow_later {
-                                return None;
-                            }
-                        }
+                        Some(event) => return Some(Ok(event)),
+                        None => self.current = None,
                     },
                     () = self.stop.cancelled() => return None,
-                    () = &mut self.heartbeat => return Some(Event::Heartbeat),
+                    () = &mut self.heartbeat => return Some(Ok(Event::Heartbeat)),
                 }
                 continue;
             }
-            if !self.follow_later {
-                return None;
+            self.backlog.as_ref()?;
+            if let Some(missed) = self.missed.pop_front() {
+                self.current = Some(Cursor::new(missed, 0));
+                continue;
             }
-            if let Some(newer) = self.watch.latest().filter(|g| g.seq > self.last_seq) {
-                self.last_seq = newer.seq;
-                self.current = Some(Cursor::new(newer, 0));
+            let newest = self.watch.latest().filter(|g| self.seen.is_older_than(g));
+            if self.check_backlog || newest.as_ref().is_some_and(|g| !self.seen.is_followed_by(g)) {
+                self.check_backlog = false;
+                if let Err(err) = self.catch_up(newest).await {
+                    return Some(Err(err));
+                }
+                continue;
+            }
+            if let Some(newest) = newest {
+                self.seen = Seen::of(&newest);
+                self.current = Some(Cursor::new(newest, 0));
                 continue;
             }
             tokio::select! {
                 biased;
-                published = self.watch.next_published() => {
-                    if let Some(generation) = published.filter(|g| g.seq > self.last_seq) {
-                        self.last_seq = generation.seq;
-                        self.current = Some(Cursor::new(generation, 0));
-                    }
-                }
+                // Woken by a newer generation, read at the top of the loop.
+                _ = self.watch.next_published() => {}
                 () = self.stop.cancelled() => return None,
-                () = &mut self.heartbeat => return Some(Event::Heartbeat),
+                () = &mut self.heartbeat => return Some(Ok(Event::Heartbeat)),
             }
         }
+    }
+
+    /// Queues the replies between the one seen and `newest` (or all later
+    /// ones), then `newest`.
+    async fn catch_up(&mut self, newest: Option<Arc<Generation>>) -> Result<()> {
+        let since = match &self.seen {
+            Seen::Reply { id, .. } => Some(Since::Reply(id.clone())),
+            Seen::Nothing => self.watch.entry().first_user_message_id().map(|id| Since::Message(id.to_owned())),
+        };
+        if let (Some(backlog), Some(since)) = (&self.backlog, since) {
+            let before = newest.as_ref().map(|g| g.info.assistant_message_id.as_str());
+            for missed in backlog.between(&since, before).await? {
+                if self.seen.is_older_than(&missed) {
+                    self.seen = Seen::of(&missed);
+                    self.missed.push_back(missed);
+                }
+            }
+        }
+        if let Some(newest) = newest.filter(|g| self.seen.is_older_than(g)) {
+            self.seen = Seen::of(&newest);
+            self.missed.push_back(newest);
+        }
+        Ok(())
     }
 }

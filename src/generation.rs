@@ -147,7 +147,7 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
     Ok(Follower::new(
         watch,
         Start::At { generation, offset: 0 },
-        false,
+        None,
         state.options.heartbeat_interval,
         state.lifecycle.stop_followers.clone(),
     ))

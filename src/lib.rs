@@ -12,6 +12,8 @@
 //!   per-chat lock and watcher counts.
 //! - [`checkpoint`]: saves the text of running replies every 250 ms, so a
 //!   crash loses almost nothing that was streamed.
+//! - [`backlog`]: replies a subscriber missed while away or far behind,
+//!   read back in order.
 //! - [`follower`]: turns registry state into a client's event sequence with
 //!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
@@ -32,6 +34,7 @@
 //! - [`error`]: the error type and its one mapping to gRPC statuses.
 
 pub mod api;
+pub mod backlog;
 pub mod chats;
 pub mod checkpoint;
 pub mod config;

@@ -15,7 +15,7 @@
 
 use std::{
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -132,8 +132,12 @@ pub struct Progress {
 pub struct Generation {
     pub info: StreamInfo,
     /// Orders generations within the registry, so a watcher can tell a new
-    /// one from one it already followed.
+    /// one from one it already followed; 0 for one rebuilt from the database.
     pub(crate) seq: u64,
+    /// The `seq` of the chat's generation published before this one in the
+    /// same chat entry (0 if none): a watcher whose last reply is not this
+    /// one missed some, and fetches them (see [`crate::backlog`]).
+    pub(crate) prev_seq: u64,
     progress: watch::Sender<Progress>,
     cancel: CancellationToken,
     cancel_reason: AtomicU8,
@@ -142,11 +146,12 @@ pub struct Generation {
 }
 
 impl Generation {
-    fn new(info: StreamInfo, seq: u64, text: String, outcome: Option<Outcome>) -> Self {
+    fn new(info: StreamInfo, seq: u64, prev_seq: u64, text: String, outcome: Option<Outcome>) -> Self {
         let (progress, _) = watch::channel(Progress { text, outcome: outcome.map(Arc::new) });
         Self {
             info,
             seq,
+            prev_seq,
             progress,
             cancel: CancellationToken::new(),
             cancel_reason: AtomicU8::new(0),
@@ -168,7 +173,7 @@ impl Generation {
     /// A generation that is over, rebuilt from its stored message (to resume
     /// a stream that left memory).
     pub fn from_stored(info: StreamInfo, text: String, outcome: Outcome) -> Arc<Self> {
-        Arc::new(Self::new(info, 0, text, Some(outcome)))
+        Arc::new(Self::new(info, 0, 0, text, Some(outcome)))
     }
 
     /// Appends streamed text and wakes every watcher.
@@ -249,11 +254,19 @@ pub struct ChatEntry {
     /// The stream holding the chat's lock. A std Mutex: it is never held
     /// across an await.
     running: Mutex<Option<String>>,
+    /// The user message of the first generation published in this entry:
+    /// where a watcher that joined the empty entry looks up replies it missed.
+    first_user_message_id: OnceLock<String>,
 }
 
 impl ChatEntry {
     fn new() -> Self {
-        Self { latest: watch::channel(None).0, watchers: watch::channel(0).0, running: Mutex::new(None) }
+        Self {
+            latest: watch::channel(None).0,
+            watchers: watch::channel(0).0,
+            running: Mutex::new(None),
+            first_user_message_id: OnceLock::new(),
+        }
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, Option<String>> {
@@ -275,6 +288,10 @@ impl ChatEntry {
     /// The running generation, if any.
     pub fn live(&self) -> Option<Arc<Generation>> {
         self.latest.borrow().as_ref().filter(|g| g.is_streaming()).cloned()
+    }
+
+    pub fn first_user_message_id(&self) -> Option<&str> {
+        self.first_user_message_id.get().map(String::as_str)
     }
 }
 
@@ -357,7 +374,11 @@ impl Registry {
     /// Makes a generation visible to watchers and resumable by its stream id.
     pub fn publish(&self, lock: &ChatLock, info: StreamInfo) -> Arc<Generation> {
         let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
-        let generation = Arc::new(Generation::new(info, seq, String::new(), None));
+        // Publishing happens under the chat's lock, so `latest` is the
+        // generation right before this one.
+        let prev_seq = lock.entry.latest.borrow().as_ref().map_or(0, |g| g.seq);
+        lock.entry.first_user_message_id.get_or_init(|| info.user_message_id.clone());
+        let generation = Arc::new(Generation::new(info, seq, prev_seq, String::new(), None));
         self.inner.streams.insert(generation.info.stream_id.clone(), Arc::clone(&generation));
         lock.entry.latest.send_replace(Some(Arc::clone(&generation)));
         generation

@@ -6,12 +6,11 @@ use std::{sync::Arc, time::Duration};
 use chrono::NaiveDateTime;
 
 use crate::{
+    backlog::{self, Backlog},
     error::{Error, Result},
     follower::{Follower, Start},
-    provider::Usage,
-    registry::{CancelReason, FailureCode, Generation, Outcome, StreamInfo},
+    registry::{CancelReason, Generation, Outcome},
     state::AppState,
-    store::models::{Message, MessageStatus},
     users::Caller,
 };
 
@@ -52,7 +51,13 @@ pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume:
         }
     };
     let watch = state.registry.watch_chat(chat_id)?;
-    Ok(Follower::new(watch, start, true, state.options.heartbeat_interval, state.lifecycle.stop_followers.clone()))
+    Ok(Follower::new(
+        watch,
+        start,
+        Some(Backlog::new(state, chat_id)),
+        state.options.heartbeat_interval,
+        state.lifecycle.stop_followers.clone(),
+    ))
 }
 
 /// The generation behind a stream id: from memory while it is live or
@@ -65,7 +70,7 @@ async fn resumable(state: &AppState, chat_id: &str, stream_id: &str) -> Result<A
         return Ok(generation);
     }
     match state.store.message_by_stream(chat_id, stream_id).await? {
-        Some(message) => Ok(stored_generation(message)),
+        Some(message) => Ok(backlog::stored_generation(message, String::new())),
         None => Err(Error::FailedPrecondition(format!(
             "stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages"
         ))),
@@ -84,45 +89,6 @@ fn checked_offset(generation: &Generation, offset: u64) -> Result<usize> {
         return Err(Error::invalid(format!("resume offset {offset} falls inside a UTF-8 character")));
     }
     Ok(offset)
-}
-
-/// A finished reply as a generation, so resuming it is the same code path as
-/// resuming a live one.
-fn stored_generation(message: Message) -> Arc<Generation> {
-    let info = StreamInfo {
-        stream_id: message.stream_id.clone().unwrap_or_default(),
-        chat_session_id: message.chat_session_id.clone(),
-        user_message_id: String::new(),
-        assistant_message_id: message.id.clone(),
-        model: message.model.clone().unwrap_or_default(),
-        started_at: message.created_at,
-    };
-    let reason = message.finish_reason.clone().unwrap_or_default();
-    let outcome = match message.status() {
-        MessageStatus::Completed => Outcome::Completed {
-            finish_reason: if reason.is_empty() { "unknown".into() } else { reason },
-            usage: stored_usage(&message),
-            message: Box::new(message.clone()),
-        },
-        MessageStatus::Failed => {
-            Outcome::Failed { code: FailureCode::parse(&reason), message: message.error.clone().unwrap_or_default() }
-        }
-        MessageStatus::Cancelled => Outcome::Cancelled { reason: CancelReason::parse(&reason) },
-        MessageStatus::Interrupted | MessageStatus::Streaming | MessageStatus::Unknown => Outcome::Failed {
-            code: FailureCode::Interrupted,
-            message: message
-                .error
-                .clone()
-                .unwrap_or_else(|| "the server stopped while this reply was being generated".into()),
-        },
-    };
-    Generation::from_stored(info, message.content, outcome)
-}
-
-fn stored_usage(message: &Message) -> Usage {
-    let prompt = message.prompt_tokens.and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
-    let completion = message.completion_tokens.and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
-    Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, cost: None }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

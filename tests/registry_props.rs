@@ -48,13 +48,14 @@ async fn watcher(
             Start::At { generation: Arc::clone(&generation), offset: text.len() }
         };
         first = false;
-        let mut follower = Follower::new(watch, start, false, Duration::from_secs(3600), CancellationToken::new());
+        let mut follower = Follower::new(watch, start, None, Duration::from_secs(3600), CancellationToken::new());
         let budget = budgets.next().unwrap_or(usize::MAX);
         let mut used = 0;
         while used < budget {
             let Some(event) = follower.next().await else {
                 break;
             };
+            let event = event.expect("without a backlog nothing is read from the store");
             used += 1;
             match event {
                 Event::Delta { offset, text: piece, .. } => {

@@ -1,6 +1,7 @@
 //! Following chats through the real server: joining mid-reply, resuming by
 //! offset (live, finished in memory, finished in the database), later replies
-//! on the same watch, cancel, idle timeout, heartbeats, watcher limits.
+//! on the same watch, replies missed while away, cancel, idle timeout,
+//! heartbeats, watcher limits.
 
 mod common;
 
@@ -157,6 +158,75 @@ async fn later_replies_arrive_on_the_same_watch(db: Db) {
         .expect("status")
         .into_inner();
     assert_eq!((status.streaming, status.watchers), (false, 1));
+}
+
+/// A reply, sent and read to its end by its sender: (Started, the text).
+async fn complete_reply(server: &TestServer, chat_id: &str, words: [&str; 2]) -> (pb::Started, String) {
+    server.upstream.push(Reply::chunks(words));
+    let events = until_terminal(&mut server.send(chat_id, "next").await.expect("send")).await;
+    (started(&events).clone(), reconstruct(&events, 0, String::new()))
+}
+
+/// Events of one watch, grouped per reply, until `replies` have ended.
+async fn replies_on(stream: &mut Streaming<pb::GenerationEvent>, replies: usize) -> Vec<Vec<Event>> {
+    let mut seen = Vec::new();
+    // Heartbeats keep an idle watch open: bound the wait, so a reply that
+    // never comes fails the test instead of hanging it.
+    let all = async {
+        while seen.len() < replies {
+            seen.push(until_terminal(stream).await);
+        }
+    };
+    let arrived = tokio::time::timeout(Duration::from_secs(15), all).await;
+    assert!(arrived.is_ok(), "{} of {replies} replies arrived: {seen:?}", seen.len());
+    seen
+}
+
+/// A client that saw reply A and went away while B and C were generated
+/// resumes at A's end: it gets B and C, each once and in order, then nothing
+/// more. Three ways the gap arises: another client kept the chat watched
+/// (the chat's newest is C, and C is still streaming), nobody did (the
+/// server's memory of the chat was dropped), and B and C already left memory
+/// (read back from the database).
+async fn a_watcher_gets_every_reply_it_missed(db: Db) {
+    for (case, grace, keep_watching) in [
+        ("watched", Duration::from_secs(60), true),
+        ("unwatched", Duration::from_secs(60), false),
+        ("stored", Duration::ZERO, false),
+    ] {
+        let server = TestServer::start_with(db, |o| o.resume_grace = grace).await;
+        let chat = server.chat().await;
+        let keeper = if keep_watching { Some(subscribe(&server, &chat.id, None).await.expect("keeper")) } else { None };
+        let (a, a_text) = complete_reply(&server, &chat.id, ["a1 ", "a2"]).await;
+        let (b, b_text) = complete_reply(&server, &chat.id, ["b1 ", "b2"]).await;
+        let (c, c_text) = if keep_watching {
+            let (reply, text) = slow_reply(30, 20);
+            server.upstream.push(reply);
+            let mut caller = server.send(&chat.id, "last").await.expect("send");
+            let head = read_text(&mut caller, 20).await;
+            (started(&head).clone(), text)
+        } else {
+            complete_reply(&server, &chat.id, ["c1 ", "c2"]).await
+        };
+
+        let mut resumed = subscribe(&server, &chat.id, Some((&a.stream_id, a_text.len()))).await.expect("resume");
+        let replies = replies_on(&mut resumed, 3).await;
+        let ids: Vec<&str> = replies.iter().map(|events| started(events).stream_id.as_str()).collect();
+        assert_eq!(ids, [&a.stream_id, &b.stream_id, &c.stream_id], "{case}: A's end, then B and C in order");
+        assert!(!replies[0].iter().any(|e| matches!(e, Event::Delta(_))), "{case}: nothing of A is owed");
+        for ((events, sent), text) in replies[1..].iter().zip([&b, &c]).zip([&b_text, &c_text]) {
+            assert_eq!(&reconstruct(events, 0, String::new()), text, "{case}: every byte once");
+            assert_eq!(started(events).user_message_id, sent.user_message_id, "{case}: names the message it answers");
+            assert_eq!(started(events).assistant_message_id, sent.assistant_message_id, "{case}");
+            assert!(matches!(terminal(events), Event::Completed(_)), "{case}");
+        }
+        let more = tokio::time::timeout(Duration::from_millis(300), resumed.message()).await;
+        assert!(
+            matches!(&more, Err(_) | Ok(Ok(Some(pb::GenerationEvent { event: Some(Event::Heartbeat(_)) })))),
+            "{case}: nothing is sent twice: {more:?}"
+        );
+        drop((resumed, keeper));
+    }
 }
 
 async fn cancel_stops_the_reply_and_keeps_the_partial(db: Db) {
@@ -324,6 +394,7 @@ on_both_databases!(
     joining_mid_reply_gets_all_of_it,
     resuming_at_an_offset_sends_each_byte_once,
     later_replies_arrive_on_the_same_watch,
+    a_watcher_gets_every_reply_it_missed,
     cancel_stops_the_reply_and_keeps_the_partial,
     cancel_works_before_the_first_token,
     a_reply_nobody_watches_times_out,

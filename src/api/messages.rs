@@ -25,7 +25,7 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::GenerationEvent, Sta
 fn event_stream(follower: Follower) -> EventStream {
     Box::pin(stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
-        Some((Ok(event.into()), follower))
+        Some((event.map(Into::into).map_err(Status::from), follower))
     }))
 }
 

@@ -53,8 +53,11 @@ async fn events(
     match open(&state, &caller, &chat_id, &headers).await {
         Ok(follower) => {
             let events = stream::unfold(follower, |mut follower| async move {
-                let event = follower.next().await?;
-                Some((Ok::<_, Infallible>(to_sse(event)), follower))
+                let event = match follower.next().await? {
+                    Ok(event) => to_sse(event),
+                    Err(err) => to_sse_error(&tonic::Status::from(err)),
+                };
+                Some((Ok::<_, Infallible>(event), follower))
             });
             Sse::new(events).into_response()
         }
@@ -99,6 +102,15 @@ fn parse_last_event_id(value: &str) -> Result<Resume, tonic::Status> {
     let stream_id = validate::id("Last-Event-ID stream id", stream_id)?;
     let offset = offset.parse().map_err(|_| invalid())?;
     Ok(Resume { stream_id, offset, ended })
+}
+
+/// The last event of a stream that cannot go on; the browser reconnects with
+/// its Last-Event-ID and resumes. Not named "error": EventSource uses that
+/// name for its own connection errors.
+fn to_sse_error(status: &tonic::Status) -> SseEvent {
+    SseEvent::default()
+        .event("stream_error")
+        .data(json!({"code": status.code() as i32, "message": status.message()}).to_string())
 }
 
 fn to_sse(event: Event) -> SseEvent {

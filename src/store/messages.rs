@@ -38,6 +38,34 @@ impl Store {
             .await?))
     }
 
+    /// The chat's messages after `since` (exclusive, or inclusive when
+    /// `since_inclusive`) and before `before` (exclusive), oldest first: the
+    /// replies a watcher missed, with the user messages that asked for them.
+    pub async fn messages_between(
+        &self,
+        chat_session_id: &str,
+        since: &str,
+        since_inclusive: bool,
+        before: Option<&str>,
+    ) -> StoreResult<Vec<Message>> {
+        Ok(with_conn!(self, conn => {
+            let mut query = messages::table
+                .filter(messages::chat_session_id.eq(chat_session_id))
+                .select(Message::as_select())
+                .order(messages::id.asc())
+                .into_boxed();
+            query = if since_inclusive {
+                query.filter(messages::id.ge(since.to_owned()))
+            } else {
+                query.filter(messages::id.gt(since.to_owned()))
+            };
+            if let Some(before) = before {
+                query = query.filter(messages::id.lt(before.to_owned()));
+            }
+            query.load(conn).await?
+        }))
+    }
+
     pub async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
         Ok(with_conn!(self, conn => messages::table
             .find(id)
