@@ -303,11 +303,15 @@ pub async fn collect(stream: &mut Streaming<pb::GenerationEvent>) -> Vec<Event> 
 
 /// Reads events until a terminal one (Completed, Failed, Cancelled).
 pub async fn until_terminal(stream: &mut Streaming<pb::GenerationEvent>) -> Vec<Event> {
+    // Heartbeats keep a stream with no reply open forever: bound the whole
+    // wait as well as each event, so a reply that never comes fails the test.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut events = Vec::new();
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(20), stream.message())
+        let next_by = (tokio::time::Instant::now() + Duration::from_secs(20)).min(deadline);
+        let event = tokio::time::timeout_at(next_by, stream.message())
             .await
-            .expect("stream stalled")
+            .unwrap_or_else(|_| panic!("no terminal event; received {events:?}"))
             .expect("stream error")
             .expect("stream ended before a terminal event")
             .event
