@@ -7,7 +7,7 @@
 //! saw the reply before the newest), so this costs nothing per reply in the
 //! common case.
 
-use std::sync::Arc;
+use std::{ops::Bound, sync::Arc};
 
 use crate::{
     error::Result,
@@ -19,16 +19,6 @@ use crate::{
         models::{Message, MessageStatus, Role},
     },
 };
-
-/// Where the missed replies start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Since {
-    /// After this reply (the last one the watcher followed).
-    Reply(String),
-    /// From this message on (the user message of the first reply published
-    /// since the watcher joined).
-    Message(String),
-}
 
 /// One chat's replies, from memory where the registry still holds them and
 /// from the database otherwise.
@@ -44,15 +34,11 @@ impl Backlog {
         Self { store: state.store.clone(), registry: state.registry.clone(), chat_id: chat_id.to_owned() }
     }
 
-    /// The replies after `since` and before the reply `before` (or all),
-    /// oldest first. A reply still being generated is left out unless this
-    /// server is generating it: the watch delivers live replies.
-    pub async fn between(&self, since: &Since, before: Option<&str>) -> Result<Vec<Arc<Generation>>> {
-        let (from, inclusive) = match since {
-            Since::Reply(id) => (id.as_str(), false),
-            Since::Message(id) => (id.as_str(), true),
-        };
-        let rows = self.store.messages_between(&self.chat_id, from, inclusive, before).await?;
+    /// The replies from the message id `since` and before the reply `before`
+    /// (or all), oldest first. A reply still being generated is left out
+    /// unless this server is generating it: the watch delivers live replies.
+    pub async fn between(&self, since: Bound<&str>, before: Option<&str>) -> Result<Vec<Arc<Generation>>> {
+        let rows = self.store.messages_between(&self.chat_id, since, before).await?;
         let mut replies = Vec::new();
         let mut asked_by = None;
         for row in rows {

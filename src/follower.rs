@@ -10,13 +10,13 @@
 //! A subscriber then follows every later reply, in order: one it fell too
 //! far behind to see in memory comes from the [`Backlog`].
 
-use std::{collections::VecDeque, pin::Pin, sync::Arc, time::Duration};
+use std::{collections::VecDeque, ops::Bound, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::{sync::watch, time::Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    backlog::{Backlog, Since},
+    backlog::Backlog,
     error::Result,
     registry::{ChatWatch, Generation, Outcome, Progress},
 };
@@ -251,13 +251,15 @@ impl Follower {
     /// Queues the replies between the one seen and `newest` (or all later
     /// ones), then `newest`.
     async fn catch_up(&mut self, newest: Option<Arc<Generation>>) -> Result<()> {
+        // After the reply seen; or, having seen nothing, from the user
+        // message of the first reply published since the watch began.
         let since = match &self.seen {
-            Seen::Reply { id, .. } => Some(Since::Reply(id.clone())),
-            Seen::Nothing => self.watch.entry().first_user_message_id().map(|id| Since::Message(id.to_owned())),
+            Seen::Reply { id, .. } => Some(Bound::Excluded(id.clone())),
+            Seen::Nothing => self.watch.entry().first_user_message_id().map(|id| Bound::Included(id.to_owned())),
         };
         if let (Some(backlog), Some(since)) = (&self.backlog, since) {
             let before = newest.as_ref().map(|g| g.info.assistant_message_id.as_str());
-            for missed in backlog.between(&since, before).await? {
+            for missed in backlog.between(since.as_ref().map(String::as_str), before).await? {
                 if self.seen.is_older_than(&missed) {
                     self.seen = Seen::of(&missed);
                     self.missed.push_back(missed);

@@ -1,5 +1,7 @@
 //! Messages: listing, the rows of a generation, and its outcome.
 
+use std::ops::Bound;
+
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
@@ -38,14 +40,13 @@ impl Store {
             .await?))
     }
 
-    /// The chat's messages after `since` (exclusive, or inclusive when
-    /// `since_inclusive`) and before `before` (exclusive), oldest first: the
-    /// replies a watcher missed, with the user messages that asked for them.
+    /// The chat's messages from `since` and before `before` (exclusive),
+    /// oldest first: the replies a watcher missed, with the user messages
+    /// that asked for them.
     pub async fn messages_between(
         &self,
         chat_session_id: &str,
-        since: &str,
-        since_inclusive: bool,
+        since: Bound<&str>,
         before: Option<&str>,
     ) -> StoreResult<Vec<Message>> {
         Ok(with_conn!(self, conn => {
@@ -54,10 +55,10 @@ impl Store {
                 .select(Message::as_select())
                 .order(messages::id.asc())
                 .into_boxed();
-            query = if since_inclusive {
-                query.filter(messages::id.ge(since.to_owned()))
-            } else {
-                query.filter(messages::id.gt(since.to_owned()))
+            query = match since {
+                Bound::Included(id) => query.filter(messages::id.ge(id.to_owned())),
+                Bound::Excluded(id) => query.filter(messages::id.gt(id.to_owned())),
+                Bound::Unbounded => query,
             };
             if let Some(before) = before {
                 query = query.filter(messages::id.lt(before.to_owned()));
