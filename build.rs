@@ -28,6 +28,10 @@ fn main() -> io::Result<()> {
     tonic_prost_build::configure()
         // The derived Debug would print the API key; src/api/settings.rs has a
         // redacting implementation.
-        .skip_debug(["roleplay.v1.SetProviderApiKeyRequest", "roleplay.v1.FallbackProviderInput"])
+        .skip_debug([
+            "roleplay.v1.SetProviderApiKeyRequest",
+            "roleplay.v1.FallbackProviderInput",
+            "roleplay.v1.UpdateSettingsRequest",
+        ])
         .compile_fds(descriptors)
 }

@@ -7,7 +7,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::limits::LimitOptions;
+use crate::{
+    api::browser::{BrowserOptions, CorsOrigins},
+    limits::LimitOptions,
+};
 
 pub const DEFAULT_MODEL: &str = "meta-llama/llama-3.2-3b-instruct";
 pub const DEFAULT_PROVIDER_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -184,6 +187,18 @@ pub struct Config {
     #[arg(long, env = "ROLEPLAY_INSECURE", global = true)]
     pub insecure: bool,
 
+    /// Origins of web front ends that may call the server from a browser,
+    /// separated by commas (`https://app.example,http://localhost:5173`), or
+    /// `*` for any (refused until tokens are required). Empty: none but the
+    /// server's own web UI.
+    #[arg(long, env = "ROLEPLAY_CORS_ORIGINS", default_value = "", value_parser = CorsOrigins::parse, global = true)]
+    pub cors_origins: CorsOrigins,
+
+    /// Host names a loopback listener also answers to (besides localhost,
+    /// 127.0.0.1 and [::1]), separated by commas; `name` or `name:port`.
+    #[arg(long, env = "ROLEPLAY_ALLOWED_HOSTS", default_value = "", global = true)]
+    pub allowed_hosts: String,
+
     /// Log format on stderr.
     #[arg(long, env = "ROLEPLAY_LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -219,6 +234,7 @@ pub struct ServerOptions {
     pub checkpoint_interval: Duration,
     pub shutdown_grace: Duration,
     pub limits: LimitOptions,
+    pub browser: BrowserOptions,
 }
 
 impl Default for ServerOptions {
@@ -238,6 +254,7 @@ impl Default for ServerOptions {
             checkpoint_interval: Duration::from_millis(250),
             shutdown_grace: Duration::from_secs(30),
             limits: LimitOptions::default(),
+            browser: BrowserOptions::default(),
         }
     }
 }
@@ -263,6 +280,10 @@ impl From<&Config> for ServerOptions {
                 messages_per_minute_per_chat: config.messages_per_minute_per_chat,
                 generations_per_user: config.generations_per_user,
                 ..LimitOptions::default()
+            },
+            browser: BrowserOptions {
+                cors_origins: config.cors_origins.clone(),
+                allowed_hosts: BrowserOptions::parse_hosts(&config.allowed_hosts),
             },
         }
     }

@@ -18,7 +18,7 @@ use crate::{
     prompt::{self, PromptInput},
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError, StreamInfo},
-    settings::{self, ApiKey, Fallback, names},
+    settings::{self, Fallback, names},
     state::AppState,
     store::{
         Store,
@@ -159,15 +159,15 @@ struct Route {
     request: CompletionRequest,
 }
 
-/// The primary provider, then each fallback whose key can be read.
+/// The primary provider, then each fallback whose key may be sent to it (a
+/// fallback with no key is called without one, for local servers).
 fn provider_routes(primary: CompletionRequest, fallbacks: &[Fallback]) -> Vec<Route> {
     let mut routes = Vec::with_capacity(1 + fallbacks.len());
     for Fallback { name, base_url, model, api_key } in fallbacks {
-        let api_key = match api_key {
-            ApiKey::Readable(key) => Some(key.clone()),
-            ApiKey::Missing => None,
-            ApiKey::Unreadable(err) => {
-                tracing::warn!(provider = %name, error = %err, "skipping a fallback provider whose key cannot be decrypted");
+        let api_key = match api_key.for_origin(&settings::origin(base_url)) {
+            Ok(key) => key.cloned(),
+            Err(problem) => {
+                tracing::warn!(provider = %name, problem = %problem.explain("skipped"), "skipping a fallback provider");
                 continue;
             }
         };

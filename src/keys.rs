@@ -33,10 +33,10 @@ pub async fn reencrypt_all(store: &Store, keys: &Keyring) -> Result<usize> {
         if key_id_of(stored) == Some(primary) {
             continue;
         }
-        let plaintext = keys
-            .decrypt(name, stored)
+        // The value keeps the provider origin it is bound to.
+        let ciphertext = keys
+            .reseal(name, stored)
             .map_err(|err| Error::FailedPrecondition(format!("setting {name} cannot be re-encrypted: {err}")))?;
-        let ciphertext = keys.encrypt(name, &plaintext).map_err(|err| Error::Unavailable(err.to_string()))?;
         store.put_settings(&[(name, &ciphertext)]).await?;
         rewritten += 1;
     }

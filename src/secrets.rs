@@ -3,17 +3,23 @@
 //! Stored format, one line of ASCII:
 //!
 //! ```text
-//! v1:<key-id>:<base64(nonce ‖ ciphertext ‖ tag)>
+//! v2:<key-id>:<base64url(origin)>:<base64(nonce ‖ ciphertext ‖ tag)>
 //! ```
 //!
-//! - `v1` is the format version, so a later format can be read beside this one.
+//! - `v2` is the format version. `v1:<key-id>:<data>` values, written before
+//!   keys were bound to a host, are still read (see `origin` below).
 //! - `<key-id>` names the master key that encrypted the value (8 hex digits of
 //!   a SHA-256 over the key), so a value encrypted under another key is
 //!   reported as such rather than as tampering.
 //! - The cipher is XChaCha20-Poly1305 with a fresh random 24-byte nonce per
 //!   write: random nonces of that size cannot realistically collide.
-//! - The associated data binds the setting's name and the key id, so a value
-//!   copied into another setting's row does not decrypt.
+//! - `<origin>` is the provider origin (`https://openrouter.ai`) the key was
+//!   entered for. A key is only ever sent to that origin: a base URL moved to
+//!   another host (by a page that could reach the settings, say) finds no key
+//!   for it. It is in clear so the server can say which host a key belongs to.
+//! - The associated data binds the setting's name, the key id and the origin,
+//!   so a value copied into another setting's row, or edited to name another
+//!   origin, does not decrypt.
 
 use std::{
     fmt,
@@ -23,7 +29,10 @@ use std::{
     path::Path,
 };
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
+use base64::{
+    Engine as _,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use chacha20poly1305::{
     XChaCha20Poly1305, XNonce,
     aead::{Aead, Generate, Key, KeyInit, Payload},
@@ -31,7 +40,9 @@ use chacha20poly1305::{
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-const FORMAT_VERSION: &str = "v1";
+/// Values written before keys were bound to an origin.
+const FORMAT_UNBOUND: &str = "v1";
+const FORMAT_VERSION: &str = "v2";
 const NONCE_LEN: usize = 24;
 const KEY_LEN: usize = 32;
 
@@ -41,7 +52,7 @@ pub enum SecretError {
     BadMasterKey,
     #[error("master key file {path}: {source}")]
     KeyFile { path: String, source: io::Error },
-    #[error("the stored secret is not in the v1:<key-id>:<data> format")]
+    #[error("the stored secret is not in the v2:<key-id>:<origin>:<data> format")]
     Malformed,
     #[error("the stored secret was encrypted with master key {found}, which this server does not have (it has {ours})")]
     WrongKey { found: String, ours: String },
@@ -105,10 +116,17 @@ impl MasterKey {
         &self.id
     }
 
-    /// Encrypts `plaintext` for the setting `name`.
-    pub fn encrypt(&self, name: &str, plaintext: &SecretString) -> Result<String, SecretError> {
+    /// Encrypts `plaintext` for the setting `name`, bound to the provider
+    /// `origin` it may be sent to.
+    pub fn encrypt(&self, name: &str, origin: &str, plaintext: &SecretString) -> Result<String, SecretError> {
+        self.seal(name, Some(origin), plaintext)
+    }
+
+    /// `origin: None` writes the unbound v1 format: only to re-encrypt a v1
+    /// value under a new master key without inventing an origin for it.
+    fn seal(&self, name: &str, origin: Option<&str>, plaintext: &SecretString) -> Result<String, SecretError> {
         let nonce = XNonce::try_generate().map_err(|_| SecretError::Random)?;
-        let aad = associated_data(name, &self.id);
+        let aad = associated_data(name, &self.id, origin);
         let ciphertext = self
             .cipher
             .encrypt(&nonce, Payload { msg: plaintext.expose_secret().as_bytes(), aad: &aad })
@@ -116,34 +134,69 @@ impl MasterKey {
         let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         blob.extend_from_slice(nonce.as_slice());
         blob.extend_from_slice(&ciphertext);
-        Ok(format!("{FORMAT_VERSION}:{}:{}", self.id, STANDARD.encode(blob)))
+        Ok(match origin {
+            Some(origin) => {
+                format!("{FORMAT_VERSION}:{}:{}:{}", self.id, URL_SAFE_NO_PAD.encode(origin), STANDARD.encode(blob))
+            }
+            None => format!("{FORMAT_UNBOUND}:{}:{}", self.id, STANDARD.encode(blob)),
+        })
     }
 
     /// Decrypts a value written by [`MasterKey::encrypt`] for the same `name`.
-    pub fn decrypt(&self, name: &str, stored: &str) -> Result<SecretString, SecretError> {
-        let mut parts = stored.splitn(3, ':');
-        let (Some(FORMAT_VERSION), Some(key_id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(SecretError::Malformed);
-        };
-        if key_id != self.id {
-            return Err(SecretError::WrongKey { found: key_id.to_owned(), ours: self.id.clone() });
+    pub fn decrypt(&self, name: &str, stored: &str) -> Result<Opened, SecretError> {
+        let sealed = Sealed::parse(stored)?;
+        if sealed.key_id != self.id {
+            return Err(SecretError::WrongKey { found: sealed.key_id.to_owned(), ours: self.id.clone() });
         }
-        let blob = STANDARD.decode(data).map_err(|_| SecretError::Tampered)?;
+        let blob = STANDARD.decode(sealed.data).map_err(|_| SecretError::Tampered)?;
         if blob.len() < NONCE_LEN {
             return Err(SecretError::Tampered);
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| SecretError::Tampered)?;
-        let aad = associated_data(name, &self.id);
+        let aad = associated_data(name, &self.id, sealed.origin.as_deref());
         let plaintext =
             self.cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: &aad }).map_err(|_| SecretError::Tampered)?;
         let plaintext = String::from_utf8(plaintext).map_err(|_| SecretError::Tampered)?;
-        Ok(SecretString::from(plaintext))
+        Ok(Opened { secret: SecretString::from(plaintext), origin: sealed.origin })
     }
 }
 
-fn associated_data(name: &str, key_id: &str) -> Vec<u8> {
-    format!("{name}\0{key_id}").into_bytes()
+/// A decrypted secret and the provider origin it was entered for.
+#[derive(Debug)]
+pub struct Opened {
+    pub secret: SecretString,
+    /// `None` for a v1 value, stored before keys were bound to an origin.
+    pub origin: Option<String>,
+}
+
+/// The parts of a stored value.
+struct Sealed<'a> {
+    key_id: &'a str,
+    origin: Option<String>,
+    data: &'a str,
+}
+
+impl<'a> Sealed<'a> {
+    fn parse(stored: &'a str) -> Result<Self, SecretError> {
+        let mut parts = stored.split(':');
+        match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(FORMAT_VERSION), Some(key_id), Some(origin), Some(data), None) => {
+                let origin = URL_SAFE_NO_PAD.decode(origin).map_err(|_| SecretError::Malformed)?;
+                let origin = String::from_utf8(origin).map_err(|_| SecretError::Malformed)?;
+                Ok(Self { key_id, origin: Some(origin), data })
+            }
+            (Some(FORMAT_UNBOUND), Some(key_id), Some(data), None, None) => Ok(Self { key_id, origin: None, data }),
+            _ => Err(SecretError::Malformed),
+        }
+    }
+}
+
+fn associated_data(name: &str, key_id: &str, origin: Option<&str>) -> Vec<u8> {
+    match origin {
+        Some(origin) => format!("{name}\0{key_id}\0{origin}").into_bytes(),
+        None => format!("{name}\0{key_id}").into_bytes(),
+    }
 }
 
 /// "sk-…abcd": enough to recognise a key, too little to use it. Keys shorter
@@ -161,11 +214,12 @@ pub fn api_key_hint(key: &SecretString) -> String {
 
 /// The id of the master key that encrypted a stored value.
 pub fn key_id_of(stored: &str) -> Option<&str> {
-    let mut parts = stored.splitn(3, ':');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(FORMAT_VERSION), Some(id), Some(_)) => Some(id),
-        _ => None,
-    }
+    Sealed::parse(stored).ok().map(|sealed| sealed.key_id)
+}
+
+/// The origin a stored value is bound to (`None`: unbound, or malformed).
+pub fn origin_of(stored: &str) -> Option<String> {
+    Sealed::parse(stored).ok().and_then(|sealed| sealed.origin)
 }
 
 /// Every master key this server knows: the primary encrypts, all decrypt, so
@@ -224,12 +278,19 @@ impl Keyring {
         std::iter::once(self.primary.id()).chain(self.older.iter().map(MasterKey::id)).collect()
     }
 
-    pub fn encrypt(&self, name: &str, plaintext: &SecretString) -> Result<String, SecretError> {
-        self.primary.encrypt(name, plaintext)
+    pub fn encrypt(&self, name: &str, origin: &str, plaintext: &SecretString) -> Result<String, SecretError> {
+        self.primary.encrypt(name, origin, plaintext)
+    }
+
+    /// Re-encrypts a stored value under the primary key, bound to the same
+    /// origin (or to none, for a v1 value).
+    pub fn reseal(&self, name: &str, stored: &str) -> Result<String, SecretError> {
+        let opened = self.decrypt(name, stored)?;
+        self.primary.seal(name, opened.origin.as_deref(), &opened.secret)
     }
 
     /// Decrypts with whichever key the value names.
-    pub fn decrypt(&self, name: &str, stored: &str) -> Result<SecretString, SecretError> {
+    pub fn decrypt(&self, name: &str, stored: &str) -> Result<Opened, SecretError> {
         let id = key_id_of(stored).ok_or(SecretError::Malformed)?;
         let key = std::iter::once(&self.primary)
             .chain(&self.older)
@@ -263,26 +324,35 @@ mod tests {
         MasterKey::from_bytes(&[byte; KEY_LEN])
     }
 
+    const ORIGIN: &str = "https://openrouter.ai";
+
     #[test]
     fn round_trips_and_uses_fresh_nonces() {
         let k = key(7);
         let secret = SecretString::from("sk-or-v1-abcdef0123456789");
-        let a = k.encrypt("provider_api_key", &secret).expect("encrypt");
-        let b = k.encrypt("provider_api_key", &secret).expect("encrypt");
+        let a = k.encrypt("provider_api_key", ORIGIN, &secret).expect("encrypt");
+        let b = k.encrypt("provider_api_key", ORIGIN, &secret).expect("encrypt");
         assert_ne!(a, b, "each write has its own nonce");
-        assert!(a.starts_with(&format!("v1:{}:", k.id())));
+        assert!(a.starts_with(&format!("v2:{}:", k.id())));
         assert!(!a.contains("abcdef"));
         let back = k.decrypt("provider_api_key", &a).expect("decrypt");
-        assert_eq!(back.expose_secret(), secret.expose_secret());
+        assert_eq!(back.secret.expose_secret(), secret.expose_secret());
+        assert_eq!(back.origin.as_deref(), Some(ORIGIN));
+        assert_eq!(origin_of(&a).as_deref(), Some(ORIGIN));
     }
 
     #[test]
-    fn rejects_other_names_keys_and_flipped_bytes() {
+    fn rejects_other_names_keys_origins_and_flipped_bytes() {
         let k = key(7);
-        let stored = k.encrypt("provider_api_key", &SecretString::from("sk-secret-value")).expect("encrypt");
+        let stored = k.encrypt("provider_api_key", ORIGIN, &SecretString::from("sk-secret-value")).expect("encrypt");
         assert!(matches!(k.decrypt("other_setting", &stored), Err(SecretError::Tampered)));
         assert!(matches!(key(8).decrypt("provider_api_key", &stored), Err(SecretError::WrongKey { .. })));
         assert!(matches!(k.decrypt("provider_api_key", "garbage"), Err(SecretError::Malformed)));
+
+        // Naming another origin in clear does not move the key there.
+        let parts: Vec<&str> = stored.split(':').collect();
+        let moved = format!("v2:{}:{}:{}", parts[1], URL_SAFE_NO_PAD.encode("https://attacker.example"), parts[3]);
+        assert!(matches!(k.decrypt("provider_api_key", &moved), Err(SecretError::Tampered)));
 
         let prefix_len = stored.rfind(':').expect("colon") + 1;
         let mut blob = STANDARD.decode(&stored[prefix_len..]).expect("base64");
@@ -292,6 +362,18 @@ mod tests {
             assert!(matches!(k.decrypt("provider_api_key", &flipped), Err(SecretError::Tampered)));
             blob[i] ^= 1;
         }
+    }
+
+    #[test]
+    fn unbound_v1_values_are_read_and_resealed_unbound() {
+        let k = key(7);
+        let v1 = k.seal("provider_api_key", None, &SecretString::from("sk-legacy-value")).expect("seal");
+        assert!(v1.starts_with(&format!("v1:{}:", k.id())));
+        let opened = k.decrypt("provider_api_key", &v1).expect("decrypt");
+        assert_eq!((opened.secret.expose_secret(), opened.origin), ("sk-legacy-value", None));
+        let ring = Keyring::new(key(9), vec![key(7)]);
+        let resealed = ring.reseal("provider_api_key", &v1).expect("reseal");
+        assert!(resealed.starts_with(&format!("v1:{}:", key(9).id())), "{resealed}");
     }
 
     #[test]
@@ -311,10 +393,16 @@ mod tests {
     #[test]
     fn a_keyring_decrypts_with_any_of_its_keys_and_names_a_missing_one() {
         let old = key(1);
-        let stored = old.encrypt("provider_api_key", &SecretString::from("sk-old-secret")).expect("encrypt");
+        let stored = old.encrypt("provider_api_key", ORIGIN, &SecretString::from("sk-old-secret")).expect("encrypt");
         let ring = Keyring::new(key(2), vec![key(1)]);
-        assert_eq!(ring.decrypt("provider_api_key", &stored).expect("older key").expose_secret(), "sk-old-secret");
-        assert_eq!(key_id_of(&ring.encrypt("x", &SecretString::from("v")).expect("encrypt")), Some(key(2).id()));
+        let opened = ring.decrypt("provider_api_key", &stored).expect("older key");
+        assert_eq!(opened.secret.expose_secret(), "sk-old-secret");
+        assert_eq!(
+            key_id_of(&ring.encrypt("x", ORIGIN, &SecretString::from("v")).expect("encrypt")),
+            Some(key(2).id())
+        );
+        let resealed = ring.reseal("provider_api_key", &stored).expect("reseal");
+        assert_eq!((key_id_of(&resealed), origin_of(&resealed).as_deref()), (Some(key(2).id()), Some(ORIGIN)));
         let without = Keyring::single(key(2));
         let err = without.decrypt("provider_api_key", &stored).expect_err("missing key");
         assert!(err.to_string().contains(key(1).id()), "names the missing key: {err}");

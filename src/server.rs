@@ -3,17 +3,20 @@
 
 use std::future::Future;
 
+use axum::http::{HeaderValue, header};
+
 use tokio::net::TcpListener;
 use tonic::{
     service::Routes,
     transport::{Server, server::TcpIncoming},
 };
 use tonic_web::GrpcWebLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{
     api::{
         CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UsageApi, UserApi, UserProfileApi, auth,
+        browser::{self, CorsOrigins, Guard},
         pb::{
             self, character_service_server::CharacterServiceServer,
             chat_session_service_server::ChatSessionServiceServer, message_service_server::MessageServiceServer,
@@ -36,6 +39,12 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the server could not start: {0}")]
+    Startup(#[from] crate::error::Error),
+    #[error("the listener has no address: {0}")]
+    Listener(#[from] std::io::Error),
 }
 
 /// Serves until `shutdown` resolves; then stops accepting generations, drains
@@ -45,6 +54,21 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    if state.options.browser.cors_origins == CorsOrigins::Any
+        && !state.store.any_token_issued().await.map_err(crate::error::Error::from)?
+    {
+        return Err(ServeError::Refused(
+            "refusing ROLEPLAY_CORS_ORIGINS=*: in single-user mode (no user has a token yet) any web page could \
+             use this server. List the origins of your front ends instead, or create a user with \
+             `roleplay-server users add NAME --admin` first"
+                .into(),
+        ));
+    }
+    let bound = crate::settings::bind_unbound_keys(&state.store, &state.keys, &state.defaults()).await?;
+    if bound > 0 {
+        tracing::info!(bound, "bound stored provider keys to the host they are sent to");
+    }
+    let guard = Guard::new(state.options.browser.clone(), listener.local_addr()?);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in SERVICE_NAMES {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
@@ -113,16 +137,20 @@ pub async fn run(
         .add_service(
             UsageServiceServer::new(UsageApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
         );
-    // Authentication sits inside gRPC-Web, so its refusals are translated
-    // for browsers like any other status. gRPC-Web wraps the gRPC routes
-    // only: it answers 400 to any other HTTP/1.1 request, which would shut
-    // out EventSource.
+    // Authentication and the browser guard sit inside gRPC-Web, so their
+    // refusals are translated for browsers like any other status. gRPC-Web
+    // wraps the gRPC routes only: it answers 400 to any other HTTP/1.1
+    // request, which would shut out EventSource.
+    let guard_layer = axum::middleware::from_fn_with_state(std::sync::Arc::clone(&guard), browser::guard);
     let routes = grpc
         .routes()
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::grpc))
+        .layer(guard_layer.clone())
         .layer(GrpcWebLayer::new())
-        .merge(sse::router(state.clone()));
+        .merge(sse::router(state.clone()).layer(guard_layer))
+        // Everything on these routes is chat data or settings: never cached.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
 
     // The builder's tcp_nodelay applies only to listeners tonic binds itself.
     // Without it, Started and the first Delta are two small writes, and
@@ -134,7 +162,9 @@ pub async fn run(
     Server::builder()
         .tcp_nodelay(true)
         .accept_http1(true)
-        .layer(cors())
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(guard.cors())
         .add_routes(Routes::from(routes))
         .serve_with_incoming_shutdown(incoming, drained)
         .await?;
@@ -142,21 +172,4 @@ pub async fn run(
     stop_checkpoints.cancel();
     let _ = tokio::join!(checkpointer, sweeper);
     Ok(())
-}
-
-/// Browsers may call from any origin (the API has no cookies to protect), and
-/// must be able to read gRPC's status headers or every error looks alike.
-fn cors() -> CorsLayer {
-    use axum::http::{HeaderName, Method};
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
-        .expose_headers([
-            HeaderName::from_static("grpc-status"),
-            HeaderName::from_static("grpc-message"),
-            HeaderName::from_static("grpc-status-details-bin"),
-            HeaderName::from_static(auth::REQUEST_ID_HEADER),
-        ])
-        .max_age(std::time::Duration::from_secs(24 * 60 * 60))
 }

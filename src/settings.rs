@@ -1,12 +1,21 @@
 //! Global settings: what is stored, what the defaults are, and the provider
-//! API key, which is encrypted at rest and only ever decrypted to be sent to
-//! the provider.
+//! API keys (global, per user, per fallback), which are encrypted at rest and
+//! only ever decrypted to be sent to the provider origin they were entered
+//! for.
+//!
+//! A key follows its host: each key is bound to the origin of the base URL it
+//! was stored for (see [`crate::secrets`]). Moving a base URL to another
+//! origin without giving the key again clears that key, with a note saying
+//! why; a key found bound to another origin than the one a request would go
+//! to is never sent.
+
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 
 use crate::{
     error::{Error, Result},
-    secrets::{Keyring, SecretError, api_key_hint},
+    secrets::{Keyring, SecretError, api_key_hint, origin_of},
     store::Store,
 };
 
@@ -35,6 +44,12 @@ pub mod names {
         format!("user:{user_id}:{PROVIDER_API_KEY}")
     }
 
+    /// Why the key stored under `key_name` was cleared, kept until a key is
+    /// stored there again.
+    pub fn key_note(key_name: &str) -> String {
+        format!("key_note:{key_name}")
+    }
+
     /// Whether a setting is stored encrypted.
     pub fn is_secret(name: &str) -> bool {
         name == PROVIDER_API_KEY
@@ -58,12 +73,46 @@ pub struct PromptSettings {
     pub post_system_prompt: String,
 }
 
-/// The stored API key, as far as this server can read it.
+/// A stored API key, as far as this server can read it.
 #[derive(Debug)]
 pub enum ApiKey {
     Missing,
-    Readable(SecretString),
+    /// Cleared because its base URL moved to another origin: why, in words.
+    Cleared(String),
+    Readable {
+        secret: SecretString,
+        /// The provider origin it was entered for (`None`: stored before
+        /// keys were bound; bound at the next start).
+        origin: Option<String>,
+    },
     Unreadable(SecretError),
+}
+
+/// Why a stored key cannot be sent to an origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    Unreadable(String),
+    OtherOrigin { entered_for: String, origin: String },
+    Unbound { origin: String },
+    Cleared { note: String, origin: String },
+}
+
+impl KeyProblem {
+    /// The problem as a sentence, ending with how to `fix` it.
+    pub fn explain(&self, fix: &str) -> String {
+        match self {
+            Self::Unreadable(err) => format!("the stored provider API key cannot be decrypted ({err}); {fix}"),
+            Self::OtherOrigin { entered_for, origin } => format!(
+                "no provider API key for {origin}: the stored key was entered for {entered_for} and is never sent \
+                 to another host; {fix}"
+            ),
+            Self::Unbound { origin } => format!(
+                "no provider API key for {origin}: the stored key is not bound to a provider host yet (it is at the \
+                 next start); {fix}"
+            ),
+            Self::Cleared { note, origin } => format!("no provider API key for {origin}: {note}; {fix}"),
+        }
+    }
 }
 
 /// A provider tried after the primary one, in order.
@@ -84,7 +133,8 @@ struct StoredFallback {
     model: String,
 }
 
-/// A fallback to store; `api_key: None` keeps the stored key of that name.
+/// A fallback to store; `api_key: None` keeps the stored key of that name
+/// while its base URL stays on the same origin.
 #[derive(Debug)]
 pub struct FallbackInput {
     pub name: String,
@@ -102,13 +152,24 @@ pub struct Settings {
     pub fallbacks: Vec<Fallback>,
 }
 
-fn read_key(keys: &Keyring, name: &str, stored: Option<String>) -> ApiKey {
-    match stored {
-        None => ApiKey::Missing,
-        Some(ciphertext) => match keys.decrypt(name, &ciphertext) {
-            Ok(secret) => ApiKey::Readable(secret),
+/// What `name`'s stored value (and its note, when it was cleared) says.
+fn read_key(keys: &Keyring, name: &str, stored: Option<String>, note: Option<String>) -> ApiKey {
+    match (stored, note) {
+        (None, None) => ApiKey::Missing,
+        (None, Some(note)) => ApiKey::Cleared(note),
+        (Some(ciphertext), _) => match keys.decrypt(name, &ciphertext) {
+            Ok(opened) => ApiKey::Readable { secret: opened.secret, origin: opened.origin },
             Err(err) => ApiKey::Unreadable(err),
         },
+    }
+}
+
+/// The origin (`scheme://host[:port]`) requests to `base_url` go to: what a
+/// key is bound to. A path change on the same origin keeps the key.
+pub fn origin(base_url: &str) -> String {
+    match reqwest::Url::parse(base_url) {
+        Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
+        _ => base_url.to_owned(),
     }
 }
 
@@ -121,20 +182,27 @@ pub struct SettingsChanges {
     pub default_model: Option<String>,
     /// An empty string restores the default.
     pub provider_base_url: Option<String>,
+    /// The global key, given with a base URL change so it is not cleared.
+    pub api_key: Option<SecretString>,
 }
 
 impl Settings {
     pub async fn load(store: &Store, key: &Keyring, defaults: &Defaults) -> Result<Self> {
         let mut stored = store.settings().await?;
         let mut take = |name: &str| stored.remove(name).filter(|v| !v.is_empty());
-        let api_key = read_key(key, names::PROVIDER_API_KEY, take(names::PROVIDER_API_KEY));
+        let api_key = read_key(
+            key,
+            names::PROVIDER_API_KEY,
+            take(names::PROVIDER_API_KEY),
+            take(&names::key_note(names::PROVIDER_API_KEY)),
+        );
         let listed: Vec<StoredFallback> =
             take(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default();
         let fallbacks = listed
             .into_iter()
             .map(|StoredFallback { name, base_url, model }| {
                 let key_name = names::fallback_api_key(&name);
-                let api_key = read_key(key, &key_name, take(&key_name));
+                let api_key = read_key(key, &key_name, take(&key_name), take(&names::key_note(&key_name)));
                 Fallback { name, base_url, model, api_key }
             })
             .collect();
@@ -151,82 +219,188 @@ impl Settings {
         })
     }
 
-    /// The key to call the provider with, or why there is none.
+    /// The origin the primary provider's requests go to.
+    pub fn provider_origin(&self) -> String {
+        origin(&self.provider_base_url)
+    }
+
+    /// The key to call the primary provider with, or why there is none.
     pub fn require_api_key(&self) -> Result<&SecretString> {
-        match &self.api_key {
-            ApiKey::Readable(key) => Ok(key),
-            ApiKey::Missing => Err(Error::FailedPrecondition(
+        let origin = self.provider_origin();
+        match self.api_key.for_origin(&origin) {
+            Ok(Some(key)) => Ok(key),
+            Ok(None) => Err(Error::FailedPrecondition(
                 "no provider API key is set: call SettingsService/SetProviderApiKey first".into(),
             )),
-            ApiKey::Unreadable(err) => Err(Error::FailedPrecondition(unreadable_key_message(err))),
+            Err(problem) => Err(Error::FailedPrecondition(problem.explain(GLOBAL_KEY_FIX))),
         }
     }
 }
 
+const GLOBAL_KEY_FIX: &str = "set it again with SettingsService/SetProviderApiKey";
+const USER_KEY_FIX: &str = "set it again with SettingsService/SetUserProviderApiKey, or clear it to use the global one";
+const FALLBACK_KEY_FIX: &str = "give it again with SettingsService/SetFallbackProviders";
+
 impl ApiKey {
+    /// A key is stored, usable or not.
     pub fn is_set(&self) -> bool {
-        !matches!(self, ApiKey::Missing)
+        matches!(self, ApiKey::Readable { .. } | ApiKey::Unreadable(_))
     }
 
     /// "sk-…abcd" for a readable key, else empty.
     pub fn hint(&self) -> String {
         match self {
-            ApiKey::Readable(key) => api_key_hint(key),
+            ApiKey::Readable { secret, .. } => api_key_hint(secret),
             _ => String::new(),
         }
     }
 
-    /// Why a stored key cannot be used, else empty.
-    pub fn problem(&self) -> String {
+    /// The key to send to `origin`: `None` when none is stored, a problem
+    /// when one is stored (or was cleared) but may not be sent there.
+    pub fn for_origin(&self, origin: &str) -> Result<Option<&SecretString>, KeyProblem> {
         match self {
-            ApiKey::Unreadable(err) => unreadable_key_message(err),
-            _ => String::new(),
+            ApiKey::Missing => Ok(None),
+            ApiKey::Cleared(note) => Err(KeyProblem::Cleared { note: note.clone(), origin: origin.to_owned() }),
+            ApiKey::Readable { secret, origin: Some(entered_for) } if entered_for == origin => Ok(Some(secret)),
+            ApiKey::Readable { origin: Some(entered_for), .. } => {
+                Err(KeyProblem::OtherOrigin { entered_for: entered_for.clone(), origin: origin.to_owned() })
+            }
+            ApiKey::Readable { origin: None, .. } => Err(KeyProblem::Unbound { origin: origin.to_owned() }),
+            ApiKey::Unreadable(err) => Err(KeyProblem::Unreadable(err.to_string())),
         }
+    }
+
+    fn problem(&self, origin: &str, fix: &str) -> String {
+        self.for_origin(origin).err().map(|problem| problem.explain(fix)).unwrap_or_default()
+    }
+
+    /// Why the global key cannot be used for `origin`, else empty.
+    pub fn global_problem(&self, origin: &str) -> String {
+        self.problem(origin, GLOBAL_KEY_FIX)
+    }
+
+    /// Why a user's own key cannot be used for `origin`, else empty.
+    pub fn user_problem(&self, origin: &str) -> String {
+        self.problem(origin, USER_KEY_FIX)
+    }
+
+    /// Why a fallback's key cannot be used for `origin`, else empty.
+    pub fn fallback_problem(&self, origin: &str) -> String {
+        self.problem(origin, FALLBACK_KEY_FIX)
     }
 }
 
-fn unreadable_key_message(err: &SecretError) -> String {
-    format!(
-        "the stored provider API key cannot be decrypted ({err}); set it again with SettingsService/SetProviderApiKey"
-    )
+/// The stored base URL of the primary provider, or the default.
+async fn stored_base_url(store: &Store, defaults: &Defaults) -> Result<String> {
+    Ok(store
+        .setting(names::PROVIDER_BASE_URL)
+        .await?
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| defaults.provider_base_url.clone()))
 }
 
-pub async fn update(store: &Store, changes: &SettingsChanges) -> Result<()> {
-    let pairs: Vec<(&str, &str)> = [
+fn encrypt(keys: &Keyring, name: &str, origin: &str, secret: &SecretString) -> Result<String> {
+    keys.encrypt(name, origin, secret)
+        .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))
+}
+
+/// A key-and-note change to write: the key (re)stored with its note removed,
+/// or the key removed with a note saying why.
+#[derive(Default)]
+struct KeyWrites {
+    values: Vec<(String, String)>,
+    removed: Vec<String>,
+}
+
+impl KeyWrites {
+    fn store_key(&mut self, name: &str, ciphertext: String) {
+        self.values.push((name.to_owned(), ciphertext));
+        self.removed.push(names::key_note(name));
+    }
+
+    fn clear_key(&mut self, name: &str, note: String) {
+        self.removed.push(name.to_owned());
+        self.values.push((names::key_note(name), note));
+    }
+
+    fn plain(&mut self, name: &str, value: &str) {
+        self.values.push((name.to_owned(), value.to_owned()));
+    }
+
+    async fn write(self, store: &Store) -> Result<()> {
+        let values: Vec<(&str, &str)> = self.values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let removed: Vec<&str> = self.removed.iter().map(String::as_str).collect();
+        Ok(store.change_settings(&values, &removed).await?)
+    }
+}
+
+/// Why a key was cleared when its provider moved.
+fn moved_note(what: &str, from: &str, to: &str) -> String {
+    format!("{what} was cleared when its base URL moved from {from} to {to}, so it is not sent to the new host")
+}
+
+/// Writes the plain settings. A base URL moved to another origin clears the
+/// global key unless `changes.api_key` gives it again for the new origin.
+pub async fn update(store: &Store, keys: &Keyring, defaults: &Defaults, changes: &SettingsChanges) -> Result<()> {
+    let mut writes = KeyWrites::default();
+    for (name, value) in [
         (names::PRE_SYSTEM_PROMPT, &changes.pre_system_prompt),
         (names::SYSTEM_PROMPT, &changes.system_prompt),
         (names::POST_SYSTEM_PROMPT, &changes.post_system_prompt),
         (names::DEFAULT_MODEL, &changes.default_model),
         (names::PROVIDER_BASE_URL, &changes.provider_base_url),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
-    .collect();
-    Ok(store.put_settings(&pairs).await?)
+    ] {
+        if let Some(value) = value {
+            writes.plain(name, value);
+        }
+    }
+    let old_origin = origin(&stored_base_url(store, defaults).await?);
+    let new_origin = match changes.provider_base_url.as_deref() {
+        Some("") => origin(&defaults.provider_base_url),
+        Some(url) => origin(url),
+        None => old_origin.clone(),
+    };
+    if let Some(api_key) = &changes.api_key {
+        writes.store_key(names::PROVIDER_API_KEY, encrypt(keys, names::PROVIDER_API_KEY, &new_origin, api_key)?);
+    } else if new_origin != old_origin && store.setting(names::PROVIDER_API_KEY).await?.is_some() {
+        writes.clear_key(names::PROVIDER_API_KEY, moved_note("the provider API key", &old_origin, &new_origin));
+    }
+    writes.write(store).await
 }
 
-pub async fn set_api_key(store: &Store, key: &Keyring, api_key: &SecretString) -> Result<()> {
-    put_secret(store, key, names::PROVIDER_API_KEY, api_key).await
+/// Stores the global key, bound to the primary provider's current origin.
+pub async fn set_api_key(store: &Store, keys: &Keyring, defaults: &Defaults, api_key: &SecretString) -> Result<()> {
+    let origin = origin(&stored_base_url(store, defaults).await?);
+    let mut writes = KeyWrites::default();
+    writes.store_key(names::PROVIDER_API_KEY, encrypt(keys, names::PROVIDER_API_KEY, &origin, api_key)?);
+    writes.write(store).await
 }
 
-/// Encrypts a secret with its setting name as associated data (so it
-/// cannot be moved to another name or user) and stores it.
-async fn put_secret(store: &Store, keys: &Keyring, name: &str, secret: &SecretString) -> Result<()> {
-    let ciphertext = keys
-        .encrypt(name, secret)
-        .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;
-    Ok(store.put_settings(&[(name, &ciphertext)]).await?)
+pub async fn clear_api_key(store: &Store) -> Result<()> {
+    let note = names::key_note(names::PROVIDER_API_KEY);
+    store.change_settings(&[], &[names::PROVIDER_API_KEY, &note]).await?;
+    Ok(())
 }
 
 /// A user's own provider key, as far as this server can read it.
 pub async fn user_api_key(store: &Store, keys: &Keyring, user_id: &str) -> Result<ApiKey> {
     let name = names::user_api_key(user_id);
     let stored = store.setting(&name).await?.filter(|v| !v.is_empty());
-    Ok(read_key(keys, &name, stored))
+    Ok(read_key(keys, &name, stored, None))
 }
 
-pub async fn set_user_api_key(store: &Store, keys: &Keyring, user_id: &str, api_key: &SecretString) -> Result<()> {
-    put_secret(store, keys, &names::user_api_key(user_id), api_key).await
+/// Stores a user's own key, bound to the primary provider's current origin
+/// (the user's messages go there).
+pub async fn set_user_api_key(
+    store: &Store,
+    keys: &Keyring,
+    defaults: &Defaults,
+    user_id: &str,
+    api_key: &SecretString,
+) -> Result<()> {
+    let origin = origin(&stored_base_url(store, defaults).await?);
+    let name = names::user_api_key(user_id);
+    Ok(store.put_settings(&[(&name, &encrypt(keys, &name, &origin, api_key)?)]).await?)
 }
 
 pub async fn clear_user_api_key(store: &Store, user_id: &str) -> Result<()> {
@@ -235,45 +409,82 @@ pub async fn clear_user_api_key(store: &Store, user_id: &str) -> Result<()> {
 }
 
 /// The key a user's messages are sent with: their own when they stored
-/// one, else the global one.
+/// one, else the global one; either only if it was entered for the origin
+/// the request goes to.
 pub fn choose_api_key(own: &ApiKey, settings: &Settings) -> Result<SecretString> {
-    match own {
-        ApiKey::Readable(key) => Ok(key.clone()),
-        ApiKey::Missing => settings.require_api_key().cloned(),
-        ApiKey::Unreadable(err) => Err(Error::FailedPrecondition(format!(
-            "your own provider API key cannot be decrypted ({err}); set it again with SettingsService/SetUserProviderApiKey"
-        ))),
+    match own.for_origin(&settings.provider_origin()) {
+        Ok(Some(key)) => Ok(key.clone()),
+        Ok(None) => settings.require_api_key().cloned(),
+        Err(problem) => {
+            Err(Error::FailedPrecondition(problem.explain(USER_KEY_FIX).replacen("the stored", "your own stored", 1)))
+        }
     }
 }
 
-/// Replaces the fallback list; keys of providers no longer listed are deleted.
+/// Replaces the fallback list; keys of providers no longer listed are
+/// deleted, and a provider moved to another origin without a new key loses
+/// its key.
 pub async fn set_fallbacks(store: &Store, keys: &Keyring, inputs: Vec<FallbackInput>) -> Result<()> {
     let stored = store.settings().await?;
+    let old_lists: Vec<StoredFallback> =
+        stored.get(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
     let listed: Vec<StoredFallback> = inputs
         .iter()
         .map(|f| StoredFallback { name: f.name.clone(), base_url: f.base_url.clone(), model: f.model.clone() })
         .collect();
     let list_json = serde_json::to_string(&listed).map_err(|err| Error::invalid(err.to_string()))?;
-    let mut writes: Vec<(String, String)> = vec![(names::FALLBACK_PROVIDERS.to_owned(), list_json)];
+    let mut writes = KeyWrites::default();
+    writes.plain(names::FALLBACK_PROVIDERS, &list_json);
     for input in &inputs {
+        let key_name = names::fallback_api_key(&input.name);
+        let new_origin = origin(&input.base_url);
         if let Some(api_key) = &input.api_key {
-            let key_name = names::fallback_api_key(&input.name);
-            let ciphertext = keys
-                .encrypt(&key_name, api_key)
-                .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))?;
-            writes.push((key_name, ciphertext));
+            writes.store_key(&key_name, encrypt(keys, &key_name, &new_origin, api_key)?);
+        } else if let Some(bound_to) = stored.get(&key_name).map(|value| key_origin(value, &old_lists, &input.name))
+            && bound_to.as_deref() != Some(new_origin.as_str())
+        {
+            let from = bound_to.unwrap_or_else(|| "an unknown host".into());
+            let what = format!("the API key of fallback provider {:?}", input.name);
+            writes.clear_key(&key_name, moved_note(&what, &from, &new_origin));
         }
     }
-    let pairs: Vec<(&str, &str)> = writes.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    store.put_settings(&pairs).await?;
     let kept: Vec<String> = inputs.iter().map(|f| names::fallback_api_key(&f.name)).collect();
     for name in stored.keys().filter(|n| n.starts_with("provider_api_key:") && !kept.contains(n)) {
-        store.delete_setting(name).await?;
+        writes.removed.push(name.clone());
+        writes.removed.push(names::key_note(name));
     }
-    Ok(())
+    writes.write(store).await
 }
 
-pub async fn clear_api_key(store: &Store) -> Result<()> {
-    store.delete_setting(names::PROVIDER_API_KEY).await?;
-    Ok(())
+/// The origin a stored fallback key is bound to; an unbound (v1) one counts
+/// as bound to where its provider was listed.
+fn key_origin(stored: &str, listed: &[StoredFallback], name: &str) -> Option<String> {
+    origin_of(stored).or_else(|| listed.iter().find(|f| f.name == name).map(|f| origin(&f.base_url)))
+}
+
+/// Binds keys stored before keys were bound to a host (the v1 format) to the
+/// origin they are sent to now: the global key and users' own keys to the
+/// primary provider's, a fallback's to its own. Run once at start; returns
+/// how many were bound.
+pub async fn bind_unbound_keys(store: &Store, keys: &Keyring, defaults: &Defaults) -> Result<usize> {
+    let all: HashMap<String, String> = store.all_settings().await?;
+    let primary =
+        origin(all.get(names::PROVIDER_BASE_URL).filter(|v| !v.is_empty()).unwrap_or(&defaults.provider_base_url));
+    let listed: Vec<StoredFallback> =
+        all.get(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+    let mut bound = 0;
+    for (name, stored) in all.iter().filter(|(name, value)| names::is_secret(name) && origin_of(value).is_none()) {
+        let target = match name.strip_prefix("provider_api_key:") {
+            Some(fallback) => match listed.iter().find(|f| f.name == fallback) {
+                Some(f) => origin(&f.base_url),
+                None => continue,
+            },
+            None => primary.clone(),
+        };
+        // A value no key opens stays as it is: GetSettings reports it.
+        let Ok(opened) = keys.decrypt(name, stored) else { continue };
+        store.put_settings(&[(name, &encrypt(keys, name, &target, &opened.secret)?)]).await?;
+        bound += 1;
+    }
+    Ok(bound)
 }

@@ -1,5 +1,6 @@
 //! What browsers use: the SSE endpoint (with EventSource's Last-Event-ID
-//! reconnect), gRPC-Web over HTTP/1.1, and CORS that exposes gRPC's status.
+//! reconnect), gRPC-Web over HTTP/1.1, and CORS that exposes gRPC's status to
+//! a listed origin (tests/origins.rs: everyone else).
 
 mod common;
 
@@ -117,7 +118,11 @@ async fn event_source_reconnects_with_last_event_id_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_over_http1_with_cors() {
-    let server = TestServer::start(Db::Sqlite).await;
+    let server = TestServer::start_with(Db::Sqlite, |options| {
+        options.browser.cors_origins =
+            roleplay_server::api::browser::CorsOrigins::List(vec!["http://app.example".into()]);
+    })
+    .await;
     let url = format!("http://{}/roleplay.v1.CharacterService/CreateCharacter", server.addr);
 
     let preflight = http()

@@ -54,7 +54,8 @@ async fn rotate_then_retire(db: Db) {
         &std::fs::read_to_string(dir.path().join("keys").join(format!("{first}.key"))).expect("old key"),
     )
     .expect("key");
-    let old_value = old_key.encrypt(names::PROVIDER_API_KEY, &SecretString::from(API_KEY)).expect("encrypt");
+    let origin = roleplay_server::settings::origin(&upstream.base_url());
+    let old_value = old_key.encrypt(names::PROVIDER_API_KEY, &origin, &SecretString::from(API_KEY)).expect("encrypt");
     store.put_settings(&[(names::PROVIDER_API_KEY, &old_value)]).await.expect("write");
     let listed = run_cli(&database, dir.path(), &["keys", "list"]).await;
     assert!(stdout(&listed).contains(&format!("{first}  older    1 stored value(s)")), "{}", stdout(&listed));

@@ -32,6 +32,13 @@ async fn a_conversation_logs_ids_and_never_secrets_or_text() {
     collect(&mut alice.send(&chat.id, MESSAGE).await.expect("send")).await;
     upstream.push(Reply::status(401, "invalid key"));
     collect(&mut alice.send(&chat.id, MESSAGE).await.expect("send")).await;
+    // EventSource sends its token in the query; the request log redacts it.
+    let events = format!("http://127.0.0.1:{}/v1/chats/{}/events?access_token={token}", server.port, chat.id);
+    let sse = reqwest::Client::new().get(&events).send().await.expect("sse");
+    assert_eq!(sse.status(), 200);
+    drop(sse);
+    let refused = reqwest::Client::new().get(format!("{events}x")).send().await.expect("sse");
+    assert_eq!(refused.status(), 401);
     let wrong = As::new(server.channel.clone(), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
     assert!(wrong.users().get_current_user(pb::GetCurrentUserRequest {}).await.is_err());
     assert_eq!(alice.messages_of(&chat.id).await[1].content, REPLY);
@@ -54,6 +61,10 @@ async fn a_conversation_logs_ids_and_never_secrets_or_text() {
     assert!(lines.len() > 10, "a debug log of a conversation has more than {} lines", lines.len());
     let with = |field: &str| lines.iter().filter(|l| l["span"][field].is_string()).count();
     assert!(with("request_id") > 0, "no line carries a request id");
+    assert!(
+        lines.iter().any(|l| l["span"]["query"] == "access_token=[REDACTED]"),
+        "the SSE request is logged with its token redacted"
+    );
     assert!(with("stream_id") > 0, "no line carries a stream id");
     let completed = lines.iter().find(|l| l["fields"]["message"] == "reply completed").expect("a completion line");
     assert!(completed["span"]["stream_id"].is_string());

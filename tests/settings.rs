@@ -81,7 +81,7 @@ async fn api_key_is_encrypted_write_only_and_survives_restart(db: Db) {
     assert!(!format!("{request:?}").contains(API_KEY), "Debug of the request redacts the key");
 
     let raw = server.state.store.setting(names::PROVIDER_API_KEY).await.expect("read").expect("row");
-    assert!(raw.starts_with(&format!("v1:{}:", server.state.keys.primary().id())), "{raw}");
+    assert!(raw.starts_with(&format!("v2:{}:", server.state.keys.primary().id())), "{raw}");
     assert!(!raw.contains(API_KEY) && !raw.contains("0123456789abcdef"), "the row does not hold the key");
 
     let server = server.restart().await;

@@ -69,6 +69,16 @@ fn access_token(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|pair| pair.strip_prefix("access_token="))
 }
 
+/// The query string as it may be logged: the token replaced.
+fn redacted_query(query: Option<&str>) -> String {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .map(|pair| if pair.starts_with("access_token=") { "access_token=[REDACTED]" } else { pair })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Resolves the request's caller and attaches it for the handlers (and to
 /// the current span).
 async fn identify(state: &AppState, request: &mut Request) -> Result<(), Error> {
@@ -108,7 +118,13 @@ pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Nex
 pub async fn http(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     use axum::{http::StatusCode, response::IntoResponse};
     let request_id = request_id(request.headers());
-    let span = tracing::info_span!("http", path = %request.uri().path(), request_id = %request_id, user = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "http",
+        path = %request.uri().path(),
+        query = %redacted_query(request.uri().query()),
+        request_id = %request_id,
+        user = tracing::field::Empty
+    );
     async move {
         match identify(&state, &mut request).await {
             Ok(()) => next.run(request).await,
@@ -138,5 +154,18 @@ fn log_finished(response: &Response, started: Instant) {
         // INTERNAL, UNKNOWN, DATA_LOSS: our fault.
         "2" | "13" | "15" => tracing::warn!(elapsed_ms, grpc_status = code, "rpc failed"),
         _ => tracing::info!(elapsed_ms, grpc_status = code, "rpc refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_token_never_reaches_a_log_line() {
+        let query = Some("a=1&access_token=secret-token-value&b=2");
+        assert_eq!(redacted_query(query), "a=1&access_token=[REDACTED]&b=2");
+        assert_eq!(access_token(query), Some("secret-token-value"));
+        assert_eq!(redacted_query(None), "");
     }
 }

@@ -148,22 +148,24 @@ impl From<Message> for pb::Message {
 
 /// The settings as a caller sees them: key hints (the first and last
 /// characters) are for admins only; everyone sees their own key's state.
+/// Each key's problem is judged against the origin it would be sent to.
 pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::Settings {
+    let origin = settings.provider_origin();
     let Settings { prompts, default_model, provider_base_url, api_key, fallbacks } = settings;
     let hint = |key: &ApiKey| if admin { key.hint() } else { String::new() };
     pb::Settings {
         api_key_set: api_key.is_set(),
         api_key_hint: hint(&api_key),
-        api_key_problem: api_key.problem(),
+        api_key_problem: api_key.global_problem(&origin),
         fallback_providers: fallbacks
             .into_iter()
             .map(|Fallback { name, base_url, model, api_key }| pb::FallbackProvider {
+                api_key_set: api_key.is_set(),
+                api_key_hint: hint(&api_key),
+                api_key_problem: api_key.fallback_problem(&crate::settings::origin(&base_url)),
                 name,
                 base_url,
                 model,
-                api_key_set: api_key.is_set(),
-                api_key_hint: hint(&api_key),
-                api_key_problem: api_key.problem(),
             })
             .collect(),
         pre_system_prompt: prompts.pre_system_prompt,
@@ -173,7 +175,7 @@ pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::S
         provider_base_url,
         user_api_key_set: own_key.is_set(),
         user_api_key_hint: own_key.hint(),
-        user_api_key_problem: own_key.problem(),
+        user_api_key_problem: own_key.user_problem(&origin),
     }
 }
 

@@ -25,6 +25,19 @@ impl fmt::Debug for pb::SetProviderApiKeyRequest {
     }
 }
 
+impl fmt::Debug for pb::UpdateSettingsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateSettingsRequest")
+            .field("pre_system_prompt", &self.pre_system_prompt)
+            .field("system_prompt", &self.system_prompt)
+            .field("post_system_prompt", &self.post_system_prompt)
+            .field("default_model", &self.default_model)
+            .field("provider_base_url", &self.provider_base_url)
+            .field("provider_api_key", &self.provider_api_key.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
 /// Enough for a chain of providers; more would only delay the failure.
 const MAX_FALLBACK_PROVIDERS: usize = 8;
 
@@ -81,7 +94,10 @@ impl SettingsService for SettingsApi {
             post_system_prompt,
             default_model,
             provider_base_url,
+            provider_api_key,
         } = request.into_inner();
+        let api_key =
+            provider_api_key.map(|key| validate::api_key(&key).map(|()| SecretString::from(key))).transpose()?;
         let changes = SettingsChanges {
             pre_system_prompt: validate::optional_at_most("pre_system_prompt", pre_system_prompt, PROMPT_MAX_CHARS)?,
             system_prompt: validate::optional_at_most("system_prompt", system_prompt, PROMPT_MAX_CHARS)?,
@@ -90,8 +106,10 @@ impl SettingsService for SettingsApi {
                 .map(|m| validate::required("default_model", m, MODEL_MAX_CHARS))
                 .transpose()?,
             provider_base_url: provider_base_url.map(validate::base_url).transpose()?,
+            api_key,
         };
-        settings::update(&self.state.store, &changes).await?;
+        let state = &self.state;
+        settings::update(&state.store, &state.keys, &state.defaults(), &changes).await?;
         self.current(&caller).await
     }
 
@@ -102,7 +120,7 @@ impl SettingsService for SettingsApi {
         let caller = admin(&request, ADMIN_ACTION)?;
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
-        settings::set_api_key(&self.state.store, &self.state.keys, &api_key).await?;
+        settings::set_api_key(&self.state.store, &self.state.keys, &self.state.defaults(), &api_key).await?;
         tracing::info!("provider API key replaced");
         self.current(&caller).await
     }
@@ -168,7 +186,8 @@ impl SettingsService for SettingsApi {
         let caller = caller(&request)?;
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
-        settings::set_user_api_key(&self.state.store, &self.state.keys, &caller.user_id, &api_key).await?;
+        let state = &self.state;
+        settings::set_user_api_key(&state.store, &state.keys, &state.defaults(), &caller.user_id, &api_key).await?;
         self.state.settings_cache.forget_user_key(&caller.user_id);
         tracing::info!("user's own provider API key replaced");
         self.current(&caller).await

@@ -40,7 +40,13 @@ impl Store {
 
     /// Writes several settings at once (insert or replace).
     pub async fn put_settings(&self, values: &[(&str, &str)]) -> StoreResult<()> {
-        if values.is_empty() {
+        self.change_settings(values, &[]).await
+    }
+
+    /// Writes `values` (insert or replace) and deletes `removed`, in one
+    /// transaction: a key and the note saying why it went change together.
+    pub async fn change_settings(&self, values: &[(&str, &str)], removed: &[&str]) -> StoreResult<()> {
+        if values.is_empty() && removed.is_empty() {
             return Ok(());
         }
         let updated_at = now();
@@ -54,6 +60,9 @@ impl Store {
                         .set((settings::value.eq(excluded(settings::value)), settings::updated_at.eq(excluded(settings::updated_at))))
                         .execute(conn)
                         .await?;
+                }
+                if !removed.is_empty() {
+                    diesel::delete(settings::table.filter(settings::name.eq_any(removed))).execute(conn).await?;
                 }
                 Ok(())
             })

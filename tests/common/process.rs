@@ -37,6 +37,7 @@ pub async fn run_cli(db: &TestDb, dir: &Path, args: &[&str]) -> std::process::Ou
 pub struct Process {
     pub child: Child,
     pub channel: Channel,
+    pub port: u16,
 }
 
 pub async fn spawn(db: &TestDb, dir: &Path, upstream: &FakeUpstream) -> Process {
@@ -76,7 +77,7 @@ pub async fn spawn_logging(
             Err(err) => panic!("server did not start: {err}"),
         }
     };
-    Process { child, channel }
+    Process { child, channel, port }
 }
 
 /// A character ("Aria", "A bard."), a profile ("Sam") and a chat between

@@ -1,9 +1,26 @@
 // The same conversation through gRPC-Web (HTTP/1.1 fetch, as a browser sends it).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { createClients, MessageStatus, Role, sendMessage, utf8Length, watchChat } from "../src/index.js";
-import { createChat, FakeUpstream, RoleplayServer, RPC_TIMEOUT_MS, waitForWatchers, withTimeout } from "./harness.js";
+import {
+  createChat,
+  FakeUpstream,
+  RoleplayServer,
+  RPC_TIMEOUT_MS,
+  WEB_ORIGIN,
+  waitForWatchers,
+  withTimeout,
+} from "./harness.js";
+
+/** Sends `Origin` as a page on that origin would. */
+function fromOrigin(origin: string): Interceptor {
+  return (next) => async (req) => {
+    req.header.set("origin", origin);
+    return next(req);
+  };
+}
 
 let upstream: FakeUpstream;
 let server: RoleplayServer;
@@ -19,8 +36,9 @@ after(async () => {
 });
 
 test("a conversation over gRPC-Web (HTTP/1.1)", { timeout: 20_000 }, async () => {
-  // fetch (undici) speaks HTTP/1.1 to a plain http:// URL.
-  const transport = createGrpcWebTransport({ baseUrl: server.baseUrl });
+  // fetch (undici) speaks HTTP/1.1 to a plain http:// URL; the calls come
+  // from the front end's origin, which the server lists.
+  const transport = createGrpcWebTransport({ baseUrl: server.baseUrl, interceptors: [fromOrigin(WEB_ORIGIN)] });
   const clients = createClients(transport);
   const chatId = await createChat(clients);
   upstream.chunks = ["Über", " the ", "stage", " 🎭", " — bravo", "!"];
@@ -75,5 +93,17 @@ test("a conversation over gRPC-Web (HTTP/1.1)", { timeout: 20_000 }, async () =>
       [Role.USER, MessageStatus.COMPLETED, "Tell me about the stage."],
       [Role.ASSISTANT, MessageStatus.COMPLETED, text],
     ],
+  );
+});
+
+test("a page from an origin the server does not list is refused", { timeout: 20_000 }, async () => {
+  const transport = createGrpcWebTransport({
+    baseUrl: server.baseUrl,
+    interceptors: [fromOrigin("https://evil.example")],
+  });
+  const clients = createClients(transport);
+  await assert.rejects(
+    clients.characters.listCharacters({}, { timeoutMs: RPC_TIMEOUT_MS }),
+    (err: unknown) => err instanceof ConnectError && err.code === Code.PermissionDenied,
   );
 });

@@ -23,6 +23,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const PACKAGE_DIR = resolve(here, "..", "..");
 export const REPO_DIR = resolve(PACKAGE_DIR, "..", "..");
 export const API_KEY = "sk-test-0123456789abcdef";
+/** The web front end's origin that the test server lists in ROLEPLAY_CORS_ORIGINS. */
+export const WEB_ORIGIN = "http://app.example";
 /** Deadline for every unary call, in ms. */
 export const RPC_TIMEOUT_MS = 10_000;
 
@@ -239,6 +241,8 @@ export class RoleplayServer {
       DATABASE_URL: join(dir, "db.sqlite"),
       ROLEPLAY_MASTER_KEY_FILE: join(dir, "master.key"),
       OPENROUTER_BASE_URL: upstreamBaseUrl,
+      // The origin the gRPC-Web tests call from, as a browser front end would.
+      ROLEPLAY_CORS_ORIGINS: WEB_ORIGIN,
       RUST_LOG: "warn",
     };
     const child = spawn(bin, ["serve"], { env, cwd: dir, stdio: ["ignore", "pipe", "pipe"] });

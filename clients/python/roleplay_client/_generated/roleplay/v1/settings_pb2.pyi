@@ -73,18 +73,20 @@ class GetSettingsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class UpdateSettingsRequest(_message.Message):
-    __slots__ = ("pre_system_prompt", "system_prompt", "post_system_prompt", "default_model", "provider_base_url")
+    __slots__ = ("pre_system_prompt", "system_prompt", "post_system_prompt", "default_model", "provider_base_url", "provider_api_key")
     PRE_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     POST_SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_API_KEY_FIELD_NUMBER: _ClassVar[int]
     pre_system_prompt: str
     system_prompt: str
     post_system_prompt: str
     default_model: str
     provider_base_url: str
-    def __init__(self, pre_system_prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_system_prompt: _Optional[str] = ..., default_model: _Optional[str] = ..., provider_base_url: _Optional[str] = ...) -> None: ...
+    provider_api_key: str
+    def __init__(self, pre_system_prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_system_prompt: _Optional[str] = ..., default_model: _Optional[str] = ..., provider_base_url: _Optional[str] = ..., provider_api_key: _Optional[str] = ...) -> None: ...
 
 class SetProviderApiKeyRequest(_message.Message):
     __slots__ = ("api_key",)

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roleplay/v1/settings.proto.
  */
 export const file_roleplay_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xlcGxheS92MS9zZXR0aW5ncy5wcm90bxILcm9sZXBsYXkudjEi3AIKCFNldHRpbmdzEhMKC2FwaV9rZXlfc2V0GAEgASgIEhQKDGFwaV9rZXlfaGludBgCIAEoCRIZChFwcmVfc3lzdGVtX3Byb21wdBgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEhoKEnBvc3Rfc3lzdGVtX3Byb21wdBgFIAEoCRIVCg1kZWZhdWx0X21vZGVsGAYgASgJEhkKEXByb3ZpZGVyX2Jhc2VfdXJsGAcgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgIIAEoCRI5ChJmYWxsYmFja19wcm92aWRlcnMYCSADKAsyHS5yb2xlcGxheS52MS5GYWxsYmFja1Byb3ZpZGVyEhgKEHVzZXJfYXBpX2tleV9zZXQYCiABKAgSGQoRdXNlcl9hcGlfa2V5X2hpbnQYCyABKAkSHAoUdXNlcl9hcGlfa2V5X3Byb2JsZW0YDCABKAkihQEKEEZhbGxiYWNrUHJvdmlkZXISDAoEbmFtZRgBIAEoCRIQCghiYXNlX3VybBgCIAEoCRINCgVtb2RlbBgDIAEoCRITCgthcGlfa2V5X3NldBgEIAEoCBIUCgxhcGlfa2V5X2hpbnQYBSABKAkSFwoPYXBpX2tleV9wcm9ibGVtGAYgASgJImgKFUZhbGxiYWNrUHJvdmlkZXJJbnB1dBIMCgRuYW1lGAEgASgJEhAKCGJhc2VfdXJsGAIgASgJEg0KBW1vZGVsGAMgASgJEhQKB2FwaV9rZXkYBCABKAlIAIgBAUIKCghfYXBpX2tleSJUChtTZXRGYWxsYmFja1Byb3ZpZGVyc1JlcXVlc3QSNQoJcHJvdmlkZXJzGAEgAygLMiIucm9sZXBsYXkudjEuRmFsbGJhY2tQcm92aWRlcklucHV0IhQKEkdldFNldHRpbmdzUmVxdWVzdCKXAgoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0Eh4KEXByZV9zeXN0ZW1fcHJvbXB0GAEgASgJSACIAQESGgoNc3lzdGVtX3Byb21wdBgCIAEoCUgBiAEBEh8KEnBvc3Rfc3lzdGVtX3Byb21wdBgDIAEoCUgCiAEBEhoKDWRlZmF1bHRfbW9kZWwYBCABKAlIA4gBARIeChFwcm92aWRlcl9iYXNlX3VybBgFIAEoCUgEiAEBQhQKEl9wcmVfc3lzdGVtX3Byb21wdEIQCg5fc3lzdGVtX3Byb21wdEIVChNfcG9zdF9zeXN0ZW1fcHJvbXB0QhAKDl9kZWZhdWx0X21vZGVsQhQKEl9wcm92aWRlcl9iYXNlX3VybCIrChhTZXRQcm92aWRlckFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSIcChpDbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdDLaBAoPU2V0dGluZ3NTZXJ2aWNlEkUKC0dldFNldHRpbmdzEh8ucm9sZXBsYXkudjEuR2V0U2V0dGluZ3NSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSSwoOVXBkYXRlU2V0dGluZ3MSIi5yb2xlcGxheS52MS5VcGRhdGVTZXR0aW5nc1JlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJRChFTZXRQcm92aWRlckFwaUtleRIlLnJvbGVwbGF5LnYxLlNldFByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElUKE0NsZWFyUHJvdmlkZXJBcGlLZXkSJy5yb2xlcGxheS52MS5DbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElcKFFNldEZhbGxiYWNrUHJvdmlkZXJzEigucm9sZXBsYXkudjEuU2V0RmFsbGJhY2tQcm92aWRlcnNSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSVQoVU2V0VXNlclByb3ZpZGVyQXBpS2V5EiUucm9sZXBsYXkudjEuU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSWQoXQ2xlYXJVc2VyUHJvdmlkZXJBcGlLZXkSJy5yb2xlcGxheS52MS5DbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzYgZwcm90bzM");
+  fileDesc("Chpyb2xlcGxheS92MS9zZXR0aW5ncy5wcm90bxILcm9sZXBsYXkudjEi3AIKCFNldHRpbmdzEhMKC2FwaV9rZXlfc2V0GAEgASgIEhQKDGFwaV9rZXlfaGludBgCIAEoCRIZChFwcmVfc3lzdGVtX3Byb21wdBgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEhoKEnBvc3Rfc3lzdGVtX3Byb21wdBgFIAEoCRIVCg1kZWZhdWx0X21vZGVsGAYgASgJEhkKEXByb3ZpZGVyX2Jhc2VfdXJsGAcgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgIIAEoCRI5ChJmYWxsYmFja19wcm92aWRlcnMYCSADKAsyHS5yb2xlcGxheS52MS5GYWxsYmFja1Byb3ZpZGVyEhgKEHVzZXJfYXBpX2tleV9zZXQYCiABKAgSGQoRdXNlcl9hcGlfa2V5X2hpbnQYCyABKAkSHAoUdXNlcl9hcGlfa2V5X3Byb2JsZW0YDCABKAkihQEKEEZhbGxiYWNrUHJvdmlkZXISDAoEbmFtZRgBIAEoCRIQCghiYXNlX3VybBgCIAEoCRINCgVtb2RlbBgDIAEoCRITCgthcGlfa2V5X3NldBgEIAEoCBIUCgxhcGlfa2V5X2hpbnQYBSABKAkSFwoPYXBpX2tleV9wcm9ibGVtGAYgASgJImgKFUZhbGxiYWNrUHJvdmlkZXJJbnB1dBIMCgRuYW1lGAEgASgJEhAKCGJhc2VfdXJsGAIgASgJEg0KBW1vZGVsGAMgASgJEhQKB2FwaV9rZXkYBCABKAlIAIgBAUIKCghfYXBpX2tleSJUChtTZXRGYWxsYmFja1Byb3ZpZGVyc1JlcXVlc3QSNQoJcHJvdmlkZXJzGAEgAygLMiIucm9sZXBsYXkudjEuRmFsbGJhY2tQcm92aWRlcklucHV0IhQKEkdldFNldHRpbmdzUmVxdWVzdCLLAgoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0Eh4KEXByZV9zeXN0ZW1fcHJvbXB0GAEgASgJSACIAQESGgoNc3lzdGVtX3Byb21wdBgCIAEoCUgBiAEBEh8KEnBvc3Rfc3lzdGVtX3Byb21wdBgDIAEoCUgCiAEBEhoKDWRlZmF1bHRfbW9kZWwYBCABKAlIA4gBARIeChFwcm92aWRlcl9iYXNlX3VybBgFIAEoCUgEiAEBEh0KEHByb3ZpZGVyX2FwaV9rZXkYBiABKAlIBYgBAUIUChJfcHJlX3N5c3RlbV9wcm9tcHRCEAoOX3N5c3RlbV9wcm9tcHRCFQoTX3Bvc3Rfc3lzdGVtX3Byb21wdEIQCg5fZGVmYXVsdF9tb2RlbEIUChJfcHJvdmlkZXJfYmFzZV91cmxCEwoRX3Byb3ZpZGVyX2FwaV9rZXkiKwoYU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0Eg8KB2FwaV9rZXkYASABKAkiHAoaQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3Qy2gQKD1NldHRpbmdzU2VydmljZRJFCgtHZXRTZXR0aW5ncxIfLnJvbGVwbGF5LnYxLkdldFNldHRpbmdzUmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzEksKDlVwZGF0ZVNldHRpbmdzEiIucm9sZXBsYXkudjEuVXBkYXRlU2V0dGluZ3NSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSUQoRU2V0UHJvdmlkZXJBcGlLZXkSJS5yb2xlcGxheS52MS5TZXRQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJVChNDbGVhclByb3ZpZGVyQXBpS2V5Eicucm9sZXBsYXkudjEuQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJXChRTZXRGYWxsYmFja1Byb3ZpZGVycxIoLnJvbGVwbGF5LnYxLlNldEZhbGxiYWNrUHJvdmlkZXJzUmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElUKFVNldFVzZXJQcm92aWRlckFwaUtleRIlLnJvbGVwbGF5LnYxLlNldFByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElkKF0NsZWFyVXNlclByb3ZpZGVyQXBpS2V5Eicucm9sZXBsYXkudjEuQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5nc2IGcHJvdG8z");
 
 /**
  * @generated from message roleplay.v1.Settings
@@ -62,8 +62,10 @@ export type Settings = Message<"roleplay.v1.Settings"> & {
   providerBaseUrl: string;
 
   /**
-   * Set when a key is stored but cannot be decrypted with this server's
-   * master key: set the key again.
+   * Why the global key cannot be used, in words, else empty: it cannot be
+   * decrypted with this server's master key, it was entered for another
+   * origin than provider_base_url's, or it was cleared when the base URL
+   * moved. Set the key again.
    *
    * @generated from field: string api_key_problem = 8;
    */
@@ -168,7 +170,9 @@ export type FallbackProviderInput = Message<"roleplay.v1.FallbackProviderInput">
   model: string;
 
   /**
-   * Write-only. Absent: keep the key stored for this name.
+   * Write-only. Absent: keep the key stored for this name, unless base_url
+   * moved to another origin (scheme, host and port): then the key is
+   * cleared, since a key is only sent to the origin it was entered for.
    *
    * @generated from field: optional string api_key = 4;
    */
@@ -241,10 +245,21 @@ export type UpdateSettingsRequest = Message<"roleplay.v1.UpdateSettingsRequest">
   /**
    * An http:// or https:// URL of an OpenAI-compatible API, such as
    * https://openrouter.ai/api/v1. An empty string restores the default.
+   * A stored key is only ever sent to the origin (scheme, host and port) it
+   * was entered for: moving the URL to another origin clears the global key
+   * (api_key_problem then says so) unless provider_api_key is given with it.
    *
    * @generated from field: optional string provider_base_url = 5;
    */
   providerBaseUrl?: string | undefined;
+
+  /**
+   * Write-only: the global key for the (new) provider_base_url, stored in
+   * the same change.
+   *
+   * @generated from field: optional string provider_api_key = 6;
+   */
+  providerApiKey?: string | undefined;
 };
 
 /**
