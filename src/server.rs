@@ -23,7 +23,7 @@ use crate::{
             settings_service_server::SettingsServiceServer, usage_service_server::UsageServiceServer,
             user_profile_service_server::UserProfileServiceServer, user_service_server::UserServiceServer,
         },
-        sse,
+        sse, web_ui,
     },
     checkpoint,
     state::AppState,
@@ -148,9 +148,10 @@ pub async fn run(
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::grpc))
         .layer(guard_layer.clone())
         .layer(GrpcWebLayer::new())
-        .merge(sse::router(state.clone()).layer(guard_layer))
+        .merge(sse::router(state.clone()).layer(guard_layer.clone()))
         // Everything on these routes is chat data or settings: never cached.
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .merge(web_ui::router().layer(guard_layer));
 
     // The builder's tcp_nodelay applies only to listeners tonic binds itself.
     // Without it, Started and the first Delta are two small writes, and

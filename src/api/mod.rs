@@ -13,6 +13,7 @@ mod usage;
 mod user_profiles;
 mod users;
 pub mod validate;
+pub mod web_ui;
 
 pub use characters::CharacterApi;
 pub use chat_sessions::ChatSessionApi;
