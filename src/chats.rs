@@ -1,11 +1,12 @@
-//! Opening and removing chat sessions.
+//! Chat sessions: opening, reading, listing and removing them, and the one
+//! ownership check every chat operation goes through.
 
 use crate::{
     error::{Error, Result},
     prompt::substitute_names,
     registry::Registry,
     store::{
-        DeleteOutcome, Store,
+        DeleteOutcome, Page, PageRequest, Store,
         models::{ChatSession, Message, MessageStatus, Role},
         new_id, now,
     },
@@ -59,17 +60,29 @@ pub async fn create(store: &Store, caller: &Caller, new: NewChat) -> Result<Chat
     }
 }
 
+/// The caller's chat: another user's chat is NOT_FOUND, exactly like one
+/// that does not exist.
+pub async fn owned(store: &Store, caller: &Caller, chat_id: &str) -> Result<ChatSession> {
+    store.chat_session(&caller.user_id, chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))
+}
+
+/// The caller's chats, newest first.
+pub async fn list(store: &Store, caller: &Caller, page: &PageRequest) -> Result<Page<ChatSession>> {
+    Ok(store.list_chat_sessions(&caller.user_id, page).await?)
+}
+
+/// A page of the chat's messages, oldest first.
+pub async fn messages(store: &Store, caller: &Caller, chat_id: &str, page: &PageRequest) -> Result<Page<Message>> {
+    owned(store, caller, chat_id).await?;
+    Ok(store.list_messages(chat_id, page).await?)
+}
+
 /// Deletes a chat and its messages, unless a reply is being generated in it.
 pub async fn delete(store: &Store, registry: &Registry, caller: &Caller, chat_id: &str) -> Result<()> {
     // Ownership first: another user's chat is NOT_FOUND even while it streams.
-    if store.chat_session(&caller.user_id, chat_id).await?.is_none() {
-        return Err(Error::not_found("chat session", chat_id));
-    }
+    owned(store, caller, chat_id).await?;
     if let Some(generation) = registry.live(chat_id) {
-        return Err(Error::FailedPrecondition(format!(
-            "a reply is being generated in this chat (stream_id {}); cancel it before deleting the chat",
-            generation.info.stream_id
-        )));
+        return Err(Error::ReplyRunning { stream_id: generation.info.stream_id.clone(), action: "deleting the chat" });
     }
     match store.delete_chat_session(&caller.user_id, chat_id).await? {
         DeleteOutcome::Deleted => Ok(()),

@@ -1,37 +1,73 @@
 //! The one error type of the domain, and the one place it becomes a gRPC
-//! status.
+//! status (and, for the plain HTTP routes, an HTTP status).
 //!
-//! Policy: a client gets the right code and a sentence it can act on.
-//! Infrastructure details (SQL errors, pool errors) are logged here, once, and
-//! never sent; no error message ever contains message text or a secret.
+//! Policy: variants name what went wrong in the domain (a busy chat, a key
+//! that cannot be used, a field that is invalid), and their `#[error]` text is
+//! the sentence the client reads, so it says what to do. The gRPC code is
+//! chosen here, once per variant, in one exhaustive match: a new variant does
+//! not compile until it has one. Infrastructure details (SQL errors, pool
+//! errors) are logged here, once, and never sent; no error message ever
+//! contains message text or a secret.
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::store::StoreError;
+use crate::{
+    registry::RegistryError,
+    secrets::SecretError,
+    settings::{KeyOwner, KeyProblem},
+    store::StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    InvalidArgument(String),
+    /// A request field that is missing, malformed or out of range.
+    #[error("{field} {why}")]
+    Invalid { field: String, why: String },
     #[error("{what} {id} was not found")]
     NotFound { what: &'static str, id: String },
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    Aborted(String),
-    #[error("{0}")]
-    ResourceExhausted(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Unauthenticated(String),
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    AlreadyExists(String),
+    #[error("a user named {name:?} already exists")]
+    NameTaken { name: String },
+    #[error("{what} {id} is used by chat sessions; delete those chat sessions first")]
+    InUse { what: &'static str, id: String },
+
+    /// A second reply in a chat whose reply is running.
+    #[error(
+        "a reply is already being generated in this chat (stream_id {stream_id}); wait for it to finish or cancel it"
+    )]
+    ChatBusy { stream_id: String },
+    /// A change that must wait until the chat's reply has ended.
+    #[error("a reply is being generated in this chat (stream_id {stream_id}); cancel it before {action}")]
+    ReplyRunning { stream_id: String, action: &'static str },
+    #[error("this chat already has {max} watchers, the most allowed; close another stream first")]
+    TooManyWatchers { max: usize },
+    #[error("stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages")]
+    StreamNotResumable { stream_id: String },
+
+    #[error("no provider API key is set: call SettingsService/SetProviderApiKey first")]
+    NoApiKey,
+    /// A stored key that may not be used for the request's provider.
+    #[error("{}", problem.explain(*owner))]
+    KeyUnusable { problem: KeyProblem, owner: KeyOwner },
+    #[error("setting {name} cannot be re-encrypted: {source}")]
+    KeyNotReencrypted { name: String, source: SecretError },
+    #[error("the key could not be encrypted: {0}")]
+    Encryption(SecretError),
+
+    #[error("{why}")]
+    Unauthenticated { why: &'static str },
+    #[error("only admins may {action}")]
+    AdminOnly { action: &'static str },
+
+    #[error("the server is shutting down; send the message again shortly")]
+    ShuttingDown,
+    #[error("the reply could not be started; send the message again")]
+    NotStarted,
+    #[error("the system random source failed: {0}")]
+    Random(String),
     /// Over a rate or concurrency limit; the client may retry after the delay.
     #[error("{message}")]
     RateLimited { message: String, retry_after: Duration },
@@ -42,42 +78,84 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidArgument(message.into())
+    /// `field` is invalid: `why` completes the sentence ("is required").
+    pub fn invalid(field: impl Into<String>, why: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), why: why.into() }
     }
 
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound { what, id: id.into() }
     }
+
+    /// The gRPC code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::Invalid { .. } => Code::InvalidArgument,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::NameTaken { .. } => Code::AlreadyExists,
+            Self::InUse { .. }
+            | Self::ReplyRunning { .. }
+            | Self::StreamNotResumable { .. }
+            | Self::NoApiKey
+            | Self::KeyUnusable { .. }
+            | Self::KeyNotReencrypted { .. } => Code::FailedPrecondition,
+            Self::ChatBusy { .. } => Code::Aborted,
+            Self::TooManyWatchers { .. } | Self::RateLimited { .. } => Code::ResourceExhausted,
+            Self::Unauthenticated { .. } => Code::Unauthenticated,
+            Self::AdminOnly { .. } => Code::PermissionDenied,
+            Self::ShuttingDown | Self::NotStarted | Self::Random(_) | Self::Encryption(_) => Code::Unavailable,
+            Self::Store(StoreError::Unavailable(_)) => Code::Unavailable,
+            Self::Store(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<RegistryError> for Error {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::Busy(stream_id) => Self::ChatBusy { stream_id },
+            RegistryError::TooManyWatchers(max) => Self::TooManyWatchers { max },
+        }
+    }
 }
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
+        let code = err.code();
         match err {
-            Error::InvalidArgument(message) => Status::invalid_argument(message),
-            Error::NotFound { .. } => Status::not_found(err.to_string()),
-            Error::FailedPrecondition(message) => Status::failed_precondition(message),
-            Error::Aborted(message) => Status::aborted(message),
-            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
-            Error::Unavailable(message) => Status::unavailable(message),
-            Error::Unauthenticated(message) => Status::unauthenticated(message),
-            Error::PermissionDenied(message) => Status::permission_denied(message),
-            Error::AlreadyExists(message) => Status::already_exists(message),
             // RetryInfo (google.rpc.RetryInfo in grpc-status-details-bin)
             // tells clients when to try again.
-            Error::RateLimited { message, retry_after } => Status::with_error_details(
-                Code::ResourceExhausted,
-                message,
-                ErrorDetails::with_retry_info(Some(retry_after)),
-            ),
+            Error::RateLimited { message, retry_after } => {
+                Status::with_error_details(code, message, ErrorDetails::with_retry_info(Some(retry_after)))
+            }
             Error::Store(StoreError::Unavailable(detail)) => {
                 tracing::error!(%detail, "database unavailable");
-                Status::unavailable("the database is unavailable right now; try again shortly")
+                Status::new(code, "the database is unavailable right now; try again shortly")
             }
             Error::Store(store_error) => {
                 tracing::error!(error = %store_error, "database error");
-                Status::internal("the database could not complete the request; the error was logged")
+                Status::new(code, "the database could not complete the request; the error was logged")
             }
+            other => Status::new(code, other.to_string()),
         }
+    }
+}
+
+/// The HTTP status the plain HTTP routes (the SSE endpoint, the auth
+/// middleware in front of it) answer for a gRPC code.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

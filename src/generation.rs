@@ -17,7 +17,7 @@ use crate::{
     limits::RunningPermit,
     prompt::{self, PromptInput},
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
-    registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, RegistryError, StreamInfo},
+    registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, StreamInfo},
     settings::{self, Fallback, names},
     state::AppState,
     store::{
@@ -32,21 +32,12 @@ use crate::{
 const STORE_TRIES: u32 = 5;
 const STORE_RETRY_DELAY: Duration = Duration::from_millis(200);
 
-impl From<RegistryError> for Error {
-    fn from(err: RegistryError) -> Self {
-        match err {
-            RegistryError::Busy(_) => Error::Aborted(err.to_string()),
-            RegistryError::TooManyWatchers(_) => Error::ResourceExhausted(err.to_string()),
-        }
-    }
-}
-
 /// Stores the user's message, starts the reply, and returns the sender's
 /// follower of it. Everything that can be refused is checked before anything
 /// is written.
 pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, content: String) -> Result<Follower> {
     if !state.lifecycle.is_accepting() {
-        return Err(Error::Unavailable("the server is shutting down; send the message again shortly".into()));
+        return Err(Error::ShuttingDown);
     }
     let store = &state.store;
     let ((chat, character, profile), settings, own_key) = tokio::try_join!(
@@ -63,7 +54,7 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
     // Refusals that count nothing come first: a busy chat or the cap on
     // running replies uses up no allowance (the permit is returned on drop).
     if let Some(running) = state.registry.live(chat_id) {
-        return Err(RegistryError::Busy(running.info.stream_id.clone()).into());
+        return Err(Error::ChatBusy { stream_id: running.info.stream_id.clone() });
     }
     let permit = state.limits.start_generation(&caller.user_id)?;
     state.limits.check_user(&caller.user_id)?;
@@ -140,9 +131,7 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
         // In the RPC's span, so the reply's log lines carry its request id.
         .instrument(tracing::Span::current()),
     );
-    let generation = starting
-        .await
-        .map_err(|_| Error::Unavailable("the reply could not be started; send the message again".into()))??;
+    let generation = starting.await.map_err(|_| Error::NotStarted)??;
 
     Ok(Follower::new(
         watch,
@@ -167,7 +156,8 @@ fn provider_routes(primary: CompletionRequest, fallbacks: &[Fallback]) -> Vec<Ro
         let api_key = match api_key.for_origin(&settings::origin(base_url)) {
             Ok(key) => key.cloned(),
             Err(problem) => {
-                tracing::warn!(provider = %name, problem = %problem.explain("skipped"), "skipping a fallback provider");
+                let problem = problem.explain(settings::KeyOwner::Fallback);
+                tracing::warn!(provider = %name, %problem, "skipping a fallback provider");
                 continue;
             }
         };
@@ -430,10 +420,10 @@ impl Job {
         let info = &self.generation.info;
         let (outcome, detail, usage) = match ending {
             Ending::Completed { finish_reason, usage } => {
-                ("completed", finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
+                (MessageStatus::Completed, finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
             }
-            Ending::Failed { code, .. } => ("failed", code.as_str().to_owned(), None),
-            Ending::Cancelled(reason) => ("cancelled", reason.as_str().to_owned(), None),
+            Ending::Failed { code, .. } => (MessageStatus::Failed, code.as_str().to_owned(), None),
+            Ending::Cancelled(reason) => (MessageStatus::Cancelled, reason.as_str().to_owned(), None),
         };
         let tokens = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
         let created_at = now();
@@ -449,7 +439,7 @@ impl Job {
             cost: usage.and_then(|u| u.cost),
             ttft_ms: timing.first_token.map(millis),
             duration_ms: millis(timing.duration),
-            outcome: outcome.to_owned(),
+            outcome: outcome.as_str().to_owned(),
             detail,
             day: created_at.format("%Y-%m-%d").to_string(),
             created_at,

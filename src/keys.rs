@@ -34,9 +34,8 @@ pub async fn reencrypt_all(store: &Store, keys: &Keyring) -> Result<usize> {
             continue;
         }
         // The value keeps the provider origin it is bound to.
-        let ciphertext = keys
-            .reseal(name, stored)
-            .map_err(|err| Error::FailedPrecondition(format!("setting {name} cannot be re-encrypted: {err}")))?;
+        let ciphertext =
+            keys.reseal(name, stored).map_err(|source| Error::KeyNotReencrypted { name: name.clone(), source })?;
         store.put_settings(&[(name, &ciphertext)]).await?;
         rewritten += 1;
     }

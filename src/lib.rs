@@ -4,7 +4,9 @@
 //!
 //! - [`api`]: the gRPC edge, one module per service in proto/roleplay/v1;
 //!   validation and protobuf conversion live here, nothing else.
-//! - [`chats`]: opening and deleting chat sessions.
+//! - [`characters`]: characters and user profiles, owned by their user.
+//! - [`chats`]: chat sessions, and the ownership check every chat operation
+//!   goes through.
 //! - [`generation`]: sending a message: the per-chat lock, the stored rows,
 //!   and the task that streams one reply from the provider.
 //! - [`watching`]: subscribing to a chat (and resuming), cancelling, status.
@@ -35,6 +37,7 @@
 
 pub mod api;
 pub mod backlog;
+pub mod characters;
 pub mod chats;
 pub mod checkpoint;
 pub mod config;
@@ -51,6 +54,7 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod store;
+mod text_enum;
 pub mod usage;
 pub mod users;
 pub mod watching;

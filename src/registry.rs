@@ -26,7 +26,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{provider::Usage, store::models::Message};
+use crate::{provider::Usage, store::models::Message, text_enum::text_enum};
 
 /// Who a generation is, as announced in `Started`.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,66 +39,29 @@ pub struct StreamInfo {
     pub started_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureCode {
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    KeyRejected,
-    OutOfCredits,
-    Storage,
-    Interrupted,
-}
+text_enum!(FailureCode {
+    UpstreamError => "upstream_error",
+    UpstreamTimeout => "upstream_timeout",
+    UpstreamUnavailable => "upstream_unavailable",
+    KeyRejected => "key_rejected",
+    OutOfCredits => "out_of_credits",
+    Storage => "storage",
+    Interrupted => "interrupted",
+} else UpstreamError);
 
-impl FailureCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UpstreamError => "upstream_error",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::UpstreamUnavailable => "upstream_unavailable",
-            Self::KeyRejected => "key_rejected",
-            Self::OutOfCredits => "out_of_credits",
-            Self::Storage => "storage",
-            Self::Interrupted => "interrupted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        [
-            Self::UpstreamTimeout,
-            Self::UpstreamUnavailable,
-            Self::KeyRejected,
-            Self::OutOfCredits,
-            Self::Storage,
-            Self::Interrupted,
-        ]
-        .into_iter()
-        .find(|code| code.as_str() == text)
-        .unwrap_or(Self::UpstreamError)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelReason {
-    Requested = 1,
-    IdleTimeout = 2,
-    Shutdown = 3,
-}
+text_enum!(CancelReason {
+    Requested => "requested",
+    IdleTimeout => "idle_timeout",
+    Shutdown => "shutdown",
+} else Requested);
 
 impl CancelReason {
-    pub fn as_str(self) -> &'static str {
+    /// Kept in an atomic while a cancel is pending: 0 is "none yet".
+    fn to_u8(self) -> u8 {
         match self {
-            Self::Requested => "requested",
-            Self::IdleTimeout => "idle_timeout",
-            Self::Shutdown => "shutdown",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "idle_timeout" => Self::IdleTimeout,
-            "shutdown" => Self::Shutdown,
-            _ => Self::Requested,
+            Self::Requested => 1,
+            Self::IdleTimeout => 2,
+            Self::Shutdown => 3,
         }
     }
 
@@ -215,7 +178,7 @@ impl Generation {
 
     /// Asks the generation's task to stop; the first reason given wins.
     pub fn cancel(&self, reason: CancelReason) {
-        let _ = self.cancel_reason.compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.cancel_reason.compare_exchange(0, reason.to_u8(), Ordering::AcqRel, Ordering::Acquire);
         self.cancel.cancel();
     }
 

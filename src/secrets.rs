@@ -78,7 +78,7 @@ impl fmt::Debug for MasterKey {
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
         let digest = Sha256::new().chain_update(b"roleplay-server master key id\0").chain_update(bytes).finalize();
-        let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(&digest[..4]);
         let key = Key::<XChaCha20Poly1305>::from(*bytes);
         Self { id, cipher: XChaCha20Poly1305::new(&key) }
     }

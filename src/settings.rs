@@ -97,18 +97,45 @@ pub enum KeyProblem {
     Cleared { note: String, origin: String },
 }
 
-impl KeyProblem {
-    /// The problem as a sentence, ending with how to `fix` it.
-    pub fn explain(&self, fix: &str) -> String {
+/// Whose key it is: says how to set it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    Global,
+    /// The caller's own key.
+    User,
+    Fallback,
+}
+
+impl KeyOwner {
+    fn key(self) -> &'static str {
         match self {
-            Self::Unreadable(err) => format!("the stored provider API key cannot be decrypted ({err}); {fix}"),
+            Self::User => "your own stored provider API key",
+            Self::Global | Self::Fallback => "the stored provider API key",
+        }
+    }
+
+    fn fix(self) -> &'static str {
+        match self {
+            Self::Global => "set it again with SettingsService/SetProviderApiKey",
+            Self::User => "set it again with SettingsService/SetUserProviderApiKey, or clear it to use the global one",
+            Self::Fallback => "give it again with SettingsService/SetFallbackProviders",
+        }
+    }
+}
+
+impl KeyProblem {
+    /// The problem as a sentence, ending with how the `owner` fixes it.
+    pub fn explain(&self, owner: KeyOwner) -> String {
+        let (key, fix) = (owner.key(), owner.fix());
+        match self {
+            Self::Unreadable(err) => format!("{key} cannot be decrypted ({err}); {fix}"),
             Self::OtherOrigin { entered_for, origin } => format!(
-                "no provider API key for {origin}: the stored key was entered for {entered_for} and is never sent \
-                 to another host; {fix}"
+                "no provider API key for {origin}: {key} was entered for {entered_for} and is never sent to \
+                 another host; {fix}"
             ),
             Self::Unbound { origin } => format!(
-                "no provider API key for {origin}: the stored key is not bound to a provider host yet (it is at the \
-                 next start); {fix}"
+                "no provider API key for {origin}: {key} is not bound to a provider host yet (it is at the next \
+                 start); {fix}"
             ),
             Self::Cleared { note, origin } => format!("no provider API key for {origin}: {note}; {fix}"),
         }
@@ -226,20 +253,13 @@ impl Settings {
 
     /// The key to call the primary provider with, or why there is none.
     pub fn require_api_key(&self) -> Result<&SecretString> {
-        let origin = self.provider_origin();
-        match self.api_key.for_origin(&origin) {
+        match self.api_key.for_origin(&self.provider_origin()) {
             Ok(Some(key)) => Ok(key),
-            Ok(None) => Err(Error::FailedPrecondition(
-                "no provider API key is set: call SettingsService/SetProviderApiKey first".into(),
-            )),
-            Err(problem) => Err(Error::FailedPrecondition(problem.explain(GLOBAL_KEY_FIX))),
+            Ok(None) => Err(Error::NoApiKey),
+            Err(problem) => Err(Error::KeyUnusable { problem, owner: KeyOwner::Global }),
         }
     }
 }
-
-const GLOBAL_KEY_FIX: &str = "set it again with SettingsService/SetProviderApiKey";
-const USER_KEY_FIX: &str = "set it again with SettingsService/SetUserProviderApiKey, or clear it to use the global one";
-const FALLBACK_KEY_FIX: &str = "give it again with SettingsService/SetFallbackProviders";
 
 impl ApiKey {
     /// A key is stored, usable or not.
@@ -270,23 +290,9 @@ impl ApiKey {
         }
     }
 
-    fn problem(&self, origin: &str, fix: &str) -> String {
-        self.for_origin(origin).err().map(|problem| problem.explain(fix)).unwrap_or_default()
-    }
-
-    /// Why the global key cannot be used for `origin`, else empty.
-    pub fn global_problem(&self, origin: &str) -> String {
-        self.problem(origin, GLOBAL_KEY_FIX)
-    }
-
-    /// Why a user's own key cannot be used for `origin`, else empty.
-    pub fn user_problem(&self, origin: &str) -> String {
-        self.problem(origin, USER_KEY_FIX)
-    }
-
-    /// Why a fallback's key cannot be used for `origin`, else empty.
-    pub fn fallback_problem(&self, origin: &str) -> String {
-        self.problem(origin, FALLBACK_KEY_FIX)
+    /// Why this key cannot be used for `origin`, in words, else empty.
+    pub fn problem(&self, origin: &str, owner: KeyOwner) -> String {
+        self.for_origin(origin).err().map(|problem| problem.explain(owner)).unwrap_or_default()
     }
 }
 
@@ -300,8 +306,7 @@ async fn stored_base_url(store: &Store, defaults: &Defaults) -> Result<String> {
 }
 
 fn encrypt(keys: &Keyring, name: &str, origin: &str, secret: &SecretString) -> Result<String> {
-    keys.encrypt(name, origin, secret)
-        .map_err(|err| Error::Unavailable(format!("the key could not be encrypted: {err}")))
+    keys.encrypt(name, origin, secret).map_err(Error::Encryption)
 }
 
 /// A key-and-note change to write: the key (re)stored with its note removed,
@@ -415,9 +420,7 @@ pub fn choose_api_key(own: &ApiKey, settings: &Settings) -> Result<SecretString>
     match own.for_origin(&settings.provider_origin()) {
         Ok(Some(key)) => Ok(key.clone()),
         Ok(None) => settings.require_api_key().cloned(),
-        Err(problem) => {
-            Err(Error::FailedPrecondition(problem.explain(USER_KEY_FIX).replacen("the stored", "your own stored", 1)))
-        }
+        Err(problem) => Err(Error::KeyUnusable { problem, owner: KeyOwner::User }),
     }
 }
 
@@ -432,7 +435,8 @@ pub async fn set_fallbacks(store: &Store, keys: &Keyring, inputs: Vec<FallbackIn
         .iter()
         .map(|f| StoredFallback { name: f.name.clone(), base_url: f.base_url.clone(), model: f.model.clone() })
         .collect();
-    let list_json = serde_json::to_string(&listed).map_err(|err| Error::invalid(err.to_string()))?;
+    let list_json =
+        serde_json::to_string(&listed).map_err(|err| Error::invalid("fallback_providers", err.to_string()))?;
     let mut writes = KeyWrites::default();
     writes.plain(names::FALLBACK_PROVIDERS, &list_json);
     for input in &inputs {

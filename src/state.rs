@@ -6,61 +6,55 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use dashmap::DashMap;
+use secrecy::SecretString;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::ServerOptions,
+    error::{Error, Result},
     limits::Limits,
     provider::ChatProvider,
     registry::{CancelReason, Registry},
     secrets::Keyring,
-    settings::{self, ApiKey, Defaults, Settings},
-    store::Store,
-    users::Authenticator,
+    settings::{self, ApiKey, Defaults, FallbackInput, Settings, SettingsChanges},
+    store::{Store, StoreError},
+    users::{Authenticator, Caller},
 };
+
+/// A load error shared by the callers that waited for the same read: the
+/// first gets it whole, the others a copy of its kind and words (loading
+/// settings fails only in the store).
+fn shared_error(err: Arc<Error>) -> Error {
+    Arc::try_unwrap(err).unwrap_or_else(|shared| match &*shared {
+        Error::Store(StoreError::Unavailable(detail)) => Error::Store(StoreError::Unavailable(detail.clone())),
+        other => Error::Store(StoreError::Shared(other.to_string())),
+    })
+}
 
 /// How long a settings snapshot is reused. Writes through this server drop
 /// it at once; the age bounds how stale another server's writes can look.
 const SETTINGS_TTL: Duration = Duration::from_secs(2);
+/// Users whose own key is kept at once; beyond it the least used go first.
+const USER_KEYS_CACHED: u64 = 10_000;
 
 /// The settings as last read: sending a message reads them every time, and
 /// a database round trip per message for rarely changed values is waste.
-#[derive(Default)]
+/// Concurrent misses share one read.
 pub struct SettingsCache {
-    /// A std lock: held only to copy an Arc in or out, never across an await.
-    snapshot: std::sync::RwLock<Option<(Instant, Arc<Settings>)>>,
-    /// Users' own provider keys, by user id, with when each was read.
-    user_keys: DashMap<String, (Instant, Arc<ApiKey>)>,
+    snapshot: moka::future::Cache<(), Arc<Settings>>,
+    /// Users' own provider keys, by user id.
+    user_keys: moka::future::Cache<String, Arc<ApiKey>>,
 }
 
-impl SettingsCache {
-    fn fresh(&self) -> Option<Arc<Settings>> {
-        let snapshot = self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        snapshot.as_ref().filter(|(at, _)| at.elapsed() < SETTINGS_TTL).map(|(_, s)| Arc::clone(s))
-    }
-
-    fn store(&self, settings: Arc<Settings>) {
-        *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), settings));
-    }
-
-    /// Forgets the snapshot; call after every settings write.
-    pub fn invalidate(&self) {
-        *self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-    }
-
-    /// Forgets a user's own key; call after it is set or cleared.
-    pub fn forget_user_key(&self, user_id: &str) {
-        self.user_keys.remove(user_id);
-    }
-
-    fn fresh_user_key(&self, user_id: &str) -> Option<Arc<ApiKey>> {
-        let entry = self.user_keys.get(user_id)?;
-        let (at, key) = entry.value();
-        (at.elapsed() < SETTINGS_TTL).then(|| Arc::clone(key))
+impl Default for SettingsCache {
+    fn default() -> Self {
+        Self {
+            snapshot: moka::future::Cache::builder().max_capacity(1).time_to_live(SETTINGS_TTL).build(),
+            user_keys: moka::future::Cache::builder().max_capacity(USER_KEYS_CACHED).time_to_live(SETTINGS_TTL).build(),
+        }
     }
 }
 
@@ -73,7 +67,7 @@ pub struct AppState {
     pub provider: Arc<dyn ChatProvider>,
     pub options: Arc<ServerOptions>,
     pub lifecycle: Lifecycle,
-    pub settings_cache: Arc<SettingsCache>,
+    settings_cache: Arc<SettingsCache>,
     /// Resolves each call's token to its user.
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
@@ -95,23 +89,80 @@ impl AppState {
     }
 
     /// The current settings, from a snapshot at most a couple of seconds old.
-    pub async fn settings(&self) -> crate::error::Result<Arc<Settings>> {
-        if let Some(settings) = self.settings_cache.fresh() {
-            return Ok(settings);
-        }
-        let settings = Arc::new(Settings::load(&self.store, &self.keys, &self.defaults()).await?);
-        self.settings_cache.store(Arc::clone(&settings));
-        Ok(settings)
+    pub async fn settings(&self) -> Result<Arc<Settings>> {
+        let (store, keys, defaults) = (&self.store, &self.keys, self.defaults());
+        self.settings_cache
+            .snapshot
+            .try_get_with((), async { Settings::load(store, keys, &defaults).await.map(Arc::new) })
+            .await
+            .map_err(shared_error)
     }
 
     /// A user's own provider key, from a snapshot as young as the settings'.
-    pub async fn user_api_key(&self, user_id: &str) -> crate::error::Result<Arc<ApiKey>> {
-        if let Some(key) = self.settings_cache.fresh_user_key(user_id) {
-            return Ok(key);
-        }
-        let key = Arc::new(settings::user_api_key(&self.store, &self.keys, user_id).await?);
-        self.settings_cache.user_keys.insert(user_id.to_owned(), (Instant::now(), Arc::clone(&key)));
-        Ok(key)
+    pub async fn user_api_key(&self, user_id: &str) -> Result<Arc<ApiKey>> {
+        let (store, keys) = (&self.store, &self.keys);
+        self.settings_cache
+            .user_keys
+            .try_get_with(user_id.to_owned(), async {
+                settings::user_api_key(store, keys, user_id).await.map(Arc::new)
+            })
+            .await
+            .map_err(shared_error)
+    }
+
+    /// The settings as `caller` sees them, read afresh (a write may just
+    /// have happened elsewhere), with their own key.
+    pub async fn settings_for(&self, caller: &Caller) -> Result<(Settings, ApiKey)> {
+        self.settings_cache.snapshot.invalidate_all();
+        self.settings_cache.user_keys.invalidate(&caller.user_id).await;
+        let defaults = self.defaults();
+        tokio::try_join!(
+            Settings::load(&self.store, &self.keys, &defaults),
+            settings::user_api_key(&self.store, &self.keys, &caller.user_id),
+        )
+    }
+
+    /// Changes the global settings (see [`settings::update`]).
+    pub async fn update_settings(&self, changes: &SettingsChanges) -> Result<()> {
+        settings::update(&self.store, &self.keys, &self.defaults(), changes).await?;
+        self.settings_changed().await;
+        Ok(())
+    }
+
+    pub async fn set_api_key(&self, api_key: &SecretString) -> Result<()> {
+        settings::set_api_key(&self.store, &self.keys, &self.defaults(), api_key).await?;
+        self.settings_changed().await;
+        Ok(())
+    }
+
+    pub async fn clear_api_key(&self) -> Result<()> {
+        settings::clear_api_key(&self.store).await?;
+        self.settings_changed().await;
+        Ok(())
+    }
+
+    pub async fn set_fallbacks(&self, inputs: Vec<FallbackInput>) -> Result<()> {
+        settings::set_fallbacks(&self.store, &self.keys, inputs).await?;
+        self.settings_changed().await;
+        Ok(())
+    }
+
+    pub async fn set_user_api_key(&self, user_id: &str, api_key: &SecretString) -> Result<()> {
+        settings::set_user_api_key(&self.store, &self.keys, &self.defaults(), user_id, api_key).await?;
+        self.settings_cache.user_keys.invalidate(user_id).await;
+        Ok(())
+    }
+
+    pub async fn clear_user_api_key(&self, user_id: &str) -> Result<()> {
+        settings::clear_user_api_key(&self.store, user_id).await?;
+        self.settings_cache.user_keys.invalidate(user_id).await;
+        Ok(())
+    }
+
+    /// Forgets everything read from settings: the next message reads them.
+    pub async fn settings_changed(&self) {
+        self.settings_cache.snapshot.invalidate_all();
+        self.settings_cache.user_keys.invalidate_all();
     }
 
     pub fn defaults(&self) -> Defaults {

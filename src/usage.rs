@@ -5,7 +5,10 @@ use chrono::{Duration as ChronoDuration, NaiveDateTime};
 
 use crate::{
     error::{Error, Result},
-    store::{Page, PageRequest, Store, UsageGroupRow, UsageGrouping, UsageQuery, models::UsageRecord},
+    store::{
+        Page, PageRequest, Store, UsageGroupRow, UsageGrouping, UsageQuery,
+        models::{MessageStatus, UsageRecord},
+    },
     users::Caller,
 };
 
@@ -26,7 +29,7 @@ pub struct UsageTotal {
 impl UsageTotal {
     fn add(&mut self, row: &UsageGroupRow) {
         self.generations += row.generations;
-        if row.outcome == "completed" {
+        if MessageStatus::parse(&row.outcome) == MessageStatus::Completed {
             self.completed += row.generations;
         }
         self.prompt_tokens += row.prompt_tokens;
@@ -55,7 +58,7 @@ pub async fn query(
     let to = to.unwrap_or_else(crate::store::now);
     let from = from.unwrap_or(to - ChronoDuration::days(DEFAULT_RANGE_DAYS));
     if from >= to {
-        return Err(Error::invalid(format!("from ({from}) must be before to ({to})")));
+        return Err(Error::invalid(format!("from ({from})"), format!("must be before to ({to})")));
     }
     Ok(UsageQuery { user_id, from, to })
 }

@@ -56,8 +56,8 @@ impl Caller {
         Self { user_id: LOCAL_USER_ID.to_owned(), name: LOCAL_USER_NAME.to_owned(), admin: true }
     }
 
-    pub fn require_admin(&self, action: &str) -> Result<()> {
-        if self.admin { Ok(()) } else { Err(Error::PermissionDenied(format!("only admins may {action}"))) }
+    pub fn require_admin(&self, action: &'static str) -> Result<()> {
+        if self.admin { Ok(()) } else { Err(Error::AdminOnly { action }) }
     }
 }
 
@@ -76,7 +76,7 @@ struct TokenHash {
 impl TokenHash {
     fn of(token: &str) -> Self {
         let digest = Sha256::digest(token.as_bytes());
-        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hash = hex::encode(digest);
         Self { lookup: hash[..LOOKUP_HEX_DIGITS].to_owned(), hash }
     }
 
@@ -87,7 +87,7 @@ impl TokenHash {
 
 fn new_token() -> Result<SecretString> {
     let mut bytes = [0u8; TOKEN_BYTES];
-    getrandom::fill(&mut bytes).map_err(|err| Error::Unavailable(format!("the system random source failed: {err}")))?;
+    getrandom::fill(&mut bytes).map_err(|err| Error::Random(err.to_string()))?;
     Ok(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
 }
 
@@ -116,15 +116,15 @@ impl Authenticator {
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller> {
         let Some(value) = authorization else {
             return if self.tokens_required().await? {
-                Err(Error::Unauthenticated(
-                    "this server requires a token: send the metadata `authorization: Bearer <token>`".into(),
-                ))
+                Err(Error::Unauthenticated {
+                    why: "this server requires a token: send the metadata `authorization: Bearer <token>`",
+                })
             } else {
                 Ok(Caller::local())
             };
         };
         let token = bearer_token(value)?;
-        let invalid = || Error::Unauthenticated("the token is not valid".into());
+        let invalid = || Error::Unauthenticated { why: "the token is not valid" };
         if !well_formed(token) {
             return Err(invalid());
         }
@@ -134,7 +134,7 @@ impl Authenticator {
             return Err(invalid());
         }
         if user.revoked_at.is_some() {
-            return Err(Error::Unauthenticated("the token was revoked".into()));
+            return Err(Error::Unauthenticated { why: "the token was revoked" });
         }
         Ok(Caller { user_id: user.id, name: user.name, admin: user.is_admin })
     }
@@ -169,7 +169,7 @@ impl Authenticator {
 
 /// `Bearer <token>`; the scheme is case-insensitive (RFC 7235).
 fn bearer_token(value: &str) -> Result<&str> {
-    let malformed = || Error::Unauthenticated("the authorization metadata must be `Bearer <token>`".into());
+    let malformed = || Error::Unauthenticated { why: "the authorization metadata must be `Bearer <token>`" };
     let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(malformed());
@@ -177,15 +177,18 @@ fn bearer_token(value: &str) -> Result<&str> {
     Ok(token.trim())
 }
 
-/// 1 to 64 letters, digits, '-', '_' or '.'.
+/// What user and fallback provider names may be.
+pub const NAME_RULE: &str = "must be 1 to 64 letters, digits, '-', '_' or '.'";
+
+/// Whether `name` follows [`NAME_RULE`]: short, and safe in logs, URLs and
+/// setting names (no ':' or spaces).
+pub fn is_plain_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A user name: see [`NAME_RULE`].
 pub fn validate_name(name: &str) -> Result<()> {
-    let valid = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("user name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'")))
-    }
+    if is_plain_name(name) { Ok(()) } else { Err(Error::invalid(format!("user name {name:?}"), NAME_RULE)) }
 }
 
 /// Creates a user with a first token.
@@ -205,7 +208,7 @@ pub async fn create(store: &Store, auth: Option<&Authenticator>, name: &str, adm
     match store.insert_user(&user).await {
         Ok(()) => {}
         Err(err) if err.is_unique_violation() => {
-            return Err(Error::AlreadyExists(format!("a user named {name:?} already exists")));
+            return Err(Error::NameTaken { name: name.to_owned() });
         }
         Err(err) => return Err(err.into()),
     }
@@ -239,7 +242,7 @@ pub async fn revoke(store: &Store, user: &str) -> Result<User> {
 
 pub async fn find(store: &Store, user: &str) -> Result<User> {
     if user.trim().is_empty() {
-        return Err(Error::invalid("user is required: give a user id or name"));
+        return Err(Error::invalid("user", "is required: give a user id or name"));
     }
     store.find_user(user).await?.ok_or_else(|| Error::not_found("user", user))
 }

@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 
 use crate::{
     backlog::{self, Backlog},
+    chats,
     error::{Error, Result},
     follower::{Follower, Start},
     registry::{CancelReason, Generation, Outcome},
@@ -26,18 +27,9 @@ pub struct Resume {
     pub ended: bool,
 }
 
-/// The chat must exist and be the caller's; another user's chat is
-/// NOT_FOUND, exactly like one that does not exist.
-async fn require_chat(state: &AppState, caller: &Caller, chat_id: &str) -> Result<()> {
-    match state.store.chat_session(&caller.user_id, chat_id).await? {
-        Some(_) => Ok(()),
-        None => Err(Error::not_found("chat session", chat_id)),
-    }
-}
-
 /// A long-lived watch of a chat, optionally resuming a reply at an offset.
 pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume: Option<Resume>) -> Result<Follower> {
-    require_chat(state, caller, chat_id).await?;
+    chats::owned(&state.store, caller, chat_id).await?;
     let start = match resume {
         None => Start::Live,
         Some(resume) => {
@@ -65,15 +57,13 @@ pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume:
 async fn resumable(state: &AppState, chat_id: &str, stream_id: &str) -> Result<Arc<Generation>> {
     if let Some(generation) = state.registry.stream(stream_id) {
         if generation.info.chat_session_id != chat_id {
-            return Err(Error::invalid(format!("stream {stream_id} belongs to another chat session")));
+            return Err(Error::invalid(format!("stream {stream_id}"), "belongs to another chat session"));
         }
         return Ok(generation);
     }
     match state.store.message_by_stream(chat_id, stream_id).await? {
         Some(message) => Ok(backlog::stored_generation(message, String::new())),
-        None => Err(Error::FailedPrecondition(format!(
-            "stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages"
-        ))),
+        None => Err(Error::StreamNotResumable { stream_id: stream_id.to_owned() }),
     }
 }
 
@@ -81,12 +71,13 @@ fn checked_offset(generation: &Generation, offset: u64) -> Result<usize> {
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let (len, on_boundary) = generation.offset_fit(offset);
     if offset > len {
-        return Err(Error::invalid(format!(
-            "resume offset {offset} is past the {len} bytes of this reply generated so far"
-        )));
+        return Err(Error::invalid(
+            format!("resume offset {offset}"),
+            format!("is past the {len} bytes of this reply generated so far"),
+        ));
     }
     if !on_boundary {
-        return Err(Error::invalid(format!("resume offset {offset} falls inside a UTF-8 character")));
+        return Err(Error::invalid(format!("resume offset {offset}"), "falls inside a UTF-8 character"));
     }
     Ok(offset)
 }
@@ -101,7 +92,7 @@ pub struct CancelResult {
 /// Cancels the chat's running reply and waits until its partial text is
 /// stored, so the chat is free again when this returns.
 pub async fn cancel(state: &AppState, caller: &Caller, chat_id: &str, stream_id: Option<&str>) -> Result<CancelResult> {
-    require_chat(state, caller, chat_id).await?;
+    chats::owned(&state.store, caller, chat_id).await?;
     let live = state.registry.live(chat_id);
     let target = match (live, stream_id) {
         (Some(generation), None) => Some(generation),
@@ -156,7 +147,7 @@ pub struct StreamStatus {
 }
 
 pub async fn status(state: &AppState, caller: &Caller, chat_id: &str) -> Result<StreamStatus> {
-    require_chat(state, caller, chat_id).await?;
+    chats::owned(&state.store, caller, chat_id).await?;
     let entry = state.registry.chat(chat_id);
     let watchers = entry.as_ref().map_or(0, |e| e.watcher_count());
     Ok(match entry.and_then(|e| e.live()) {

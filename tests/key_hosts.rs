@@ -93,7 +93,7 @@ async fn the_global_key_stays_with_its_host(db: Db) {
     // A base URL changed behind the server's back (in the database) finds a
     // key bound elsewhere: it is not sent either.
     server.state.store.put_settings(&[(names::PROVIDER_BASE_URL, &attacker.base_url())]).await.expect("write");
-    server.state.settings_cache.invalidate();
+    server.state.settings_changed().await;
     let err = server.send(&chat.id, "third").await.expect_err("bound elsewhere");
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("was entered for"), "{}", err.message());

@@ -37,7 +37,7 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
 }
 
 /// The caller, who must be an admin to `action` ("manage users", ...).
-pub fn admin<T>(request: &tonic::Request<T>, action: &str) -> Result<Caller, Status> {
+pub fn admin<T>(request: &tonic::Request<T>, action: &'static str) -> Result<Caller, Status> {
     let caller = caller(request)?;
     caller.require_admin(action)?;
     Ok(caller)
@@ -60,7 +60,7 @@ fn authorization(request: &Request) -> Result<Option<String>, Error> {
         Some(value) => value
             .to_str()
             .map(|v| Some(v.to_owned()))
-            .map_err(|_| Error::Unauthenticated("the authorization metadata is not valid text".into())),
+            .map_err(|_| Error::Unauthenticated { why: "the authorization metadata is not valid text" }),
         None => Ok(access_token(request.uri().query()).map(|token| format!("Bearer {token}"))),
     }
 }
@@ -116,7 +116,7 @@ pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Nex
 /// The same for plain HTTP routes (the SSE endpoint): a refusal is 401
 /// (503 when the database cannot be asked) with the reason as text.
 pub async fn http(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    use axum::{http::StatusCode, response::IntoResponse};
+    use axum::response::IntoResponse;
     let request_id = request_id(request.headers());
     let span = tracing::info_span!(
         "http",
@@ -131,11 +131,7 @@ pub async fn http(State(state): State<AppState>, mut request: Request, next: Nex
             Err(err) => {
                 let status = Status::from(err);
                 tracing::info!(grpc_status = ?status.code(), "http request refused");
-                let code = match status.code() {
-                    tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-                    _ => StatusCode::SERVICE_UNAVAILABLE,
-                };
-                (code, status.message().to_owned()).into_response()
+                (crate::error::http_status(status.code()), status.message().to_owned()).into_response()
             }
         }
     }

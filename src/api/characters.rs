@@ -5,16 +5,12 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::caller,
     pb::{self, character_service_server::CharacterService},
-    validate::{self, DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS, PROMPT_MAX_CHARS},
+    validate::{self, DESCRIPTION_MAX_CHARS, Listing, NAME_MAX_CHARS, PROMPT_MAX_CHARS},
 };
 use crate::{
-    error::Error,
+    characters::{self, NewCharacter},
     state::AppState,
-    store::{
-        DeleteOutcome,
-        models::{Character, CharacterChanges},
-        new_id, now,
-    },
+    store::models::CharacterChanges,
 };
 
 const PAGE_SCOPE: &str = "characters";
@@ -29,10 +25,6 @@ impl CharacterApi {
     }
 }
 
-fn found(row: Option<Character>, id: &str) -> Result<Response<pb::Character>, Status> {
-    row.map(|c| Response::new(c.into())).ok_or_else(|| Error::not_found("character", id).into())
-}
-
 #[tonic::async_trait]
 impl CharacterService for CharacterApi {
     async fn create_character(
@@ -42,9 +34,7 @@ impl CharacterService for CharacterApi {
         let caller = caller(&request)?;
         let pb::CreateCharacterRequest { name, description, system_prompt, post_history_instructions, first_message } =
             request.into_inner();
-        let created_at = now();
-        let row = Character {
-            id: new_id(),
+        let new = NewCharacter {
             name: validate::required("name", name, NAME_MAX_CHARS)?,
             description: validate::at_most("description", description, DESCRIPTION_MAX_CHARS)?,
             system_prompt: validate::optional_at_most("system_prompt", system_prompt, PROMPT_MAX_CHARS)?
@@ -57,12 +47,8 @@ impl CharacterService for CharacterApi {
             .filter(|s| !s.is_empty()),
             first_message: validate::optional_at_most("first_message", first_message, DESCRIPTION_MAX_CHARS)?
                 .filter(|s| !s.is_empty()),
-            created_at,
-            updated_at: created_at,
-            user_id: caller.user_id,
         };
-        self.state.store.insert_character(&row).await.map_err(Error::from)?;
-        Ok(Response::new(row.into()))
+        Ok(Response::new(characters::create(&self.state.store, &caller, new).await?.into()))
     }
 
     async fn get_character(
@@ -71,7 +57,7 @@ impl CharacterService for CharacterApi {
     ) -> Result<Response<pb::Character>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        found(self.state.store.character(&caller.user_id, &id).await.map_err(Error::from)?, &id)
+        Ok(Response::new(characters::get(&self.state.store, &caller, &id).await?.into()))
     }
 
     async fn list_characters(
@@ -80,14 +66,10 @@ impl CharacterService for CharacterApi {
     ) -> Result<Response<pb::ListCharactersResponse>, Status> {
         let caller = caller(&request)?;
         let pb::ListCharactersRequest { page_size, page_token } = request.into_inner();
-        let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self.state.store.list_characters(&caller.user_id, &page).await.map_err(Error::from)?;
-        let next_page_token =
-            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|c| c.id.as_str()));
-        Ok(Response::new(pb::ListCharactersResponse {
-            characters: rows.items.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
+        let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
+        let rows = characters::list(&self.state.store, &caller, &listing.page).await?;
+        let (characters, next_page_token) = listing.finish(rows, |c| &c.id);
+        Ok(Response::new(pb::ListCharactersResponse { characters, next_page_token }))
     }
 
     async fn update_character(
@@ -116,9 +98,9 @@ impl CharacterService for CharacterApi {
             first_message: first_message
                 .map(|s| validate::clearable("first_message", s, DESCRIPTION_MAX_CHARS))
                 .transpose()?,
-            updated_at: Some(now()),
+            updated_at: None,
         };
-        found(self.state.store.update_character(&caller.user_id, &id, &changes).await.map_err(Error::from)?, &id)
+        Ok(Response::new(characters::update(&self.state.store, &caller, &id, changes).await?.into()))
     }
 
     async fn delete_character(
@@ -127,12 +109,7 @@ impl CharacterService for CharacterApi {
     ) -> Result<Response<pb::DeleteCharacterResponse>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        match self.state.store.delete_character(&caller.user_id, &id).await.map_err(Error::from)? {
-            DeleteOutcome::Deleted => Ok(Response::new(pb::DeleteCharacterResponse {})),
-            DeleteOutcome::NotFound => Err(Error::not_found("character", id).into()),
-            DeleteOutcome::InUse => Err(Status::failed_precondition(format!(
-                "character {id} is used by chat sessions; delete those chat sessions first"
-            ))),
-        }
+        characters::delete(&self.state.store, &caller, &id).await?;
+        Ok(Response::new(pb::DeleteCharacterResponse {}))
     }
 }

@@ -5,11 +5,10 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::caller,
     pb::{self, chat_session_service_server::ChatSessionService},
-    validate::{self, MODEL_MAX_CHARS, NAME_MAX_CHARS},
+    validate::{self, Listing, MODEL_MAX_CHARS, NAME_MAX_CHARS},
 };
 use crate::{
     chats::{self, NewChat},
-    error::Error,
     state::AppState,
 };
 
@@ -52,8 +51,7 @@ impl ChatSessionService for ChatSessionApi {
     ) -> Result<Response<pb::ChatSession>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        let chat = self.state.store.chat_session(&caller.user_id, &id).await.map_err(Error::from)?;
-        chat.map(|c| Response::new(c.into())).ok_or_else(|| Error::not_found("chat session", id).into())
+        Ok(Response::new(chats::owned(&self.state.store, &caller, &id).await?.into()))
     }
 
     async fn list_chat_sessions(
@@ -62,14 +60,10 @@ impl ChatSessionService for ChatSessionApi {
     ) -> Result<Response<pb::ListChatSessionsResponse>, Status> {
         let caller = caller(&request)?;
         let pb::ListChatSessionsRequest { page_size, page_token } = request.into_inner();
-        let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self.state.store.list_chat_sessions(&caller.user_id, &page).await.map_err(Error::from)?;
-        let next_page_token =
-            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|c| c.id.as_str()));
-        Ok(Response::new(pb::ListChatSessionsResponse {
-            chat_sessions: rows.items.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
+        let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
+        let rows = chats::list(&self.state.store, &caller, &listing.page).await?;
+        let (chat_sessions, next_page_token) = listing.finish(rows, |c| &c.id);
+        Ok(Response::new(pb::ListChatSessionsResponse { chat_sessions, next_page_token }))
     }
 
     async fn delete_chat_session(
@@ -90,18 +84,9 @@ impl ChatSessionService for ChatSessionApi {
         let pb::ListMessagesRequest { chat_session_id, page_size, page_token } = request.into_inner();
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         // Tokens are bound to the chat, so one chat's token cannot page another.
-        let scope = format!("messages:{chat_id}");
-        let page = validate::page(&scope, page_size, &page_token)?;
-        let store = &self.state.store;
-        if store.chat_session(&caller.user_id, &chat_id).await.map_err(Error::from)?.is_none() {
-            return Err(Error::not_found("chat session", chat_id).into());
-        }
-        let rows = store.list_messages(&chat_id, &page).await.map_err(Error::from)?;
-        let next_page_token =
-            validate::next_page_token(&scope, rows.has_more, rows.items.last().map(|m| m.id.as_str()));
-        Ok(Response::new(pb::ListMessagesResponse {
-            messages: rows.items.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
+        let listing = Listing::new(format!("messages:{chat_id}"), page_size, &page_token)?;
+        let rows = chats::messages(&self.state.store, &caller, &chat_id, &listing.page).await?;
+        let (messages, next_page_token) = listing.finish(rows, |m| &m.id);
+        Ok(Response::new(pb::ListMessagesResponse { messages, next_page_token }))
     }
 }

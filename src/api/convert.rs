@@ -9,7 +9,7 @@ use crate::{
     follower::Event,
     provider::Usage,
     registry::{CancelReason, FailureCode, Outcome},
-    settings::{ApiKey, Fallback, Settings},
+    settings::{self, ApiKey, Fallback, KeyOwner, Settings},
     store::models::{Character, ChatSession, Message, MessageStatus, Role, UsageRecord, User, UserProfile},
     usage::UsageTotal,
     watching::StreamStatus,
@@ -156,13 +156,13 @@ pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::S
     pb::Settings {
         api_key_set: api_key.is_set(),
         api_key_hint: hint(&api_key),
-        api_key_problem: api_key.global_problem(&origin),
+        api_key_problem: api_key.problem(&origin, KeyOwner::Global),
         fallback_providers: fallbacks
             .into_iter()
             .map(|Fallback { name, base_url, model, api_key }| pb::FallbackProvider {
                 api_key_set: api_key.is_set(),
                 api_key_hint: hint(&api_key),
-                api_key_problem: api_key.fallback_problem(&crate::settings::origin(&base_url)),
+                api_key_problem: api_key.problem(&settings::origin(&base_url), KeyOwner::Fallback),
                 name,
                 base_url,
                 model,
@@ -175,7 +175,7 @@ pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::S
         provider_base_url,
         user_api_key_set: own_key.is_set(),
         user_api_key_hint: own_key.hint(),
-        user_api_key_problem: own_key.user_problem(&origin),
+        user_api_key_problem: own_key.problem(&origin, KeyOwner::User),
     }
 }
 
@@ -240,13 +240,13 @@ impl From<UsageTotal> for pb::UsageTotal {
 }
 
 /// A protobuf timestamp as stored (UTC, microseconds).
-pub fn naive_time(field: &str, at: Option<Timestamp>) -> Result<Option<NaiveDateTime>, tonic::Status> {
+pub fn naive_time(field: &str, at: Option<Timestamp>) -> crate::error::Result<Option<NaiveDateTime>> {
     at.map(|Timestamp { seconds, nanos }| {
         u32::try_from(nanos)
             .ok()
             .and_then(|nanos| chrono::DateTime::from_timestamp(seconds, nanos))
             .map(|at| at.naive_utc().trunc_subsecs(6))
-            .ok_or_else(|| tonic::Status::invalid_argument(format!("{field} is not a valid timestamp")))
+            .ok_or_else(|| crate::error::Error::invalid(field, "is not a valid timestamp"))
     })
     .transpose()
 }

@@ -12,9 +12,10 @@ use super::{
     validate::{self, MODEL_MAX_CHARS, PROMPT_MAX_CHARS},
 };
 use crate::{
-    settings::{self, FallbackInput, Settings, SettingsChanges, names},
+    error::Error,
+    settings::{FallbackInput, SettingsChanges, names},
     state::AppState,
-    users::Caller,
+    users::{self, Caller, NAME_RULE},
 };
 
 /// The generated Debug is switched off for this message (build.rs): it would
@@ -62,15 +63,7 @@ impl SettingsApi {
     }
 
     async fn current(&self, caller: &Caller) -> Result<Response<pb::Settings>, Status> {
-        // A write may just have happened: read afresh, and drop the snapshot
-        // that message sending reuses.
-        let state = &self.state;
-        state.settings_cache.invalidate();
-        let defaults = state.defaults();
-        let (settings, own_key) = tokio::try_join!(
-            Settings::load(&state.store, &state.keys, &defaults),
-            settings::user_api_key(&state.store, &state.keys, &caller.user_id),
-        )?;
+        let (settings, own_key) = self.state.settings_for(caller).await?;
         Ok(Response::new(settings_view(settings, &own_key, caller.admin)))
     }
 }
@@ -108,8 +101,7 @@ impl SettingsService for SettingsApi {
             provider_base_url: provider_base_url.map(validate::base_url).transpose()?,
             api_key,
         };
-        let state = &self.state;
-        settings::update(&state.store, &state.keys, &state.defaults(), &changes).await?;
+        self.state.update_settings(&changes).await?;
         self.current(&caller).await
     }
 
@@ -120,7 +112,7 @@ impl SettingsService for SettingsApi {
         let caller = admin(&request, ADMIN_ACTION)?;
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
-        settings::set_api_key(&self.state.store, &self.state.keys, &self.state.defaults(), &api_key).await?;
+        self.state.set_api_key(&api_key).await?;
         tracing::info!("provider API key replaced");
         self.current(&caller).await
     }
@@ -132,27 +124,21 @@ impl SettingsService for SettingsApi {
         let caller = admin(&request, ADMIN_ACTION)?;
         let providers = request.into_inner().providers;
         if providers.len() > MAX_FALLBACK_PROVIDERS {
-            return Err(Status::invalid_argument(format!(
-                "at most {MAX_FALLBACK_PROVIDERS} fallback providers are allowed, got {}",
-                providers.len()
-            )));
+            let why = format!("may list at most {MAX_FALLBACK_PROVIDERS} providers, got {}", providers.len());
+            return Err(Error::invalid("providers", why).into());
         }
         let mut inputs: Vec<FallbackInput> = Vec::with_capacity(providers.len());
         for pb::FallbackProviderInput { name, base_url, model, api_key } in providers {
-            let valid_name = (1..=64).contains(&name.len())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                && name != names::PRIMARY_PROVIDER;
-            if !valid_name {
-                return Err(Status::invalid_argument(format!(
-                    "fallback provider name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.', and not \"primary\""
-                )));
+            if !users::is_plain_name(&name) || name == names::PRIMARY_PROVIDER {
+                let why = format!("{NAME_RULE}, and not \"primary\"");
+                return Err(Error::invalid(format!("fallback provider name {name:?}"), why).into());
             }
             if inputs.iter().any(|f| f.name == name) {
-                return Err(Status::invalid_argument(format!("fallback provider {name:?} is listed twice")));
+                return Err(Error::invalid(format!("fallback provider {name:?}"), "is listed twice").into());
             }
             let base_url = validate::base_url(base_url)?;
             if base_url.is_empty() {
-                return Err(Status::invalid_argument(format!("fallback provider {name:?} needs a base_url")));
+                return Err(Error::invalid(format!("fallback provider {name:?}"), "needs a base_url").into());
             }
             let model = validate::at_most("model", model, MODEL_MAX_CHARS)?;
             let api_key = match api_key {
@@ -164,7 +150,7 @@ impl SettingsService for SettingsApi {
             };
             inputs.push(FallbackInput { name, base_url, model, api_key });
         }
-        settings::set_fallbacks(&self.state.store, &self.state.keys, inputs).await?;
+        self.state.set_fallbacks(inputs).await?;
         tracing::info!("fallback providers replaced");
         self.current(&caller).await
     }
@@ -174,7 +160,7 @@ impl SettingsService for SettingsApi {
         request: Request<pb::ClearProviderApiKeyRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
         let caller = admin(&request, ADMIN_ACTION)?;
-        settings::clear_api_key(&self.state.store).await?;
+        self.state.clear_api_key().await?;
         tracing::info!("provider API key cleared");
         self.current(&caller).await
     }
@@ -186,9 +172,7 @@ impl SettingsService for SettingsApi {
         let caller = caller(&request)?;
         let api_key = SecretString::from(request.into_inner().api_key);
         validate::api_key(secrecy::ExposeSecret::expose_secret(&api_key))?;
-        let state = &self.state;
-        settings::set_user_api_key(&state.store, &state.keys, &state.defaults(), &caller.user_id, &api_key).await?;
-        self.state.settings_cache.forget_user_key(&caller.user_id);
+        self.state.set_user_api_key(&caller.user_id, &api_key).await?;
         tracing::info!("user's own provider API key replaced");
         self.current(&caller).await
     }
@@ -198,8 +182,7 @@ impl SettingsService for SettingsApi {
         request: Request<pb::ClearProviderApiKeyRequest>,
     ) -> Result<Response<pb::Settings>, Status> {
         let caller = caller(&request)?;
-        settings::clear_user_api_key(&self.state.store, &caller.user_id).await?;
-        self.state.settings_cache.forget_user_key(&caller.user_id);
+        self.state.clear_user_api_key(&caller.user_id).await?;
         tracing::info!("user's own provider API key cleared");
         self.current(&caller).await
     }

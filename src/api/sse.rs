@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use axum::{
     Router,
     extract::{Extension, Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{
         IntoResponse, Response,
         sse::{Event as SseEvent, Sse},
@@ -22,10 +22,10 @@ use axum::{
 };
 use futures_util::stream;
 use serde_json::json;
-use tonic::Code;
 
 use super::validate;
 use crate::{
+    error::{Error, Result, http_status},
     follower::{Event, Follower},
     registry::Outcome,
     state::AppState,
@@ -61,37 +61,25 @@ async fn events(
             });
             Sse::new(events).into_response()
         }
-        Err(status) => {
-            let code = match status.code() {
-                Code::InvalidArgument => StatusCode::BAD_REQUEST,
-                Code::NotFound => StatusCode::NOT_FOUND,
-                Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
-                Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-                Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            (code, status.message().to_owned()).into_response()
+        Err(err) => {
+            let status = tonic::Status::from(err);
+            (http_status(status.code()), status.message().to_owned()).into_response()
         }
     }
 }
 
-async fn open(
-    state: &AppState,
-    caller: &Caller,
-    chat_id: &str,
-    headers: &HeaderMap,
-) -> Result<Follower, tonic::Status> {
+async fn open(state: &AppState, caller: &Caller, chat_id: &str, headers: &HeaderMap) -> Result<Follower> {
     let chat_id = validate::id("chat id", chat_id)?;
     let resume = headers
         .get("last-event-id")
         .map(|value| parse_last_event_id(value.to_str().unwrap_or_default()))
         .transpose()?;
-    Ok(watching::subscribe(state, caller, &chat_id, resume).await?)
+    watching::subscribe(state, caller, &chat_id, resume).await
 }
 
 /// `<stream_id>:<offset>` or `<stream_id>:<offset>:end`.
-fn parse_last_event_id(value: &str) -> Result<Resume, tonic::Status> {
-    let invalid = || tonic::Status::invalid_argument(format!("Last-Event-ID {value:?} is not an id this server sent"));
+fn parse_last_event_id(value: &str) -> Result<Resume> {
+    let invalid = || Error::invalid(format!("Last-Event-ID {value:?}"), "is not an id this server sent");
     let mut parts = value.split(':');
     let (Some(stream_id), Some(offset)) = (parts.next(), parts.next()) else { return Err(invalid()) };
     let ended = match parts.next() {

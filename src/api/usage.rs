@@ -6,9 +6,10 @@ use super::{
     auth::caller,
     convert::naive_time,
     pb::{self, usage_service_server::UsageService},
-    validate,
+    validate::{self, Listing},
 };
 use crate::{
+    error::Error,
     state::AppState,
     store::UsageGrouping,
     usage::{self, UsageTotal},
@@ -36,7 +37,7 @@ impl UsageService for UsageApi {
         let grouping = match pb::UsageGrouping::try_from(group_by) {
             Ok(pb::UsageGrouping::Unspecified | pb::UsageGrouping::Day) => UsageGrouping::Day,
             Ok(pb::UsageGrouping::Model) => UsageGrouping::Model,
-            Err(_) => return Err(Status::invalid_argument(format!("group_by {group_by} is not a known grouping"))),
+            Err(_) => return Err(Error::invalid(format!("group_by {group_by}"), "is not a known grouping").into()),
         };
         let store = &self.state.store;
         let query =
@@ -60,14 +61,9 @@ impl UsageService for UsageApi {
             usage::query(store, &caller, user_filter(user_id)?, naive_time("from", from)?, naive_time("to", to)?)
                 .await?;
         // Tokens are bound to the user they page, so they cannot cross over.
-        let scope = format!("usage:{}", query.user_id);
-        let page = validate::page(&scope, page_size, &page_token)?;
-        let rows = usage::records(store, &query, &page).await?;
-        let next_page_token =
-            validate::next_page_token(&scope, rows.has_more, rows.items.last().map(|r| r.id.as_str()));
-        Ok(Response::new(pb::ListUsageRecordsResponse {
-            records: rows.items.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
+        let listing = Listing::new(format!("usage:{}", query.user_id), page_size, &page_token)?;
+        let rows = usage::records(store, &query, &listing.page).await?;
+        let (records, next_page_token) = listing.finish(rows, |r| &r.id);
+        Ok(Response::new(pb::ListUsageRecordsResponse { records, next_page_token }))
     }
 }

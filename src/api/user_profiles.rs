@@ -5,16 +5,12 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::caller,
     pb::{self, user_profile_service_server::UserProfileService},
-    validate::{self, DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS},
+    validate::{self, DESCRIPTION_MAX_CHARS, Listing, NAME_MAX_CHARS},
 };
 use crate::{
-    error::Error,
+    characters::{self, NewProfile},
     state::AppState,
-    store::{
-        DeleteOutcome,
-        models::{UserProfile, UserProfileChanges},
-        new_id, now,
-    },
+    store::models::UserProfileChanges,
 };
 
 const PAGE_SCOPE: &str = "user_profiles";
@@ -29,10 +25,6 @@ impl UserProfileApi {
     }
 }
 
-fn found(row: Option<UserProfile>, id: &str) -> Result<Response<pb::UserProfile>, Status> {
-    row.map(|p| Response::new(p.into())).ok_or_else(|| Error::not_found("user profile", id).into())
-}
-
 #[tonic::async_trait]
 impl UserProfileService for UserProfileApi {
     async fn create_user_profile(
@@ -41,17 +33,11 @@ impl UserProfileService for UserProfileApi {
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
         let pb::CreateUserProfileRequest { name, description } = request.into_inner();
-        let created_at = now();
-        let row = UserProfile {
-            id: new_id(),
+        let new = NewProfile {
             name: validate::required("name", name, NAME_MAX_CHARS)?,
             description: validate::at_most("description", description, DESCRIPTION_MAX_CHARS)?,
-            created_at,
-            updated_at: created_at,
-            user_id: caller.user_id,
         };
-        self.state.store.insert_user_profile(&row).await.map_err(Error::from)?;
-        Ok(Response::new(row.into()))
+        Ok(Response::new(characters::create_profile(&self.state.store, &caller, new).await?.into()))
     }
 
     async fn get_user_profile(
@@ -60,7 +46,7 @@ impl UserProfileService for UserProfileApi {
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        found(self.state.store.user_profile(&caller.user_id, &id).await.map_err(Error::from)?, &id)
+        Ok(Response::new(characters::get_profile(&self.state.store, &caller, &id).await?.into()))
     }
 
     async fn list_user_profiles(
@@ -69,14 +55,10 @@ impl UserProfileService for UserProfileApi {
     ) -> Result<Response<pb::ListUserProfilesResponse>, Status> {
         let caller = caller(&request)?;
         let pb::ListUserProfilesRequest { page_size, page_token } = request.into_inner();
-        let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = self.state.store.list_user_profiles(&caller.user_id, &page).await.map_err(Error::from)?;
-        let next_page_token =
-            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|p| p.id.as_str()));
-        Ok(Response::new(pb::ListUserProfilesResponse {
-            user_profiles: rows.items.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
+        let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
+        let rows = characters::list_profiles(&self.state.store, &caller, &listing.page).await?;
+        let (user_profiles, next_page_token) = listing.finish(rows, |p| &p.id);
+        Ok(Response::new(pb::ListUserProfilesResponse { user_profiles, next_page_token }))
     }
 
     async fn update_user_profile(
@@ -89,9 +71,9 @@ impl UserProfileService for UserProfileApi {
         let changes = UserProfileChanges {
             name: name.map(|n| validate::required("name", n, NAME_MAX_CHARS)).transpose()?,
             description: validate::optional_at_most("description", description, DESCRIPTION_MAX_CHARS)?,
-            updated_at: Some(now()),
+            updated_at: None,
         };
-        found(self.state.store.update_user_profile(&caller.user_id, &id, &changes).await.map_err(Error::from)?, &id)
+        Ok(Response::new(characters::update_profile(&self.state.store, &caller, &id, changes).await?.into()))
     }
 
     async fn delete_user_profile(
@@ -100,12 +82,7 @@ impl UserProfileService for UserProfileApi {
     ) -> Result<Response<pb::DeleteUserProfileResponse>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        match self.state.store.delete_user_profile(&caller.user_id, &id).await.map_err(Error::from)? {
-            DeleteOutcome::Deleted => Ok(Response::new(pb::DeleteUserProfileResponse {})),
-            DeleteOutcome::NotFound => Err(Error::not_found("user profile", id).into()),
-            DeleteOutcome::InUse => Err(Status::failed_precondition(format!(
-                "user profile {id} is used by chat sessions; delete those chat sessions first"
-            ))),
-        }
+        characters::delete_profile(&self.state.store, &caller, &id).await?;
+        Ok(Response::new(pb::DeleteUserProfileResponse {}))
     }
 }

@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 use super::{
     auth::{admin, caller},
     pb::{self, user_service_server::UserService},
-    validate,
+    validate::Listing,
 };
 use crate::{
     state::AppState,
@@ -55,14 +55,10 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         admin(&request, ADMIN_ACTION)?;
         let pb::ListUsersRequest { page_size, page_token } = request.into_inner();
-        let page = validate::page(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = users::list(&self.state.store, &page).await?;
-        let next_page_token =
-            validate::next_page_token(PAGE_SCOPE, rows.has_more, rows.items.last().map(|u| u.id.as_str()));
-        Ok(Response::new(pb::ListUsersResponse {
-            users: rows.items.into_iter().map(Into::into).collect(),
-            next_page_token,
-        }))
+        let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
+        let rows = users::list(&self.state.store, &listing.page).await?;
+        let (users, next_page_token) = listing.finish(rows, |u| &u.id);
+        Ok(Response::new(pb::ListUsersResponse { users, next_page_token }))
     }
 
     async fn issue_token(&self, request: Request<pb::IssueTokenRequest>) -> Result<Response<pb::IssuedToken>, Status> {

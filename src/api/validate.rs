@@ -5,7 +5,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use crate::{
     error::{Error, Result},
-    store::PageRequest,
+    store::{Page, PageRequest},
 };
 
 /// Names and titles.
@@ -32,7 +32,7 @@ fn char_count(value: &str) -> usize {
 /// A required text: not empty, not only whitespace, at most `max` characters.
 pub fn required(field: &str, value: String, max: usize) -> Result<String> {
     if value.trim().is_empty() {
-        return Err(Error::invalid(format!("{field} is required and cannot be only whitespace")));
+        return Err(Error::invalid(field, "is required and cannot be only whitespace"));
     }
     at_most(field, value, max)
 }
@@ -42,11 +42,11 @@ pub fn at_most(field: &str, value: String, max: usize) -> Result<String> {
     // PostgreSQL cannot store NUL in text; refusing it everywhere keeps both
     // backends storing exactly what they accept.
     if value.contains('\0') {
-        return Err(Error::invalid(format!("{field} cannot contain NUL (\\0) characters")));
+        return Err(Error::invalid(field, "cannot contain NUL (\\0) characters"));
     }
     let count = char_count(&value);
     if count > max {
-        return Err(Error::invalid(format!("{field} is {count} characters long; at most {max} are allowed")));
+        return Err(Error::invalid(field, format!("is {count} characters long; at most {max} are allowed")));
     }
     Ok(value)
 }
@@ -64,17 +64,17 @@ pub fn clearable(field: &str, value: String, max: usize) -> Result<Option<String
 /// An id this server issued (a UUID).
 pub fn id(field: &str, value: &str) -> Result<String> {
     if value.is_empty() {
-        return Err(Error::invalid(format!("{field} is required")));
+        return Err(Error::invalid(field, "is required"));
     }
     uuid::Uuid::parse_str(value)
         .map(|_| value.to_owned())
-        .map_err(|_| Error::invalid(format!("{field} {value:?} is not a valid id")))
+        .map_err(|_| Error::invalid(format!("{field} {value:?}"), "is not a valid id"))
 }
 
 pub fn temperature(value: Option<f64>) -> Result<Option<f64>> {
     match value {
         Some(t) if !(0.0..=TEMPERATURE_MAX).contains(&t) => {
-            Err(Error::invalid(format!("temperature must be between 0 and {TEMPERATURE_MAX}, got {t}")))
+            Err(Error::invalid("temperature", format!("must be between 0 and {TEMPERATURE_MAX}, got {t}")))
         }
         other => Ok(other),
     }
@@ -84,7 +84,7 @@ pub fn max_tokens(value: Option<u32>) -> Result<Option<i32>> {
     match value {
         None => Ok(None),
         Some(n) if n == 0 || n > MAX_TOKENS_MAX => {
-            Err(Error::invalid(format!("max_tokens must be between 1 and {MAX_TOKENS_MAX}, got {n}")))
+            Err(Error::invalid("max_tokens", format!("must be between 1 and {MAX_TOKENS_MAX}, got {n}")))
         }
         Some(n) => Ok(i32::try_from(n).ok()),
     }
@@ -97,26 +97,51 @@ pub fn base_url(value: String) -> Result<String> {
     }
     match reqwest::Url::parse(&value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(value),
-        _ => Err(Error::invalid(format!(
-            "provider_base_url {value:?} is not an http:// or https:// URL (for example https://openrouter.ai/api/v1)"
-        ))),
+        _ => Err(Error::invalid(
+            format!("provider_base_url {value:?}"),
+            "is not an http:// or https:// URL (for example https://openrouter.ai/api/v1)",
+        )),
     }
 }
 
 pub fn api_key(value: &str) -> Result<()> {
     let count = char_count(value);
     if value.trim().is_empty() {
-        return Err(Error::invalid("api_key is required"));
+        return Err(Error::invalid("api_key", "is required"));
     }
     if value.chars().any(char::is_whitespace) {
-        return Err(Error::invalid("api_key cannot contain whitespace"));
+        return Err(Error::invalid("api_key", "cannot contain whitespace"));
     }
     if !(API_KEY_MIN_CHARS..=API_KEY_MAX_CHARS).contains(&count) {
-        return Err(Error::invalid(format!(
-            "api_key must be {API_KEY_MIN_CHARS} to {API_KEY_MAX_CHARS} characters long, got {count}"
-        )));
+        return Err(Error::invalid(
+            "api_key",
+            format!("must be {API_KEY_MIN_CHARS} to {API_KEY_MAX_CHARS} characters long, got {count}"),
+        ));
     }
     Ok(())
+}
+
+/// One page of a listing: the request's size and token checked against the
+/// listing's scope, and the token for the page after it.
+pub struct Listing {
+    scope: String,
+    pub page: PageRequest,
+}
+
+impl Listing {
+    /// `scope` names the listing, so a token cannot page another one.
+    pub fn new(scope: impl Into<String>, page_size: i32, page_token: &str) -> Result<Self> {
+        let scope = scope.into();
+        let page = page(&scope, page_size, page_token)?;
+        Ok(Self { scope, page })
+    }
+
+    /// The page's items as protobuf, and the next page's token (empty on
+    /// the last page).
+    pub fn finish<T, U: From<T>>(&self, rows: Page<T>, id: impl Fn(&T) -> &str) -> (Vec<U>, String) {
+        let next = next_page_token(&self.scope, rows.has_more, rows.items.last().map(id));
+        (rows.items.into_iter().map(U::from).collect(), next)
+    }
 }
 
 /// Page tokens are opaque to clients: base64url of the listing they belong to
@@ -125,7 +150,7 @@ pub fn api_key(value: &str) -> Result<()> {
 pub fn page(scope: &str, page_size: i32, page_token: &str) -> Result<PageRequest> {
     let size = match page_size {
         n if n < 0 => {
-            return Err(Error::invalid(format!("page_size cannot be negative, got {n}")));
+            return Err(Error::invalid("page_size", format!("cannot be negative, got {n}")));
         }
         0 => PAGE_SIZE_DEFAULT,
         n => usize::try_from(n).unwrap_or(PAGE_SIZE_MAX).min(PAGE_SIZE_MAX),
@@ -134,12 +159,15 @@ pub fn page(scope: &str, page_size: i32, page_token: &str) -> Result<PageRequest
         return Ok(PageRequest { after: None, size });
     }
     let garbage =
-        || Error::invalid("page_token is not a token this server issued; start again with an empty page_token");
+        || Error::invalid("page_token", "is not a token this server issued; start again with an empty page_token");
     let decoded = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| garbage())?;
     let decoded = String::from_utf8(decoded).map_err(|_| garbage())?;
     let (token_scope, after) = decoded.split_once('\n').ok_or_else(garbage)?;
     if token_scope != scope {
-        return Err(Error::invalid("page_token belongs to a different listing; start again with an empty page_token"));
+        return Err(Error::invalid(
+            "page_token",
+            "belongs to a different listing; start again with an empty page_token",
+        ));
     }
     uuid::Uuid::parse_str(after).map_err(|_| garbage())?;
     Ok(PageRequest { after: Some(after.to_owned()), size })

@@ -67,15 +67,6 @@ impl Store {
         }))
     }
 
-    pub async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
-        Ok(with_conn!(self, conn => messages::table
-            .find(id)
-            .select(Message::as_select())
-            .first(conn)
-            .await
-            .optional()?))
-    }
-
     /// The reply a stream produced, if it is stored in this chat.
     pub async fn message_by_stream(&self, chat_session_id: &str, stream_id: &str) -> StoreResult<Option<Message>> {
         Ok(with_conn!(self, conn => messages::table

@@ -61,6 +61,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// A failed read that several callers waited for; each gets its words.
+    #[error("{0}")]
+    Shared(String),
 }
 
 impl StoreError {

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{characters, chat_sessions, messages, usage_records, user_profiles, users};
+use crate::text_enum::text_enum;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = characters)]
@@ -138,25 +139,6 @@ pub struct ReplyOutcome {
     pub provider: Option<Option<String>>,
 }
 
-/// Stored as lowercase text; an unknown value (from a newer server) reads as
-/// `Unknown` rather than failing the whole query.
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($variant,)+ Unknown }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text,)+ Self::Unknown => "unknown" }
-            }
-
-            pub fn parse(text: &str) -> Self {
-                match text { $($text => Self::$variant,)+ _ => Self::Unknown }
-            }
-        }
-    };
-}
-
 text_enum!(Role { User => "user", Assistant => "assistant", System => "system" });
 text_enum!(MessageStatus {
     Completed => "completed",
@@ -202,7 +184,8 @@ pub struct UsageRecord {
     pub cost: Option<f64>,
     pub ttft_ms: Option<i64>,
     pub duration_ms: i64,
-    /// "completed", "failed" or "cancelled".
+    /// How the reply ended: a [`MessageStatus`] (completed, failed or
+    /// cancelled) as text.
     pub outcome: String,
     /// The finish reason, failure code or cancel reason.
     pub detail: String,

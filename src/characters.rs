@@ -1,0 +1,112 @@
+//! Characters and user profiles: the two parties of a chat, owned by a user.
+//! Rows are made here (ids, timestamps, owner); another user's row is
+//! NOT_FOUND, exactly like one that does not exist.
+
+use crate::{
+    error::{Error, Result},
+    store::{
+        DeleteOutcome, Page, PageRequest, Store,
+        models::{Character, CharacterChanges, UserProfile, UserProfileChanges},
+        new_id, now,
+    },
+    users::Caller,
+};
+
+/// A character to create, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct NewCharacter {
+    pub name: String,
+    pub description: String,
+    pub system_prompt: Option<String>,
+    pub post_history_instructions: Option<String>,
+    pub first_message: Option<String>,
+}
+
+pub async fn create(store: &Store, caller: &Caller, new: NewCharacter) -> Result<Character> {
+    let NewCharacter { name, description, system_prompt, post_history_instructions, first_message } = new;
+    let created_at = now();
+    let row = Character {
+        id: new_id(),
+        name,
+        description,
+        system_prompt,
+        post_history_instructions,
+        first_message,
+        created_at,
+        updated_at: created_at,
+        user_id: caller.user_id.clone(),
+    };
+    store.insert_character(&row).await?;
+    Ok(row)
+}
+
+pub async fn get(store: &Store, caller: &Caller, id: &str) -> Result<Character> {
+    store.character(&caller.user_id, id).await?.ok_or_else(|| Error::not_found("character", id))
+}
+
+pub async fn list(store: &Store, caller: &Caller, page: &PageRequest) -> Result<Page<Character>> {
+    Ok(store.list_characters(&caller.user_id, page).await?)
+}
+
+/// Applies `changes` (`None` fields stay as they are) and stamps the change.
+pub async fn update(store: &Store, caller: &Caller, id: &str, changes: CharacterChanges) -> Result<Character> {
+    let changes = CharacterChanges { updated_at: Some(now()), ..changes };
+    store.update_character(&caller.user_id, id, &changes).await?.ok_or_else(|| Error::not_found("character", id))
+}
+
+/// Refused while chats use the character, so no stored message is lost by
+/// accident.
+pub async fn delete(store: &Store, caller: &Caller, id: &str) -> Result<()> {
+    deleted("character", id, store.delete_character(&caller.user_id, id).await?)
+}
+
+/// A profile to create, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct NewProfile {
+    pub name: String,
+    pub description: String,
+}
+
+pub async fn create_profile(store: &Store, caller: &Caller, new: NewProfile) -> Result<UserProfile> {
+    let created_at = now();
+    let row = UserProfile {
+        id: new_id(),
+        name: new.name,
+        description: new.description,
+        created_at,
+        updated_at: created_at,
+        user_id: caller.user_id.clone(),
+    };
+    store.insert_user_profile(&row).await?;
+    Ok(row)
+}
+
+pub async fn get_profile(store: &Store, caller: &Caller, id: &str) -> Result<UserProfile> {
+    store.user_profile(&caller.user_id, id).await?.ok_or_else(|| Error::not_found("user profile", id))
+}
+
+pub async fn list_profiles(store: &Store, caller: &Caller, page: &PageRequest) -> Result<Page<UserProfile>> {
+    Ok(store.list_user_profiles(&caller.user_id, page).await?)
+}
+
+pub async fn update_profile(
+    store: &Store,
+    caller: &Caller,
+    id: &str,
+    changes: UserProfileChanges,
+) -> Result<UserProfile> {
+    let changes = UserProfileChanges { updated_at: Some(now()), ..changes };
+    store.update_user_profile(&caller.user_id, id, &changes).await?.ok_or_else(|| Error::not_found("user profile", id))
+}
+
+pub async fn delete_profile(store: &Store, caller: &Caller, id: &str) -> Result<()> {
+    deleted("user profile", id, store.delete_user_profile(&caller.user_id, id).await?)
+}
+
+fn deleted(what: &'static str, id: &str, outcome: DeleteOutcome) -> Result<()> {
+    match outcome {
+        DeleteOutcome::Deleted => Ok(()),
+        DeleteOutcome::NotFound => Err(Error::not_found(what, id)),
+        DeleteOutcome::InUse => Err(Error::InUse { what, id: id.to_owned() }),
+    }
+}
