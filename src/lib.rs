@@ -17,6 +17,8 @@
 //! - [`follower`]: turns registry state into a client's event sequence with
 //!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
+//! - [`lorebook`]: world info: the model, its two file formats and which
+//!   entries a message activates; pure.
 //! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
 //!   SSE parser.
 //! - [`users`]: users, API tokens (hashed) and resolving a call to its user.
@@ -43,6 +45,7 @@ pub mod follower;
 pub mod generation;
 pub mod keys;
 pub mod limits;
+pub mod lorebook;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
