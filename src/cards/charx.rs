@@ -136,4 +136,15 @@ mod tests {
         assert_eq!(main_icon_path(Some(&assets)), None);
         assert_eq!(main_icon_path(Some(&json!("nonsense"))), None);
     }
+
+    #[test]
+    fn reading_stops_at_the_limit_whatever_was_declared() {
+        let data = crate::cards::samples::zip(&[("card.json", &[b' '; 1000])]);
+        let mut archive = ZipArchive::new(Cursor::new(&data[..])).expect("zip");
+        // Skip the declared-size check and go straight to the bounded read.
+        let limits = ZipLimits { max_entry_bytes: 100, ..LIMITS };
+        let e = read_entry(&mut archive, "card.json", limits).expect_err("over the limit");
+        assert_eq!(e, CardError::ZipEntryTooLarge { name: "card.json".into(), limit: 100 });
+        assert_eq!(read_entry(&mut archive, "card.json", LIMITS).map(|d| d.map(|d| d.len())), Ok(Some(1000)));
+    }
 }

@@ -5,7 +5,7 @@ use crate::lorebook::LorebookError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CardError {
-    #[error("the file is {size} bytes; a card may be at most {limit} bytes")]
+    #[error("the file is {} MiB; a card may be at most {} MiB", mib(*.size), mib(*.limit))]
     TooLarge { size: usize, limit: usize },
     #[error("{} is not a character card: expected a PNG image, a JSON file or a CHARX archive{}", describe(.filename), looks_like_note(*.looks_like))]
     UnrecognizedFormat { filename: String, looks_like: Option<&'static str> },
@@ -45,6 +45,15 @@ pub enum CardError {
     ImageTooLarge { width: u32, height: u32, limit: u32 },
     #[error("the PNG could not be written: {0}")]
     EncodePng(String),
+}
+
+/// Sizes in MiB with one decimal, rounded up so a file just over the limit never reads as equal to it.
+fn mib(bytes: usize) -> String {
+    let tenths = (bytes as u64).saturating_mul(10).div_ceil(1024 * 1024);
+    match tenths % 10 {
+        0 => format!("{}", tenths / 10),
+        t => format!("{}.{t}", tenths / 10),
+    }
 }
 
 fn describe(filename: &str) -> String {

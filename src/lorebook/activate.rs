@@ -87,6 +87,8 @@ fn activate_book(input: &ActivationInput<'_>, book_index: usize, book: &Lorebook
         text.push_str(message);
     }
     let scan = ScanText::new(text);
+    // Compiled once per book: recursion matches the same keys against many texts.
+    let matchers: Vec<EntryMatchers> = book.entries.iter().map(EntryMatchers::new).collect();
 
     // None = not yet decided; Some(false) = lost its probability roll, which
     // is final: the roll is a function of the seed, so it would lose again.
@@ -98,7 +100,8 @@ fn activate_book(input: &ActivationInput<'_>, book_index: usize, book: &Lorebook
             decided[i] = Some(false);
             continue;
         }
-        let reason = if entry.constant { Some(Reason::Constant) } else { matching_key(entry, &scan).map(Reason::Key) };
+        let reason =
+            if entry.constant { Some(Reason::Constant) } else { matchers[i].matching_key(&scan).map(Reason::Key) };
         if let Some(reason) = reason {
             let wins = wins_roll(input.seed, book_index, i, entry.probability);
             decided[i] = Some(wins);
@@ -118,7 +121,7 @@ fn activate_book(input: &ActivationInput<'_>, book_index: usize, book: &Lorebook
                     if decided[i].is_some() {
                         continue;
                     }
-                    if let Some(key) = matching_key(entry, &content) {
+                    if let Some(key) = matchers[i].matching_key(&content) {
                         let wins = wins_roll(input.seed, book_index, i, entry.probability);
                         decided[i] = Some(wins);
                         if wins {
@@ -138,21 +141,40 @@ fn activate_book(input: &ActivationInput<'_>, book_index: usize, book: &Lorebook
     admit_within_budget(input, book_index, book, found)
 }
 
-/// The first primary key that matches, if the secondary keys agree.
-fn matching_key(entry: &Entry, text: &ScanText) -> Option<String> {
-    let key = entry.keys.iter().find(|k| KeyMatcher::new(k, entry).is_match(text))?;
-    let secondary: Vec<&String> = entry.secondary_keys.iter().filter(|k| !k.trim().is_empty()).collect();
-    if !entry.selective || secondary.is_empty() {
-        return Some(key.clone());
+/// An entry's keys, compiled with its settings.
+struct EntryMatchers<'e> {
+    primary: Vec<(&'e str, KeyMatcher)>,
+    /// Empty when secondary keys do not apply (not selective, or none given).
+    secondary: Vec<KeyMatcher>,
+    logic: SelectiveLogic,
+}
+
+impl<'e> EntryMatchers<'e> {
+    fn new(entry: &'e Entry) -> Self {
+        let primary = entry.keys.iter().map(|k| (k.as_str(), KeyMatcher::new(k, entry))).collect();
+        let secondary = if entry.selective {
+            entry.secondary_keys.iter().filter(|k| !k.trim().is_empty()).map(|k| KeyMatcher::new(k, entry)).collect()
+        } else {
+            Vec::new()
+        };
+        EntryMatchers { primary, secondary, logic: entry.selective_logic }
     }
-    let hits = secondary.iter().filter(|k| KeyMatcher::new(k, entry).is_match(text)).count();
-    let holds = match entry.selective_logic {
-        SelectiveLogic::AndAny => hits > 0,
-        SelectiveLogic::AndAll => hits == secondary.len(),
-        SelectiveLogic::NotAny => hits == 0,
-        SelectiveLogic::NotAll => hits < secondary.len(),
-    };
-    holds.then(|| key.clone())
+
+    /// The first primary key that matches, if the secondary keys agree.
+    fn matching_key(&self, text: &ScanText) -> Option<String> {
+        let (key, _) = self.primary.iter().find(|(_, m)| m.is_match(text))?;
+        if self.secondary.is_empty() {
+            return Some((*key).to_owned());
+        }
+        let hits = self.secondary.iter().filter(|m| m.is_match(text)).count();
+        let holds = match self.logic {
+            SelectiveLogic::AndAny => hits > 0,
+            SelectiveLogic::AndAll => hits == self.secondary.len(),
+            SelectiveLogic::NotAny => hits == 0,
+            SelectiveLogic::NotAll => hits < self.secondary.len(),
+        };
+        holds.then(|| (*key).to_owned())
+    }
 }
 
 /// Whether an entry with `probability` percent activates under this seed.
