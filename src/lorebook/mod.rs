@@ -32,3 +32,5 @@ pub const DEFAULT_SCAN_DEPTH: u32 = 4;
 pub const DEFAULT_MAX_RECURSION: u32 = 3;
 #[cfg(test)]
 mod format_tests;
+#[cfg(test)]
+mod roundtrip_props;
