@@ -90,21 +90,22 @@ fn activate_book(input: &ActivationInput<'_>, book_index: usize, book: &Lorebook
     // Compiled once per book: recursion matches the same keys against many texts.
     let matchers: Vec<EntryMatchers> = book.entries.iter().map(EntryMatchers::new).collect();
 
-    // None = not yet decided; Some(false) = lost its probability roll, which
-    // is final: the roll is a function of the seed, so it would lose again.
-    let mut decided: Vec<Option<bool>> = vec![None; book.entries.len()];
+    // An entry is settled once it activated, is disabled, or matched and lost
+    // its probability roll: the roll is a function of the seed, so a later
+    // recursion round would lose it again.
+    let mut settled = vec![false; book.entries.len()];
     let mut found: Vec<(usize, Reason)> = Vec::new();
 
     for (i, entry) in book.entries.iter().enumerate() {
         if !entry.enabled {
-            decided[i] = Some(false);
+            settled[i] = true;
             continue;
         }
         let reason =
             if entry.constant { Some(Reason::Constant) } else { matchers[i].matching_key(&scan).map(Reason::Key) };
         if let Some(reason) = reason {
             let wins = wins_roll(input.seed, book_index, i, entry.probability);
-            decided[i] = Some(wins);
+            settled[i] = true;
             if wins {
                 found.push((i, reason));
             }
@@ -118,12 +119,12 @@ fn activate_book(input: &ActivationInput<'_>, book_index: usize, book: &Lorebook
             for &via in &frontier {
                 let content = ScanText::new(book.entries[via].content.clone());
                 for (i, entry) in book.entries.iter().enumerate() {
-                    if decided[i].is_some() {
+                    if settled[i] {
                         continue;
                     }
                     if let Some(key) = matchers[i].matching_key(&content) {
                         let wins = wins_roll(input.seed, book_index, i, entry.probability);
-                        decided[i] = Some(wins);
+                        settled[i] = true;
                         if wins {
                             found.push((i, Reason::Recursive { key, via }));
                             next.push(i);
