@@ -19,6 +19,10 @@
 //! - [`follower`]: turns registry state into a client's event sequence with
 //!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
+//! - [`lorebook`]: world info: the model, its two file formats and which
+//!   entries a message activates; pure.
+//! - [`cards`]: character cards as shared (V1/V2/V3 JSON, PNG, CHARX), bytes
+//!   in and bytes out; pure.
 //! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
 //!   SSE parser.
 //! - [`users`]: users, API tokens (hashed) and resolving a call to its user.
@@ -37,6 +41,7 @@
 
 pub mod api;
 pub mod backlog;
+pub mod cards;
 pub mod characters;
 pub mod chats;
 pub mod checkpoint;
@@ -46,6 +51,7 @@ pub mod follower;
 pub mod generation;
 pub mod keys;
 pub mod limits;
+pub mod lorebook;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
