@@ -1,16 +1,13 @@
-//! Command line and environment configuration, turned into the plain
-//! [`ServerOptions`] the rest of the server reads (so tests build options
-//! without touching the process environment).
+//! Command line and environment configuration. [`ServerOptions`], what the
+//! running server reads, is part of the command line (flattened), so each
+//! option and its default is written once; tests build it by hand.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::{
-    api::browser::{BrowserOptions, CorsOrigins},
-    limits::LimitOptions,
-};
+use crate::{api::browser::BrowserOptions, limits::LimitOptions};
 
 pub const DEFAULT_MODEL: &str = "meta-llama/llama-3.2-3b-instruct";
 pub const DEFAULT_PROVIDER_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -116,6 +113,45 @@ pub struct Config {
     #[arg(long, env = "ROLEPLAY_MASTER_KEY_DIR", global = true)]
     pub master_key_dir: Option<PathBuf>,
 
+    /// Serve a non-loopback address in single-user mode (no tokens issued
+    /// yet), letting anyone who can reach it in. Create a user instead.
+    #[arg(long, env = "ROLEPLAY_INSECURE", global = true)]
+    pub insecure: bool,
+
+    /// Log format on stderr.
+    #[arg(long, env = "ROLEPLAY_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// What the running server does.
+    #[command(flatten)]
+    pub server: ServerOptions,
+}
+
+impl Config {
+    pub fn master_key_dir(&self) -> PathBuf {
+        self.master_key_dir.clone().unwrap_or_else(|| {
+            self.master_key_file.parent().map_or_else(|| PathBuf::from("keys"), |dir| dir.join("keys"))
+        })
+    }
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+/// A count that must be at least one.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{value:?} is not a whole number of at least 1")),
+    }
+}
+
+/// Everything the running server needs to know. Each option is written
+/// once, here, with its default, its environment variable and its help;
+/// [`ServerOptions::default`] is what the command line gives with no flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServerOptions {
     /// OpenAI-compatible API base URL, used until one is stored in settings.
     #[arg(long, env = "OPENROUTER_BASE_URL", default_value = DEFAULT_PROVIDER_BASE_URL, global = true)]
     pub provider_base_url: String,
@@ -142,7 +178,7 @@ pub struct Config {
 
     /// Tries per request when the provider answers 408/429/5xx or cannot be
     /// reached before the first token.
-    #[arg(long, env = "ROLEPLAY_UPSTREAM_TRIES", default_value_t = 3, global = true)]
+    #[arg(long, env = "ROLEPLAY_UPSTREAM_TRIES", default_value = "3", value_parser = at_least_one, global = true)]
     pub upstream_tries: usize,
 
     /// First delay between tries; doubles each time, with jitter.
@@ -154,7 +190,7 @@ pub struct Config {
     pub idle_timeout: Duration,
 
     /// Clients that may follow one chat at once.
-    #[arg(long, env = "ROLEPLAY_MAX_WATCHERS_PER_CHAT", default_value_t = 32, global = true)]
+    #[arg(long, env = "ROLEPLAY_MAX_WATCHERS_PER_CHAT", default_value = "32", value_parser = at_least_one, global = true)]
     pub max_watchers_per_chat: usize,
 
     /// How long a finished reply stays resumable from memory (then from the database).
@@ -170,121 +206,42 @@ pub struct Config {
     #[arg(long, env = "ROLEPLAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
 
-    /// Messages a user may send per minute (0: no limit).
-    #[arg(long, env = "ROLEPLAY_MESSAGES_PER_MINUTE_PER_USER", default_value_t = LimitOptions::default().messages_per_minute_per_user, global = true)]
-    pub messages_per_minute_per_user: u32,
-
-    /// Messages that may be sent in one chat per minute (0: no limit).
-    #[arg(long, env = "ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", default_value_t = LimitOptions::default().messages_per_minute_per_chat, global = true)]
-    pub messages_per_minute_per_chat: u32,
-
-    /// Replies one user may have generating at once (0: no limit).
-    #[arg(long, env = "ROLEPLAY_GENERATIONS_PER_USER", default_value_t = LimitOptions::default().generations_per_user, global = true)]
-    pub generations_per_user: usize,
-
-    /// Serve a non-loopback address in single-user mode (no tokens issued
-    /// yet), letting anyone who can reach it in. Create a user instead.
-    #[arg(long, env = "ROLEPLAY_INSECURE", global = true)]
-    pub insecure: bool,
-
-    /// Origins of web front ends that may call the server from a browser,
-    /// separated by commas (`https://app.example,http://localhost:5173`), or
-    /// `*` for any (refused until tokens are required). Empty: none but the
-    /// server's own web UI.
-    #[arg(long, env = "ROLEPLAY_CORS_ORIGINS", default_value = "", value_parser = CorsOrigins::parse, global = true)]
-    pub cors_origins: CorsOrigins,
-
-    /// Host names a loopback listener also answers to (besides localhost,
-    /// 127.0.0.1 and [::1]), separated by commas; `name` or `name:port`.
-    #[arg(long, env = "ROLEPLAY_ALLOWED_HOSTS", default_value = "", global = true)]
-    pub allowed_hosts: String,
-
-    /// Log format on stderr.
-    #[arg(long, env = "ROLEPLAY_LOG_FORMAT", value_enum, default_value = "text", global = true)]
-    pub log_format: LogFormat,
-}
-
-impl Config {
-    pub fn master_key_dir(&self) -> PathBuf {
-        self.master_key_dir.clone().unwrap_or_else(|| {
-            self.master_key_file.parent().map_or_else(|| PathBuf::from("keys"), |dir| dir.join("keys"))
-        })
-    }
-}
-
-fn parse_secret(value: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(value.to_owned()))
-}
-
-/// Everything the running server needs to know, with defaults that suit a
-/// local run.
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    pub provider_base_url: String,
-    pub default_model: String,
-    pub heartbeat_interval: Duration,
-    pub connect_timeout: Duration,
-    pub first_token_timeout: Duration,
-    pub chunk_timeout: Duration,
-    pub upstream_tries: usize,
-    pub retry_base_delay: Duration,
-    pub idle_timeout: Duration,
-    pub max_watchers_per_chat: usize,
-    pub resume_grace: Duration,
-    pub checkpoint_interval: Duration,
-    pub shutdown_grace: Duration,
+    #[command(flatten)]
     pub limits: LimitOptions,
+
+    #[command(flatten)]
     pub browser: BrowserOptions,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self {
-            provider_base_url: DEFAULT_PROVIDER_BASE_URL.to_owned(),
-            default_model: DEFAULT_MODEL.to_owned(),
-            heartbeat_interval: Duration::from_secs(15),
-            connect_timeout: Duration::from_secs(10),
-            first_token_timeout: Duration::from_secs(90),
-            chunk_timeout: Duration::from_secs(60),
-            upstream_tries: 3,
-            retry_base_delay: Duration::from_millis(500),
-            idle_timeout: Duration::from_secs(300),
-            max_watchers_per_chat: 32,
-            resume_grace: Duration::from_secs(60),
-            checkpoint_interval: Duration::from_millis(250),
-            shutdown_grace: Duration::from_secs(30),
-            limits: LimitOptions::default(),
-            browser: BrowserOptions::default(),
+        /// The options alone, as a command line with no flags gives them.
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            options: ServerOptions,
         }
+        Defaults::parse_from(["roleplay-server"]).options
     }
 }
 
-impl From<&Config> for ServerOptions {
-    fn from(config: &Config) -> Self {
-        Self {
-            provider_base_url: config.provider_base_url.clone(),
-            default_model: config.default_model.clone(),
-            heartbeat_interval: config.heartbeat_interval,
-            connect_timeout: config.connect_timeout,
-            first_token_timeout: config.first_token_timeout,
-            chunk_timeout: config.chunk_timeout,
-            upstream_tries: config.upstream_tries.max(1),
-            retry_base_delay: config.retry_base_delay,
-            idle_timeout: config.idle_timeout,
-            max_watchers_per_chat: config.max_watchers_per_chat.max(1),
-            resume_grace: config.resume_grace,
-            checkpoint_interval: config.checkpoint_interval,
-            shutdown_grace: config.shutdown_grace,
-            limits: LimitOptions {
-                messages_per_minute_per_user: config.messages_per_minute_per_user,
-                messages_per_minute_per_chat: config.messages_per_minute_per_chat,
-                generations_per_user: config.generations_per_user,
-                ..LimitOptions::default()
-            },
-            browser: BrowserOptions {
-                cors_origins: config.cors_origins.clone(),
-                allowed_hosts: BrowserOptions::parse_hosts(&config.allowed_hosts),
-            },
-        }
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed_and_defaults_come_from_it() {
+        Cli::command().debug_assert();
+        let defaults = ServerOptions::default();
+        assert_eq!(defaults.heartbeat_interval, Duration::from_secs(15));
+        assert_eq!(defaults.checkpoint_interval, Duration::from_millis(250));
+        assert_eq!((defaults.upstream_tries, defaults.max_watchers_per_chat), (3, 32));
+        assert_eq!(defaults.limits.messages_per_minute_per_user, 60);
+        assert_eq!(defaults.limits.window, Duration::from_secs(60));
+        let cli = Cli::parse_from(["roleplay-server", "--upstream-tries", "5", "--cors-origins", "http://a.example"]);
+        assert_eq!(cli.config.server.upstream_tries, 5);
+        assert!(Cli::try_parse_from(["roleplay-server", "--upstream-tries", "0"]).is_err(), "at least one try");
     }
 }

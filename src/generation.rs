@@ -6,6 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt;
 use tokio::{sync::watch, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
@@ -28,8 +29,9 @@ use crate::{
     users::Caller,
 };
 
-/// Tries to store a reply's outcome before giving up, with a doubling delay.
-const STORE_TRIES: u32 = 5;
+/// Retries of storing a reply's outcome before giving up, with a doubling
+/// delay: about three seconds in all.
+const STORE_RETRIES: usize = 4;
 const STORE_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// Stores the user's message, starts the reply, and returns the sender's
@@ -398,20 +400,13 @@ impl Job {
         }
         let usage = self.usage_record(ending, answered, timing);
         let id = &self.generation.info.assistant_message_id;
-        let mut delay = STORE_RETRY_DELAY;
-        let mut tries = 1;
-        loop {
-            match self.store.finish_reply(id, &row, &usage).await {
-                Ok(message) => return Ok(message),
-                Err(err) if tries < STORE_TRIES => {
-                    tracing::warn!(error = %err, tries, "storing the reply failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    tries += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        let retries = ExponentialBuilder::default().with_min_delay(STORE_RETRY_DELAY).with_max_times(STORE_RETRIES);
+        (|| self.store.finish_reply(id, &row, &usage))
+            .retry(retries)
+            .notify(|err, delay| {
+                tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "storing the reply failed; retrying");
+            })
+            .await
     }
 }
 
@@ -493,5 +488,29 @@ fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
         Outcome::Cancelled { reason } => {
             tracing::info!(bytes, duration_ms, reason = reason.as_str(), "reply cancelled")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The idle timer runs only while nobody watches, and starts over when
+    /// someone comes and goes.
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_timer_counts_only_unwatched_time() {
+        let idle = Duration::from_secs(300);
+        let (watchers, counts) = watch::channel(1usize);
+        let timer = tokio::spawn(idle_timeout(counts, idle));
+        tokio::time::sleep(Duration::from_secs(1000)).await;
+        assert!(!timer.is_finished(), "watched the whole time");
+        watchers.send_replace(0);
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        watchers.send_replace(1);
+        watchers.send_replace(0);
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        assert!(!timer.is_finished(), "a visit starts the idle time over");
+        tokio::time::sleep(Duration::from_secs(101)).await;
+        assert!(timer.is_finished(), "300 s unwatched");
     }
 }

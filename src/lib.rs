@@ -37,6 +37,7 @@
 //! - [`state`]: the shared handles and the shutdown lifecycle.
 //! - [`server`]: wiring services, health and reflection onto a listener.
 //! - [`config`]: command line and environment.
+//! - [`cli`]: the `users` and `keys` commands.
 //! - [`error`]: the error type and its one mapping to gRPC statuses.
 
 pub mod api;
@@ -45,6 +46,7 @@ pub mod cards;
 pub mod characters;
 pub mod chats;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod follower;

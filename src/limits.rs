@@ -16,24 +16,26 @@ use governor::{
 use crate::error::{Error, Result};
 
 /// The limits as configured; 0 turns a limit off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct LimitOptions {
+    /// Messages a user may send per minute (0: no limit).
+    #[arg(long, env = "ROLEPLAY_MESSAGES_PER_MINUTE_PER_USER", default_value_t = 60, global = true)]
     pub messages_per_minute_per_user: u32,
+    /// Messages that may be sent in one chat per minute (0: no limit).
+    #[arg(long, env = "ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", default_value_t = 20, global = true)]
     pub messages_per_minute_per_chat: u32,
+    /// Replies one user may have generating at once (0: no limit).
+    #[arg(long, env = "ROLEPLAY_GENERATIONS_PER_USER", default_value_t = 8, global = true)]
     pub generations_per_user: usize,
     /// The "minute" of the message limits: always a minute, except in
     /// tests that must see an allowance refill without waiting one.
+    #[arg(skip = Duration::from_secs(60))]
     pub window: Duration,
 }
 
 impl Default for LimitOptions {
     fn default() -> Self {
-        Self {
-            messages_per_minute_per_user: 60,
-            messages_per_minute_per_chat: 20,
-            generations_per_user: 8,
-            window: Duration::from_secs(60),
-        }
+        crate::config::ServerOptions::default().limits
     }
 }
 

@@ -14,8 +14,9 @@
 //! from the database.
 
 use std::{
+    collections::VecDeque,
     sync::{
-        Arc, Mutex, OnceLock, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError, Weak,
         atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -23,7 +24,10 @@ use std::{
 
 use chrono::NaiveDateTime;
 use dashmap::DashMap;
-use tokio::sync::watch;
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{provider::Usage, store::models::Message, text_enum::text_enum};
@@ -266,6 +270,9 @@ struct Inner {
     next_seq: AtomicU64,
     max_watchers: usize,
     resume_grace: Duration,
+    /// Finished generations waiting for their grace to end, for the one
+    /// expiry task (started with the first); see [`Registry::retire`].
+    expiring: OnceLock<mpsc::UnboundedSender<String>>,
 }
 
 /// Cheap to clone: a handle on the shared maps.
@@ -291,6 +298,7 @@ impl Registry {
                 next_seq: AtomicU64::new(1),
                 max_watchers,
                 resume_grace,
+                expiring: OnceLock::new(),
             }),
         }
     }
@@ -348,7 +356,9 @@ impl Registry {
     }
 
     /// Keeps a finished generation resumable from memory for the grace
-    /// period, then forgets it.
+    /// period, then forgets it. One task expires them all: the grace is the
+    /// same for every generation, so they expire in the order they retire
+    /// and a queue is the whole timer structure.
     pub fn retire(&self, generation: &Arc<Generation>) {
         let stream_id = generation.info.stream_id.clone();
         let grace = self.inner.resume_grace;
@@ -356,11 +366,12 @@ impl Registry {
             self.inner.streams.remove(&stream_id);
             return;
         }
-        let registry = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            registry.inner.streams.remove(&stream_id);
+        let expiring = self.inner.expiring.get_or_init(|| {
+            let (sender, retired) = mpsc::unbounded_channel();
+            tokio::spawn(expire(Arc::downgrade(&self.inner), retired, grace));
+            sender
         });
+        let _ = expiring.send(stream_id);
     }
 
     /// A live or recently finished generation.
@@ -389,6 +400,36 @@ impl Registry {
 
     fn remove_if_idle(&self, chat_id: &str) {
         self.inner.chats.remove_if(chat_id, |_, entry| entry.is_idle());
+    }
+}
+
+/// The expiry task: forgets each retired generation `grace` after it
+/// retired. Ends when the registry is gone (its sender with it).
+async fn expire(registry: Weak<Inner>, mut retired: mpsc::UnboundedReceiver<String>, grace: Duration) {
+    let mut queue: VecDeque<(Instant, String)> = VecDeque::new();
+    loop {
+        let next_expiry = queue.front().map(|(at, _)| *at);
+        tokio::select! {
+            received = retired.recv() => match received {
+                Some(stream_id) => queue.push_back((Instant::now() + grace, stream_id)),
+                None => return,
+            },
+            () = sleep_until_or_forever(next_expiry) => {
+                let Some(inner) = registry.upgrade() else { return };
+                let now = Instant::now();
+                while let Some((_, stream_id)) = queue.front().filter(|(at, _)| *at <= now).cloned() {
+                    queue.pop_front();
+                    inner.streams.remove(&stream_id);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -449,5 +490,44 @@ impl Drop for ChatWatch {
     fn drop(&mut self) {
         self.entry.watchers.send_modify(|count| *count = count.saturating_sub(1));
         self.registry.remove_if_idle(&self.chat_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(stream_id: &str) -> StreamInfo {
+        StreamInfo {
+            stream_id: stream_id.into(),
+            chat_session_id: "chat".into(),
+            user_message_id: "u".into(),
+            assistant_message_id: "a".into(),
+            model: "m".into(),
+            started_at: crate::store::now(),
+        }
+    }
+
+    /// One finished reply after another: each stays resumable for exactly
+    /// the grace after it retired, in paused time.
+    #[tokio::test(start_paused = true)]
+    async fn retired_replies_stay_resumable_for_the_grace_then_go() {
+        let grace = Duration::from_secs(60);
+        let registry = Registry::new(4, grace);
+        for (at, stream_id) in [(0, "s1"), (10, "s2")] {
+            tokio::time::sleep(Duration::from_secs(at)).await;
+            let lock = registry.lock_chat("chat", stream_id).expect("lock");
+            let generation = registry.publish(&lock, info(stream_id));
+            generation.finish(Outcome::Cancelled { reason: CancelReason::Requested });
+            drop(lock);
+            registry.retire(&generation);
+        }
+        tokio::time::sleep(Duration::from_secs(49)).await;
+        assert!(registry.stream("s1").is_some() && registry.stream("s2").is_some(), "59 s after s1 retired");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(registry.stream("s1").is_none(), "61 s after s1 retired");
+        assert!(registry.stream("s2").is_some(), "51 s after s2 retired");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(registry.sizes(), (0, 0), "both gone, and the chat entry with them");
     }
 }

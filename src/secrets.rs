@@ -299,6 +299,13 @@ impl Keyring {
         key.decrypt(name, stored)
     }
 
+    /// Deletes the older key `id` from `dir`, where [`Keyring::rotate_files`]
+    /// keeps it. The caller checks first that no stored value uses it.
+    pub fn retire(dir: &Path, id: &str) -> Result<(), SecretError> {
+        let path = dir.join(format!("{id}.key"));
+        fs::remove_file(&path).map_err(|source| SecretError::KeyFile { path: path.display().to_string(), source })
+    }
+
     /// Writes a new random primary key file, keeping the old primary in
     /// `dir` as `<id>.key`. Returns the new keyring.
     pub fn rotate_files(self, path: &Path, dir: &Path) -> Result<Self, SecretError> {

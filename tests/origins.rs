@@ -240,7 +240,7 @@ async fn serve_once(db: &TestDb, options: roleplay_server::config::ServerOptions
 async fn any_origin_is_refused_until_tokens_are_required() {
     let db = TestDb::new(Db::Sqlite).await;
     let any = roleplay_server::config::ServerOptions {
-        browser: BrowserOptions { cors_origins: CorsOrigins::Any, allowed_hosts: Vec::new() },
+        browser: BrowserOptions { cors_origins: CorsOrigins::Any, ..Default::default() },
         ..Default::default()
     };
     let refused = serve_once(&db, any.clone()).await.expect_err("refused in single-user mode");

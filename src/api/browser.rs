@@ -81,18 +81,32 @@ impl CorsOrigins {
 }
 
 /// The browser-facing settings, as configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct BrowserOptions {
+    /// Origins of web front ends that may call the server from a browser,
+    /// separated by commas (`https://app.example,http://localhost:5173`), or
+    /// `*` for any (refused until tokens are required). Empty: none but the
+    /// server's own web UI.
+    #[arg(long, env = "ROLEPLAY_CORS_ORIGINS", default_value = "", value_parser = CorsOrigins::parse, global = true)]
     pub cors_origins: CorsOrigins,
-    /// Host names (optionally `name:port`) a loopback listener answers to
-    /// besides localhost, 127.0.0.1 and [::1].
-    pub allowed_hosts: Vec<String>,
+    /// Host names a loopback listener also answers to (besides localhost,
+    /// 127.0.0.1 and [::1]), separated by commas; `name` or `name:port`.
+    #[arg(long, env = "ROLEPLAY_ALLOWED_HOSTS", default_value = "", value_parser = parse_hosts, global = true)]
+    pub allowed_hosts: Hosts,
+}
+
+/// Host names, as `ROLEPLAY_ALLOWED_HOSTS` lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hosts(pub Vec<String>);
+
+fn parse_hosts(list: &str) -> Result<Hosts, String> {
+    Ok(BrowserOptions::parse_hosts(list))
 }
 
 impl BrowserOptions {
     /// Parses `ROLEPLAY_ALLOWED_HOSTS`: names separated by commas.
-    pub fn parse_hosts(list: &str) -> Vec<String> {
-        list.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()
+    pub fn parse_hosts(list: &str) -> Hosts {
+        Hosts(list.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
     }
 }
 
@@ -153,7 +167,7 @@ impl Guard {
         if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
             return true;
         }
-        self.options.allowed_hosts.iter().any(|allowed| {
+        self.options.allowed_hosts.0.iter().any(|allowed| {
             let (name, allowed_port) = split_authority(allowed);
             name == host && allowed_port.is_none_or(|p| Some(p) == port)
         })
@@ -264,7 +278,7 @@ mod tests {
     fn guard(hosts: &[&str]) -> Arc<Guard> {
         let options = BrowserOptions {
             cors_origins: CorsOrigins::List(vec!["https://app.example".into()]),
-            allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            allowed_hosts: Hosts(hosts.iter().map(|h| h.to_string()).collect()),
         };
         Guard::new(options, "127.0.0.1:50051".parse().expect("addr"))
     }
