@@ -2,11 +2,12 @@
 //! Rows are made here (ids, timestamps, owner); another user's row is
 //! NOT_FOUND, exactly like one that does not exist.
 
+pub use crate::store::models::{CharacterChanges, UserProfileChanges};
 use crate::{
     error::{Error, Result},
     store::{
         DeleteOutcome, Page, PageRequest, Store,
-        models::{Character, CharacterChanges, UserProfile, UserProfileChanges},
+        models::{Character, UserProfile},
         new_id, now,
     },
     users::Caller,
@@ -22,7 +23,8 @@ pub struct NewCharacter {
     pub first_message: Option<String>,
 }
 
-pub async fn create(store: &Store, caller: &Caller, new: NewCharacter) -> Result<Character> {
+pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewCharacter) -> Result<Character> {
+    let store = store.as_ref();
     let NewCharacter { name, description, system_prompt, post_history_instructions, first_message } = new;
     let created_at = now();
     let row = Character {
@@ -40,23 +42,32 @@ pub async fn create(store: &Store, caller: &Caller, new: NewCharacter) -> Result
     Ok(row)
 }
 
-pub async fn get(store: &Store, caller: &Caller, id: &str) -> Result<Character> {
+pub async fn get(store: &impl AsRef<Store>, caller: &Caller, id: &str) -> Result<Character> {
+    let store = store.as_ref();
     store.character(&caller.user_id, id).await?.ok_or_else(|| Error::not_found("character", id))
 }
 
-pub async fn list(store: &Store, caller: &Caller, page: &PageRequest) -> Result<Page<Character>> {
+pub async fn list(store: &impl AsRef<Store>, caller: &Caller, page: &PageRequest) -> Result<Page<Character>> {
+    let store = store.as_ref();
     Ok(store.list_characters(&caller.user_id, page).await?)
 }
 
 /// Applies `changes` (`None` fields stay as they are) and stamps the change.
-pub async fn update(store: &Store, caller: &Caller, id: &str, changes: CharacterChanges) -> Result<Character> {
+pub async fn update(
+    store: &impl AsRef<Store>,
+    caller: &Caller,
+    id: &str,
+    changes: CharacterChanges,
+) -> Result<Character> {
+    let store = store.as_ref();
     let changes = CharacterChanges { updated_at: Some(now()), ..changes };
     store.update_character(&caller.user_id, id, &changes).await?.ok_or_else(|| Error::not_found("character", id))
 }
 
 /// Refused while chats use the character, so no stored message is lost by
 /// accident.
-pub async fn delete(store: &Store, caller: &Caller, id: &str) -> Result<()> {
+pub async fn delete(store: &impl AsRef<Store>, caller: &Caller, id: &str) -> Result<()> {
+    let store = store.as_ref();
     deleted("character", id, store.delete_character(&caller.user_id, id).await?)
 }
 
@@ -67,7 +78,8 @@ pub struct NewProfile {
     pub description: String,
 }
 
-pub async fn create_profile(store: &Store, caller: &Caller, new: NewProfile) -> Result<UserProfile> {
+pub async fn create_profile(store: &impl AsRef<Store>, caller: &Caller, new: NewProfile) -> Result<UserProfile> {
+    let store = store.as_ref();
     let created_at = now();
     let row = UserProfile {
         id: new_id(),
@@ -81,25 +93,33 @@ pub async fn create_profile(store: &Store, caller: &Caller, new: NewProfile) -> 
     Ok(row)
 }
 
-pub async fn get_profile(store: &Store, caller: &Caller, id: &str) -> Result<UserProfile> {
+pub async fn get_profile(store: &impl AsRef<Store>, caller: &Caller, id: &str) -> Result<UserProfile> {
+    let store = store.as_ref();
     store.user_profile(&caller.user_id, id).await?.ok_or_else(|| Error::not_found("user profile", id))
 }
 
-pub async fn list_profiles(store: &Store, caller: &Caller, page: &PageRequest) -> Result<Page<UserProfile>> {
+pub async fn list_profiles(
+    store: &impl AsRef<Store>,
+    caller: &Caller,
+    page: &PageRequest,
+) -> Result<Page<UserProfile>> {
+    let store = store.as_ref();
     Ok(store.list_user_profiles(&caller.user_id, page).await?)
 }
 
 pub async fn update_profile(
-    store: &Store,
+    store: &impl AsRef<Store>,
     caller: &Caller,
     id: &str,
     changes: UserProfileChanges,
 ) -> Result<UserProfile> {
+    let store = store.as_ref();
     let changes = UserProfileChanges { updated_at: Some(now()), ..changes };
     store.update_user_profile(&caller.user_id, id, &changes).await?.ok_or_else(|| Error::not_found("user profile", id))
 }
 
-pub async fn delete_profile(store: &Store, caller: &Caller, id: &str) -> Result<()> {
+pub async fn delete_profile(store: &impl AsRef<Store>, caller: &Caller, id: &str) -> Result<()> {
+    let store = store.as_ref();
     deleted("user profile", id, store.delete_user_profile(&caller.user_id, id).await?)
 }
 

@@ -4,7 +4,7 @@
 use crate::{
     error::{Error, Result},
     prompt::substitute_names,
-    registry::Registry,
+    state::AppState,
     store::{
         DeleteOutcome, Page, PageRequest, Store,
         models::{ChatSession, Message, MessageStatus, Role},
@@ -26,7 +26,8 @@ pub struct NewChat {
 
 /// Opens a chat; the character's first message, with names filled in, becomes
 /// its first assistant message.
-pub async fn create(store: &Store, caller: &Caller, new: NewChat) -> Result<ChatSession> {
+pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewChat) -> Result<ChatSession> {
+    let store = store.as_ref();
     let owner = &caller.user_id;
     let (character, profile) =
         tokio::try_join!(store.character(owner, &new.character_id), store.user_profile(owner, &new.user_profile_id))?;
@@ -62,23 +63,32 @@ pub async fn create(store: &Store, caller: &Caller, new: NewChat) -> Result<Chat
 
 /// The caller's chat: another user's chat is NOT_FOUND, exactly like one
 /// that does not exist.
-pub async fn owned(store: &Store, caller: &Caller, chat_id: &str) -> Result<ChatSession> {
+pub async fn owned(store: &impl AsRef<Store>, caller: &Caller, chat_id: &str) -> Result<ChatSession> {
+    let store = store.as_ref();
     store.chat_session(&caller.user_id, chat_id).await?.ok_or_else(|| Error::not_found("chat session", chat_id))
 }
 
 /// The caller's chats, newest first.
-pub async fn list(store: &Store, caller: &Caller, page: &PageRequest) -> Result<Page<ChatSession>> {
+pub async fn list(store: &impl AsRef<Store>, caller: &Caller, page: &PageRequest) -> Result<Page<ChatSession>> {
+    let store = store.as_ref();
     Ok(store.list_chat_sessions(&caller.user_id, page).await?)
 }
 
 /// A page of the chat's messages, oldest first.
-pub async fn messages(store: &Store, caller: &Caller, chat_id: &str, page: &PageRequest) -> Result<Page<Message>> {
+pub async fn messages(
+    store: &impl AsRef<Store>,
+    caller: &Caller,
+    chat_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Message>> {
+    let store = store.as_ref();
     owned(store, caller, chat_id).await?;
     Ok(store.list_messages(chat_id, page).await?)
 }
 
 /// Deletes a chat and its messages, unless a reply is being generated in it.
-pub async fn delete(store: &Store, registry: &Registry, caller: &Caller, chat_id: &str) -> Result<()> {
+pub async fn delete(state: &AppState, caller: &Caller, chat_id: &str) -> Result<()> {
+    let (store, registry) = (&state.store, &state.registry);
     // Ownership first: another user's chat is NOT_FOUND even while it streams.
     owned(store, caller, chat_id).await?;
     if let Some(generation) = registry.live(chat_id) {

@@ -29,16 +29,19 @@
 //! - [`limits`]: messages per minute per user and chat, concurrent
 //!   generations per user.
 //! - [`usage`]: per-generation usage records and their totals.
-//! - [`settings`]: global settings, the encrypted provider keys (global and
-//!   per user).
+//! - [`settings`]: global settings and the encrypted provider keys (global,
+//!   per user, per fallback), each bound to the origin it was entered for.
 //! - [`secrets`]: master keys, the keyring and the at-rest encryption format.
 //! - [`keys`]: which key each stored secret uses; re-encryption on rotation.
 //! - [`store`]: diesel-async persistence on SQLite or PostgreSQL.
-//! - [`state`]: the shared handles and the shutdown lifecycle.
+//! - [`state`]: the shared handles, the settings caches behind them, and the
+//!   shutdown lifecycle.
 //! - [`server`]: wiring services, health and reflection onto a listener.
 //! - [`config`]: command line and environment.
 //! - [`cli`]: the `users` and `keys` commands.
-//! - [`error`]: the error type and its one mapping to gRPC statuses.
+//! - [`error`]: the domain's errors, the one gRPC code of each, and the HTTP
+//!   mapping for the plain HTTP routes.
+//! - `text_enum`: enums stored and sent as lowercase text.
 
 pub mod api;
 pub mod backlog;

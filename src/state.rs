@@ -173,6 +173,12 @@ impl AppState {
     }
 }
 
+impl AsRef<Store> for AppState {
+    fn as_ref(&self) -> &Store {
+        &self.store
+    }
+}
+
 /// Whether new generations are accepted, the running generation tasks, and
 /// the signal that ends long-lived watch streams.
 #[derive(Clone, Default)]

@@ -3,10 +3,11 @@
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 
+pub use crate::store::UsageGrouping;
 use crate::{
     error::{Error, Result},
     store::{
-        Page, PageRequest, Store, UsageGroupRow, UsageGrouping, UsageQuery,
+        Page, PageRequest, Store, UsageGroupRow, UsageQuery,
         models::{MessageStatus, UsageRecord},
     },
     users::Caller,
@@ -41,12 +42,13 @@ impl UsageTotal {
 /// Whose usage, over which time: the caller's own unless an admin names
 /// another user.
 pub async fn query(
-    store: &Store,
+    store: &impl AsRef<Store>,
     caller: &Caller,
     user_id: Option<String>,
     from: Option<NaiveDateTime>,
     to: Option<NaiveDateTime>,
 ) -> Result<UsageQuery> {
+    let store = store.as_ref();
     let user_id = match user_id {
         None => caller.user_id.clone(),
         Some(id) if id == caller.user_id => id,
@@ -65,10 +67,11 @@ pub async fn query(
 
 /// Totals per group, in key order, and overall.
 pub async fn totals(
-    store: &Store,
+    store: &impl AsRef<Store>,
     query: &UsageQuery,
     grouping: UsageGrouping,
 ) -> Result<(Vec<UsageTotal>, UsageTotal)> {
+    let store = store.as_ref();
     let rows = store.usage_totals(query, grouping).await?;
     let mut groups: Vec<UsageTotal> = Vec::new();
     let mut overall = UsageTotal::default();
@@ -87,6 +90,7 @@ pub async fn totals(
     Ok((groups, overall))
 }
 
-pub async fn records(store: &Store, query: &UsageQuery, page: &PageRequest) -> Result<Page<UsageRecord>> {
+pub async fn records(store: &impl AsRef<Store>, query: &UsageQuery, page: &PageRequest) -> Result<Page<UsageRecord>> {
+    let store = store.as_ref();
     Ok(store.list_usage_records(query, page).await?)
 }

@@ -192,7 +192,13 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 /// Creates a user with a first token.
-pub async fn create(store: &Store, auth: Option<&Authenticator>, name: &str, admin: bool) -> Result<IssuedToken> {
+pub async fn create(
+    store: &impl AsRef<Store>,
+    auth: Option<&Authenticator>,
+    name: &str,
+    admin: bool,
+) -> Result<IssuedToken> {
+    let store = store.as_ref();
     validate_name(name)?;
     let token = new_token()?;
     let hash = TokenHash::of(token.expose_secret());
@@ -220,7 +226,8 @@ pub async fn create(store: &Store, auth: Option<&Authenticator>, name: &str, adm
 
 /// A new token for a user (by id or name); the old one stops working and a
 /// revocation is lifted.
-pub async fn issue_token(store: &Store, auth: Option<&Authenticator>, user: &str) -> Result<IssuedToken> {
+pub async fn issue_token(store: &impl AsRef<Store>, auth: Option<&Authenticator>, user: &str) -> Result<IssuedToken> {
+    let store = store.as_ref();
     let found = find(store, user).await?;
     let token = new_token()?;
     let hash = TokenHash::of(token.expose_secret());
@@ -235,19 +242,22 @@ pub async fn issue_token(store: &Store, auth: Option<&Authenticator>, user: &str
 }
 
 /// Revokes a user's token (by id or name); their data stays.
-pub async fn revoke(store: &Store, user: &str) -> Result<User> {
+pub async fn revoke(store: &impl AsRef<Store>, user: &str) -> Result<User> {
+    let store = store.as_ref();
     let found = find(store, user).await?;
     store.revoke_user(&found.id).await?.ok_or_else(|| Error::not_found("user", user))
 }
 
-pub async fn find(store: &Store, user: &str) -> Result<User> {
+pub async fn find(store: &impl AsRef<Store>, user: &str) -> Result<User> {
+    let store = store.as_ref();
     if user.trim().is_empty() {
         return Err(Error::invalid("user", "is required: give a user id or name"));
     }
     store.find_user(user).await?.ok_or_else(|| Error::not_found("user", user))
 }
 
-pub async fn list(store: &Store, page: &PageRequest) -> Result<Page<User>> {
+pub async fn list(store: &impl AsRef<Store>, page: &PageRequest) -> Result<Page<User>> {
+    let store = store.as_ref();
     Ok(store.list_users(page).await?)
 }
 

@@ -29,7 +29,7 @@ pub struct Resume {
 
 /// A long-lived watch of a chat, optionally resuming a reply at an offset.
 pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume: Option<Resume>) -> Result<Follower> {
-    chats::owned(&state.store, caller, chat_id).await?;
+    chats::owned(state, caller, chat_id).await?;
     let start = match resume {
         None => Start::Live,
         Some(resume) => {
@@ -92,7 +92,7 @@ pub struct CancelResult {
 /// Cancels the chat's running reply and waits until its partial text is
 /// stored, so the chat is free again when this returns.
 pub async fn cancel(state: &AppState, caller: &Caller, chat_id: &str, stream_id: Option<&str>) -> Result<CancelResult> {
-    chats::owned(&state.store, caller, chat_id).await?;
+    chats::owned(state, caller, chat_id).await?;
     let live = state.registry.live(chat_id);
     let target = match (live, stream_id) {
         (Some(generation), None) => Some(generation),
@@ -147,7 +147,7 @@ pub struct StreamStatus {
 }
 
 pub async fn status(state: &AppState, caller: &Caller, chat_id: &str) -> Result<StreamStatus> {
-    chats::owned(&state.store, caller, chat_id).await?;
+    chats::owned(state, caller, chat_id).await?;
     let entry = state.registry.chat(chat_id);
     let watchers = entry.as_ref().map_or(0, |e| e.watcher_count());
     Ok(match entry.and_then(|e| e.live()) {

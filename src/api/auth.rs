@@ -33,7 +33,7 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
         .extensions()
         .get::<Caller>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("the call was not authenticated"))
+        .ok_or_else(|| Error::Unauthenticated { why: "the call was not authenticated" }.into())
 }
 
 /// The caller, who must be an admin to `action` ("manage users", ...).
@@ -50,7 +50,7 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map_or_else(crate::store::new_id, str::to_owned)
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
 /// The request's token as `authorization` metadata: the header, or for

@@ -8,9 +8,8 @@ use super::{
     validate::{self, DESCRIPTION_MAX_CHARS, Listing, NAME_MAX_CHARS, PROMPT_MAX_CHARS},
 };
 use crate::{
-    characters::{self, NewCharacter},
+    characters::{self, CharacterChanges, NewCharacter},
     state::AppState,
-    store::models::CharacterChanges,
 };
 
 const PAGE_SCOPE: &str = "characters";
@@ -48,7 +47,7 @@ impl CharacterService for CharacterApi {
             first_message: validate::optional_at_most("first_message", first_message, DESCRIPTION_MAX_CHARS)?
                 .filter(|s| !s.is_empty()),
         };
-        Ok(Response::new(characters::create(&self.state.store, &caller, new).await?.into()))
+        Ok(Response::new(characters::create(&self.state, &caller, new).await?.into()))
     }
 
     async fn get_character(
@@ -57,7 +56,7 @@ impl CharacterService for CharacterApi {
     ) -> Result<Response<pb::Character>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        Ok(Response::new(characters::get(&self.state.store, &caller, &id).await?.into()))
+        Ok(Response::new(characters::get(&self.state, &caller, &id).await?.into()))
     }
 
     async fn list_characters(
@@ -67,7 +66,7 @@ impl CharacterService for CharacterApi {
         let caller = caller(&request)?;
         let pb::ListCharactersRequest { page_size, page_token } = request.into_inner();
         let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = characters::list(&self.state.store, &caller, &listing.page).await?;
+        let rows = characters::list(&self.state, &caller, &listing.page).await?;
         let (characters, next_page_token) = listing.finish(rows, |c| &c.id);
         Ok(Response::new(pb::ListCharactersResponse { characters, next_page_token }))
     }
@@ -100,7 +99,7 @@ impl CharacterService for CharacterApi {
                 .transpose()?,
             updated_at: None,
         };
-        Ok(Response::new(characters::update(&self.state.store, &caller, &id, changes).await?.into()))
+        Ok(Response::new(characters::update(&self.state, &caller, &id, changes).await?.into()))
     }
 
     async fn delete_character(
@@ -109,7 +108,7 @@ impl CharacterService for CharacterApi {
     ) -> Result<Response<pb::DeleteCharacterResponse>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        characters::delete(&self.state.store, &caller, &id).await?;
+        characters::delete(&self.state, &caller, &id).await?;
         Ok(Response::new(pb::DeleteCharacterResponse {}))
     }
 }

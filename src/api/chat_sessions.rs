@@ -41,7 +41,7 @@ impl ChatSessionService for ChatSessionApi {
             temperature: validate::temperature(temperature)?,
             max_tokens: validate::max_tokens(max_tokens)?,
         };
-        let chat = chats::create(&self.state.store, &caller, new).await?;
+        let chat = chats::create(&self.state, &caller, new).await?;
         Ok(Response::new(chat.into()))
     }
 
@@ -51,7 +51,7 @@ impl ChatSessionService for ChatSessionApi {
     ) -> Result<Response<pb::ChatSession>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        Ok(Response::new(chats::owned(&self.state.store, &caller, &id).await?.into()))
+        Ok(Response::new(chats::owned(&self.state, &caller, &id).await?.into()))
     }
 
     async fn list_chat_sessions(
@@ -61,7 +61,7 @@ impl ChatSessionService for ChatSessionApi {
         let caller = caller(&request)?;
         let pb::ListChatSessionsRequest { page_size, page_token } = request.into_inner();
         let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = chats::list(&self.state.store, &caller, &listing.page).await?;
+        let rows = chats::list(&self.state, &caller, &listing.page).await?;
         let (chat_sessions, next_page_token) = listing.finish(rows, |c| &c.id);
         Ok(Response::new(pb::ListChatSessionsResponse { chat_sessions, next_page_token }))
     }
@@ -72,7 +72,7 @@ impl ChatSessionService for ChatSessionApi {
     ) -> Result<Response<pb::DeleteChatSessionResponse>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        chats::delete(&self.state.store, &self.state.registry, &caller, &id).await?;
+        chats::delete(&self.state, &caller, &id).await?;
         Ok(Response::new(pb::DeleteChatSessionResponse {}))
     }
 
@@ -85,7 +85,7 @@ impl ChatSessionService for ChatSessionApi {
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         // Tokens are bound to the chat, so one chat's token cannot page another.
         let listing = Listing::new(format!("messages:{chat_id}"), page_size, &page_token)?;
-        let rows = chats::messages(&self.state.store, &caller, &chat_id, &listing.page).await?;
+        let rows = chats::messages(&self.state, &caller, &chat_id, &listing.page).await?;
         let (messages, next_page_token) = listing.finish(rows, |m| &m.id);
         Ok(Response::new(pb::ListMessagesResponse { messages, next_page_token }))
     }

@@ -11,8 +11,7 @@ use super::{
 use crate::{
     error::Error,
     state::AppState,
-    store::UsageGrouping,
-    usage::{self, UsageTotal},
+    usage::{self, UsageGrouping, UsageTotal},
 };
 
 pub struct UsageApi {
@@ -39,11 +38,11 @@ impl UsageService for UsageApi {
             Ok(pb::UsageGrouping::Model) => UsageGrouping::Model,
             Err(_) => return Err(Error::invalid(format!("group_by {group_by}"), "is not a known grouping").into()),
         };
-        let store = &self.state.store;
+        let state = &self.state;
         let query =
-            usage::query(store, &caller, user_filter(user_id)?, naive_time("from", from)?, naive_time("to", to)?)
+            usage::query(state, &caller, user_filter(user_id)?, naive_time("from", from)?, naive_time("to", to)?)
                 .await?;
-        let (totals, overall) = usage::totals(store, &query, grouping).await?;
+        let (totals, overall) = usage::totals(state, &query, grouping).await?;
         Ok(Response::new(pb::GetUsageResponse {
             totals: totals.into_iter().map(Into::into).collect(),
             overall: Some(UsageTotal::into(overall)),
@@ -56,13 +55,13 @@ impl UsageService for UsageApi {
     ) -> Result<Response<pb::ListUsageRecordsResponse>, Status> {
         let caller = caller(&request)?;
         let pb::ListUsageRecordsRequest { from, to, user_id, page_size, page_token } = request.into_inner();
-        let store = &self.state.store;
+        let state = &self.state;
         let query =
-            usage::query(store, &caller, user_filter(user_id)?, naive_time("from", from)?, naive_time("to", to)?)
+            usage::query(state, &caller, user_filter(user_id)?, naive_time("from", from)?, naive_time("to", to)?)
                 .await?;
         // Tokens are bound to the user they page, so they cannot cross over.
         let listing = Listing::new(format!("usage:{}", query.user_id), page_size, &page_token)?;
-        let rows = usage::records(store, &query, &listing.page).await?;
+        let rows = usage::records(state, &query, &listing.page).await?;
         let (records, next_page_token) = listing.finish(rows, |r| &r.id);
         Ok(Response::new(pb::ListUsageRecordsResponse { records, next_page_token }))
     }

@@ -8,9 +8,8 @@ use super::{
     validate::{self, DESCRIPTION_MAX_CHARS, Listing, NAME_MAX_CHARS},
 };
 use crate::{
-    characters::{self, NewProfile},
+    characters::{self, NewProfile, UserProfileChanges},
     state::AppState,
-    store::models::UserProfileChanges,
 };
 
 const PAGE_SCOPE: &str = "user_profiles";
@@ -37,7 +36,7 @@ impl UserProfileService for UserProfileApi {
             name: validate::required("name", name, NAME_MAX_CHARS)?,
             description: validate::at_most("description", description, DESCRIPTION_MAX_CHARS)?,
         };
-        Ok(Response::new(characters::create_profile(&self.state.store, &caller, new).await?.into()))
+        Ok(Response::new(characters::create_profile(&self.state, &caller, new).await?.into()))
     }
 
     async fn get_user_profile(
@@ -46,7 +45,7 @@ impl UserProfileService for UserProfileApi {
     ) -> Result<Response<pb::UserProfile>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        Ok(Response::new(characters::get_profile(&self.state.store, &caller, &id).await?.into()))
+        Ok(Response::new(characters::get_profile(&self.state, &caller, &id).await?.into()))
     }
 
     async fn list_user_profiles(
@@ -56,7 +55,7 @@ impl UserProfileService for UserProfileApi {
         let caller = caller(&request)?;
         let pb::ListUserProfilesRequest { page_size, page_token } = request.into_inner();
         let listing = Listing::new(PAGE_SCOPE, page_size, &page_token)?;
-        let rows = characters::list_profiles(&self.state.store, &caller, &listing.page).await?;
+        let rows = characters::list_profiles(&self.state, &caller, &listing.page).await?;
         let (user_profiles, next_page_token) = listing.finish(rows, |p| &p.id);
         Ok(Response::new(pb::ListUserProfilesResponse { user_profiles, next_page_token }))
     }
@@ -73,7 +72,7 @@ impl UserProfileService for UserProfileApi {
             description: validate::optional_at_most("description", description, DESCRIPTION_MAX_CHARS)?,
             updated_at: None,
         };
-        Ok(Response::new(characters::update_profile(&self.state.store, &caller, &id, changes).await?.into()))
+        Ok(Response::new(characters::update_profile(&self.state, &caller, &id, changes).await?.into()))
     }
 
     async fn delete_user_profile(
@@ -82,7 +81,7 @@ impl UserProfileService for UserProfileApi {
     ) -> Result<Response<pb::DeleteUserProfileResponse>, Status> {
         let caller = caller(&request)?;
         let id = validate::id("id", &request.into_inner().id)?;
-        characters::delete_profile(&self.state.store, &caller, &id).await?;
+        characters::delete_profile(&self.state, &caller, &id).await?;
         Ok(Response::new(pb::DeleteUserProfileResponse {}))
     }
 }

@@ -3,10 +3,10 @@
 use std::ops::Bound;
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::{
-    Page, PageRequest, Store, StoreError, StoreResult,
+    Page, PageRequest, Store, StoreResult, hot_write,
     models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
     now,
     schema::{messages, usage_records},
@@ -81,56 +81,27 @@ impl Store {
     /// Stores the user's message and the empty, streaming reply together, so
     /// neither exists without the other.
     pub async fn insert_exchange(&self, user: &Message, reply: &Message) -> StoreResult<()> {
-        if let Some(writer) = &self.sqlite_writer {
-            let rows = [user.clone(), reply.clone()];
-            return writer
-                .write(move |conn| {
-                    for row in &rows {
-                        diesel::RunQueryDsl::execute(diesel::insert_into(messages::table).values(row), conn)?;
-                    }
-                    Ok(())
-                })
-                .await;
-        }
-        with_conn!(self, conn => conn
-            .transaction::<_, StoreError, _>(async |conn| {
-                // One row per statement: SQLite has no DEFAULT keyword for
-                // multi-row inserts of optional columns.
-                for row in [user, reply] {
-                    diesel::insert_into(messages::table).values(row).execute(conn).await?;
-                }
-                Ok(())
-            })
-            .await)
+        let rows = [user.clone(), reply.clone()];
+        hot_write!(self, conn => {
+            // One row per statement: SQLite has no DEFAULT keyword for
+            // multi-row inserts of optional columns.
+            for row in &rows {
+                execute!(diesel::insert_into(messages::table).values(row), conn);
+            }
+            Ok(())
+        })
     }
 
     /// Writes how a reply ended, with its usage record, in one transaction,
     /// and returns the stored row.
     pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome, usage: &UsageRecord) -> StoreResult<Message> {
-        if let Some(writer) = &self.sqlite_writer {
-            let (id, outcome, usage) = (id.to_owned(), outcome.clone(), usage.clone());
-            return writer
-                .write(move |conn| {
-                    let message = diesel::RunQueryDsl::get_result(
-                        diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning()),
-                        conn,
-                    )?;
-                    diesel::RunQueryDsl::execute(diesel::insert_into(usage_records::table).values(&usage), conn)?;
-                    Ok(message)
-                })
-                .await;
-        }
-        with_conn!(self, conn => conn
-            .transaction::<_, StoreError, _>(async |conn| {
-                let message = diesel::update(messages::table.find(id))
-                    .set(outcome)
-                    .returning(Message::as_returning())
-                    .get_result(conn)
-                    .await?;
-                diesel::insert_into(usage_records::table).values(usage).execute(conn).await?;
-                Ok(message)
-            })
-            .await)
+        let (id, outcome, usage) = (id.to_owned(), outcome.clone(), usage.clone());
+        hot_write!(self, conn => {
+            let update = diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning());
+            let message = get_result!(update, conn);
+            execute!(diesel::insert_into(usage_records::table).values(&usage), conn);
+            Ok(message)
+        })
     }
 
     /// Saves the text so far of running replies (id, text), in one
@@ -138,30 +109,13 @@ impl Store {
     pub async fn checkpoint_replies(&self, replies: Vec<(String, String)>) -> StoreResult<()> {
         let updated_at = now();
         let streaming = MessageStatus::Streaming.as_str();
-        if let Some(writer) = &self.sqlite_writer {
-            return writer
-                .write(move |conn| {
-                    for (id, text) in &replies {
-                        let row = messages::table.find(id).filter(messages::status.eq(streaming));
-                        let update =
-                            diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at)));
-                        diesel::RunQueryDsl::execute(update, conn)?;
-                    }
-                    Ok(())
-                })
-                .await;
-        }
-        with_conn!(self, conn => conn
-            .transaction::<_, StoreError, _>(async |conn| {
-                for (id, text) in &replies {
-                    diesel::update(messages::table.find(id).filter(messages::status.eq(streaming)))
-                        .set((messages::content.eq(text), messages::updated_at.eq(updated_at)))
-                    .execute(conn)
-                    .await?;
-                }
-                Ok(())
-            })
-            .await)
+        hot_write!(self, conn => {
+            for (id, text) in &replies {
+                let row = messages::table.find(id).filter(messages::status.eq(streaming));
+                execute!(diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at))), conn);
+            }
+            Ok(())
+        })
     }
 
     /// Marks replies left streaming by a previous run (a crash or a kill) as

@@ -119,6 +119,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Domain functions take `&impl AsRef<Store>`: the store itself (the command
+/// line) or the server's state (the RPC handlers, which never name the store).
+impl AsRef<Store> for Store {
+    fn as_ref(&self) -> &Store {
+        self
+    }
+}
+
 /// Runs `$body` with `$conn` bound to a pooled connection of the store's
 /// backend. The body is compiled once per backend, so it must use only what
 /// both support.
@@ -139,6 +147,56 @@ macro_rules! with_conn {
     };
 }
 pub(crate) use with_conn;
+
+/// Runs one of the hot writes (a message pair, a checkpoint, a reply's
+/// outcome), written once: on SQLite in the group-committing [`writer`] (its
+/// own savepoint in the batch's transaction), on PostgreSQL in a transaction
+/// of its own. In `$body`, `execute!(query, conn)` runs a statement and
+/// `get_result!(query, conn)` returns its row: synchronously on the writer's
+/// thread, awaited on the pool. The body must own what it uses (the writer
+/// runs it on another thread), and ends with `Ok(value)`.
+macro_rules! hot_write {
+    ($store:expr, $conn:ident => $body:block) => {
+        match &$store.sqlite_writer {
+            Some(writer) => {
+                writer
+                    .write(move |$conn| {
+                        macro_rules! execute {
+                            ($query:expr, $c:ident) => {
+                                diesel::RunQueryDsl::execute($query, $c)?
+                            };
+                        }
+                        #[allow(unused_macros, reason = "not every hot write returns a row")]
+                        macro_rules! get_result {
+                            ($query:expr, $c:ident) => {
+                                diesel::RunQueryDsl::get_result($query, $c)?
+                            };
+                        }
+                        $body
+                    })
+                    .await
+            }
+            None => $crate::store::with_conn!($store, pooled => {
+                diesel_async::AsyncConnection::transaction::<_, $crate::store::StoreError, _>(pooled, async |$conn| {
+                    macro_rules! execute {
+                        ($query:expr, $c:ident) => {
+                            diesel_async::RunQueryDsl::execute($query, $c).await?
+                        };
+                    }
+                    #[allow(unused_macros, reason = "not every hot write returns a row")]
+                    macro_rules! get_result {
+                        ($query:expr, $c:ident) => {
+                            diesel_async::RunQueryDsl::get_result($query, $c).await?
+                        };
+                    }
+                    $body
+                })
+                .await
+            }),
+        }
+    };
+}
+pub(crate) use hot_write;
 
 /// Which backend a database URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,20 @@ before(async () => {
   assert.equal(bob.code, 0, bob.stderr);
   bobToken = bob.stdout.trim();
   assert.ok(bobToken.length > 20);
+  // The users were added by another process: the server trusts its "no
+  // token yet" answer for up to a second. Wait until it asks for a token.
+  await waitUntil(
+    async () => {
+      try {
+        await world.server.clients().users.getCurrentUser({}, RPC);
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    10_000,
+    "the server to require tokens",
+  );
 });
 
 after(async () => {
