@@ -235,6 +235,17 @@ async fn a_cut_mid_reply_keeps_the_partial_and_frees_the_chat(db: Db) {
         matches!(terminal(&events), Event::Completed(c) if c.message.as_ref().is_some_and(|m| m.content == "no done"))
     );
 
+    // A body that just ends, with neither [DONE] nor a finish reason, was
+    // cut short: the partial text is stored as failed, not as a reply.
+    server.upstream.push(Reply::chunks(["cut ", "short"]).with_end(End::Truncated));
+    let events = until_terminal(&mut server.send(&chat.id, "fourth").await.expect("usable")).await;
+    let Event::Failed(failed) = terminal(&events) else { panic!("a truncated stream fails: {events:?}") };
+    assert_eq!(failed.code(), pb::FailureCode::UpstreamError);
+    assert!(failed.message.contains("ended before the reply finished"), "{}", failed.message);
+    assert_eq!(failed.partial_length, "cut short".len() as u64);
+    let reply = server.messages_of(&chat.id).await.pop().expect("reply");
+    assert_eq!((reply.status(), reply.content.as_str()), (pb::MessageStatus::Failed, "cut short"));
+
     // Failed replies are left out of the next prompt; their user messages stay.
     let contents: Vec<String> = server.upstream.requests()[2].body["messages"]
         .as_array()

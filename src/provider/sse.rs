@@ -3,13 +3,14 @@
 //! Takes parsed SSE events (eventsource-stream handles framing, CRLF, comment
 //! lines like `: OPENROUTER PROCESSING`, and UTF-8 split across reads), so it
 //! can be fed canned events in tests. Handles `[DONE]`, a stream that ends
-//! without it, role-only and usage-only chunks, and an `error` object sent
-//! mid-stream with status 200.
+//! without it after a `finish_reason`, one that ends with neither (cut
+//! short: an error), role-only and usage-only chunks, and an `error` object
+//! sent mid-stream with status 200.
 
-use std::fmt::Display;
+use std::{collections::VecDeque, fmt::Display, pin::Pin};
 
 use eventsource_stream::Event;
-use futures_util::{Stream, StreamExt, future, stream};
+use futures_util::{Stream, StreamExt, stream};
 use serde::Deserialize;
 
 use super::{ProviderError, StreamEvent, Usage};
@@ -55,36 +56,57 @@ enum Parsed {
     Failed(ProviderError),
 }
 
-/// Turns SSE events into stream events; ends at `[DONE]`, at the end of the
-/// input, or after the first error.
+/// Turns SSE events into stream events; ends at `[DONE]`, after the first
+/// error, or at the end of the input. A stream that ends with neither
+/// `[DONE]` nor a `finish_reason` was cut short (the connection closed
+/// cleanly, whatever the framing): it ends with an error rather than
+/// passing for a complete reply.
 pub fn chat_events<S, E>(events: S) -> impl Stream<Item = Result<StreamEvent, ProviderError>> + Send
 where
     S: Stream<Item = Result<Event, E>> + Send,
     E: Display,
 {
-    events
-        .map(|event| match event {
-            Ok(event) => parse_event(&event),
-            Err(err) => Parsed::Failed(ProviderError::Upstream(format!("the connection to the provider broke: {err}"))),
-        })
-        .scan(false, |ended, parsed| {
-            if *ended {
-                return future::ready(None);
+    let state = Reading { events: Box::pin(events), pending: VecDeque::new(), finished: false, over: false };
+    stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(item) = state.pending.pop_front() {
+                return Some((item, state));
             }
-            let items: Vec<Result<StreamEvent, ProviderError>> = match parsed {
-                Parsed::Events(events) => events.into_iter().map(Ok).collect(),
-                Parsed::Done => {
-                    *ended = true;
-                    return future::ready(None);
-                }
-                Parsed::Failed(err) => {
-                    *ended = true;
-                    vec![Err(err)]
-                }
+            if state.over {
+                return None;
+            }
+            let failure = match state.events.next().await {
+                None if state.finished => return None,
+                None => ProviderError::Upstream(TRUNCATED.into()),
+                Some(Err(err)) => ProviderError::Upstream(format!("the connection to the provider broke: {err}")),
+                Some(Ok(event)) => match parse_event(&event) {
+                    Parsed::Done => return None,
+                    Parsed::Failed(err) => err,
+                    Parsed::Events(events) => {
+                        state.finished |= events.iter().any(|e| matches!(e, StreamEvent::Finish(_)));
+                        state.pending.extend(events.into_iter().map(Ok));
+                        continue;
+                    }
+                },
             };
-            future::ready(Some(stream::iter(items)))
-        })
-        .flatten()
+            state.over = true;
+            return Some((Err(failure), state));
+        }
+    })
+}
+
+/// What a stream that closed without finishing is told.
+pub const TRUNCATED: &str = "the provider's stream ended before the reply finished";
+
+/// The parser's place in the provider's events.
+struct Reading<S> {
+    events: Pin<Box<S>>,
+    /// Events of the last chunk not handed out yet.
+    pending: VecDeque<Result<StreamEvent, ProviderError>>,
+    /// A `finish_reason` was seen: the reply is whole even without `[DONE]`.
+    finished: bool,
+    /// `[DONE]` or an error ended the stream.
+    over: bool,
 }
 
 fn parse_event(event: &Event) -> Parsed {
@@ -181,9 +203,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stream_may_end_without_done() {
-        let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
-        assert_eq!(run(raw, &[7]).await, vec![text("a")]);
+    async fn a_stream_may_end_without_done_once_it_has_a_finish_reason() {
+        let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":\"length\"}]}\n\n";
+        assert_eq!(run(raw, &[7]).await, vec![text("a"), Ok(StreamEvent::Finish("length".into()))]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_with_neither_done_nor_finish_reason_was_cut_short() {
+        let raw = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n";
+        let events = run(raw, &[7]).await;
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[0], text("a"));
+        assert!(matches!(&events[2], Err(ProviderError::Upstream(m)) if m == TRUNCATED), "{events:?}");
+        // [DONE] alone also marks the end as whole.
+        let done = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(run(done, &[]).await, vec![text("a")]);
+        assert!(matches!(&run("", &[]).await[..], [Err(ProviderError::Upstream(m))] if m == TRUNCATED));
     }
 
     #[tokio::test]

@@ -33,6 +33,9 @@ pub enum End {
     NoDone,
     /// The connection breaks (no terminating chunk).
     Cut,
+    /// The body ends cleanly after the text, with no finish reason, usage
+    /// or `[DONE]`: a reply cut short by a closed connection.
+    Truncated,
     /// An OpenRouter-style `error` object with HTTP status 200.
     Error(String),
 }
@@ -235,7 +238,7 @@ fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)>
             }
         }
         End::Error(message) => out.push((event(json!({"error": {"code": 502, "message": message}})), true)),
-        End::Cut => {}
+        End::Cut | End::Truncated => {}
     }
     if !split {
         return out;
