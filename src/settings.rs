@@ -160,6 +160,12 @@ struct StoredFallback {
     model: String,
 }
 
+/// The stored fallback list (empty when none is stored, or it is not the
+/// JSON this server writes).
+fn stored_fallbacks(json: Option<&str>) -> Vec<StoredFallback> {
+    json.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+}
+
 /// A fallback to store; `api_key: None` keeps the stored key of that name
 /// while its base URL stays on the same origin.
 #[derive(Debug)]
@@ -223,8 +229,7 @@ impl Settings {
             take(names::PROVIDER_API_KEY),
             take(&names::key_note(names::PROVIDER_API_KEY)),
         );
-        let listed: Vec<StoredFallback> =
-            take(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default();
+        let listed = stored_fallbacks(take(names::FALLBACK_PROVIDERS).as_deref());
         let fallbacks = listed
             .into_iter()
             .map(|StoredFallback { name, base_url, model }| {
@@ -429,8 +434,7 @@ pub fn choose_api_key(own: &ApiKey, settings: &Settings) -> Result<SecretString>
 /// its key.
 pub async fn set_fallbacks(store: &Store, keys: &Keyring, inputs: Vec<FallbackInput>) -> Result<()> {
     let stored = store.settings().await?;
-    let old_lists: Vec<StoredFallback> =
-        stored.get(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+    let old_lists = stored_fallbacks(stored.get(names::FALLBACK_PROVIDERS).map(String::as_str));
     let listed: Vec<StoredFallback> = inputs
         .iter()
         .map(|f| StoredFallback { name: f.name.clone(), base_url: f.base_url.clone(), model: f.model.clone() })
@@ -474,8 +478,7 @@ pub async fn bind_unbound_keys(store: &Store, keys: &Keyring, defaults: &Default
     let all: HashMap<String, String> = store.all_settings().await?;
     let primary =
         origin(all.get(names::PROVIDER_BASE_URL).filter(|v| !v.is_empty()).unwrap_or(&defaults.provider_base_url));
-    let listed: Vec<StoredFallback> =
-        all.get(names::FALLBACK_PROVIDERS).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+    let listed = stored_fallbacks(all.get(names::FALLBACK_PROVIDERS).map(String::as_str));
     let mut bound = 0;
     for (name, stored) in all.iter().filter(|(name, value)| names::is_secret(name) && origin_of(value).is_none()) {
         let target = match name.strip_prefix("provider_api_key:") {
