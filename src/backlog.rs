@@ -12,11 +12,11 @@ use std::{ops::Bound, sync::Arc};
 use crate::{
     error::Result,
     provider::Usage,
-    registry::{CancelReason, FailureCode, Generation, Outcome, Registry, StreamInfo},
+    registry::{CancelReason, FailureCode, Generation, Outcome, Registry, ReplyKind, StreamInfo},
     state::AppState,
     store::{
         Store,
-        models::{Message, MessageStatus, Role},
+        models::{Message, MessageStatus},
     },
 };
 
@@ -34,23 +34,24 @@ impl Backlog {
         Self { store: state.store.clone(), registry: state.registry.clone(), chat_id: chat_id.to_owned() }
     }
 
-    /// The replies from the message id `since` and before the reply `before`
-    /// (or all), oldest first. A reply still being generated is left out
-    /// unless this server is generating it: the watch delivers live replies.
+    /// The replies whose streams started from `since` and before the stream
+    /// `before` (or all), oldest first: new messages, regenerations and
+    /// continuations alike, each as its message now shows it. A reply still
+    /// being generated is left out unless this server is generating it: the
+    /// watch delivers live replies.
     pub async fn between(&self, since: Bound<&str>, before: Option<&str>) -> Result<Vec<Arc<Generation>>> {
-        let rows = self.store.messages_between(&self.chat_id, since, before).await?;
-        let mut replies = Vec::new();
-        let mut asked_by = None;
+        let rows = self.store.replies_between(&self.chat_id, since, before).await?;
+        let Some(newest) = rows.iter().map(|row| row.id.as_str()).max() else { return Ok(Vec::new()) };
+        let askers = self.store.user_message_ids(&self.chat_id, newest).await?;
+        let mut replies = Vec::with_capacity(rows.len());
         for row in rows {
-            if row.role() == Role::User {
-                asked_by = Some(row.id);
-                continue;
-            }
-            let user_message_id = asked_by.take().unwrap_or_default();
             let Some(stream_id) = row.stream_id.as_deref() else { continue };
             if let Some(generation) = self.registry.stream(stream_id) {
                 replies.push(generation);
             } else if row.status() != MessageStatus::Streaming {
+                // The user message right before the reply asked for it.
+                let asked_by = askers.partition_point(|id| id.as_str() < row.id.as_str());
+                let user_message_id = asked_by.checked_sub(1).map(|i| askers[i].clone()).unwrap_or_default();
                 replies.push(stored_generation(row, user_message_id));
             }
         }
@@ -58,8 +59,6 @@ impl Backlog {
     }
 }
 
-/// A finished reply as a generation, so following it (resumed, or missed) is
-/// the same code path as following a live one.
 pub fn stored_generation(message: Message, user_message_id: String) -> Arc<Generation> {
     let info = StreamInfo {
         stream_id: message.stream_id.clone().unwrap_or_default(),
@@ -68,6 +67,12 @@ pub fn stored_generation(message: Message, user_message_id: String) -> Arc<Gener
         assistant_message_id: message.id.clone(),
         model: message.model.clone().unwrap_or_default(),
         started_at: message.created_at,
+        // How a stored reply began is not kept; a later alternative was a
+        // regeneration. Its whole text is sent from offset 0 either way.
+        kind: if message.alternative_index > 0 { ReplyKind::Regenerate } else { ReplyKind::Send },
+        alternative_index: u32::try_from(message.alternative_index).unwrap_or(0),
+        alternative_count: u32::try_from(message.alternative_count).unwrap_or(1),
+        continues_from: 0,
     };
     let reason = message.finish_reason.clone().unwrap_or_default();
     let outcome = match message.status() {

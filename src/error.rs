@@ -42,6 +42,13 @@ pub enum Error {
     /// A change that must wait until the chat's reply has ended.
     #[error("a reply is being generated in this chat (stream_id {stream_id}); cancel it before {action}")]
     ReplyRunning { stream_id: String, action: &'static str },
+    /// Another change to the chat's history holds its lock for a moment.
+    #[error("another change to this chat is being saved; try again")]
+    ChatChanging,
+    /// The chat's history does not allow what was asked (nothing to answer,
+    /// nothing to continue).
+    #[error("{0}")]
+    History(&'static str),
     #[error("this chat already has {max} watchers, the most allowed; close another stream first")]
     TooManyWatchers { max: usize },
     #[error("stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages")]
@@ -95,11 +102,12 @@ impl Error {
             Self::NameTaken { .. } => Code::AlreadyExists,
             Self::InUse { .. }
             | Self::ReplyRunning { .. }
+            | Self::History(_)
             | Self::StreamNotResumable { .. }
             | Self::NoApiKey
             | Self::KeyUnusable { .. }
             | Self::KeyNotReencrypted { .. } => Code::FailedPrecondition,
-            Self::ChatBusy { .. } => Code::Aborted,
+            Self::ChatBusy { .. } | Self::ChatChanging => Code::Aborted,
             Self::TooManyWatchers { .. } | Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::AdminOnly { .. } => Code::PermissionDenied,
@@ -114,6 +122,7 @@ impl From<RegistryError> for Error {
     fn from(err: RegistryError) -> Self {
         match err {
             RegistryError::Busy(stream_id) => Self::ChatBusy { stream_id },
+            RegistryError::Changing => Self::ChatChanging,
             RegistryError::TooManyWatchers(max) => Self::TooManyWatchers { max },
         }
     }

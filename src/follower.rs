@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     backlog::Backlog,
     error::Result,
-    registry::{ChatWatch, Generation, Outcome, Progress},
+    registry::{ChatChange, ChatNews, ChatWatch, Generation, Outcome, Progress},
 };
 
 /// What a follower sends.
@@ -28,6 +28,8 @@ pub enum Event {
     Delta { generation: Arc<Generation>, offset: usize, text: String },
     Heartbeat,
     Ended { generation: Arc<Generation>, partial_length: usize, outcome: Arc<Outcome> },
+    /// Messages were edited, deleted, selected or rewound.
+    ChatChanged(Arc<ChatChange>),
 }
 
 /// Reads one generation from a byte offset.
@@ -92,22 +94,24 @@ pub enum Start {
 enum Seen {
     /// None: the chat had no reply in memory when following began.
     Nothing,
-    /// This reply; `seq` is 0 when it was rebuilt from the database.
+    /// This reply (by stream id); `seq` is 0 when it was rebuilt from the
+    /// database.
     Reply { seq: u64, id: String },
 }
 
 impl Seen {
     fn of(generation: &Generation) -> Self {
-        Self::Reply { seq: generation.seq, id: generation.info.assistant_message_id.clone() }
+        Self::Reply { seq: generation.seq, id: generation.info.stream_id.clone() }
     }
 
-    /// Whether `generation` is newer than the reply seen. Reply ids are
-    /// UUIDv7, ordered by creation, which covers replies with no `seq`.
+    /// Whether `generation` is newer than the reply seen. Stream ids are
+    /// UUIDv7, ordered by creation, which covers replies with no `seq`; a
+    /// regeneration or continuation of an older message is a newer stream.
     fn is_older_than(&self, generation: &Generation) -> bool {
         match self {
             Self::Nothing => true,
             Self::Reply { seq, .. } if *seq > 0 && generation.seq > 0 => generation.seq > *seq,
-            Self::Reply { id, .. } => generation.info.assistant_message_id.as_str() > id.as_str(),
+            Self::Reply { id, .. } => generation.info.stream_id.as_str() > id.as_str(),
         }
     }
 
@@ -240,8 +244,10 @@ impl Follower {
             }
             tokio::select! {
                 biased;
-                // Woken by a newer generation, read at the top of the loop.
-                _ = self.watch.next_published() => {}
+                // A newer generation is read at the top of the loop.
+                news = self.watch.next_news() => if let ChatNews::Changed(change) = news {
+                    return Some(Ok(Event::ChatChanged(change)));
+                },
                 () = self.stop.cancelled() => return None,
                 () = &mut self.heartbeat => return Some(Ok(Event::Heartbeat)),
             }
@@ -251,14 +257,14 @@ impl Follower {
     /// Queues the replies between the one seen and `newest` (or all later
     /// ones), then `newest`.
     async fn catch_up(&mut self, newest: Option<Arc<Generation>>) -> Result<()> {
-        // After the reply seen; or, having seen nothing, from the user
-        // message of the first reply published since the watch began.
+        // After the reply seen; or, having seen nothing, from the first reply
+        // published since the watch began.
         let since = match &self.seen {
             Seen::Reply { id, .. } => Some(Bound::Excluded(id.clone())),
-            Seen::Nothing => self.watch.entry().first_user_message_id().map(|id| Bound::Included(id.to_owned())),
+            Seen::Nothing => self.watch.entry().first_stream_id().map(|id| Bound::Included(id.to_owned())),
         };
         if let (Some(backlog), Some(since)) = (&self.backlog, since) {
-            let before = newest.as_ref().map(|g| g.info.assistant_message_id.as_str());
+            let before = newest.as_ref().map(|g| g.info.stream_id.as_str());
             for missed in backlog.between(since.as_ref().map(String::as_str), before).await? {
                 if self.seen.is_older_than(&missed) {
                     self.seen = Seen::of(&missed);

@@ -17,13 +17,14 @@ use crate::{
     follower::{Follower, Start},
     limits::RunningPermit,
     prompt::{self, PromptInput},
+    reply_plan::ReplyPlan,
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
-    registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, StreamInfo},
+    registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry},
     settings::{self, Fallback, names},
     state::AppState,
     store::{
         Store,
-        models::{Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
+        models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
         new_id, now,
     },
     users::Caller,
@@ -34,10 +35,29 @@ use crate::{
 const STORE_RETRIES: usize = 4;
 const STORE_RETRY_DELAY: Duration = Duration::from_millis(200);
 
+/// What a reply is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyRequest {
+    /// A new user message, and its reply.
+    Send(String),
+    /// A new alternative of the chat's last reply, or an answer to its last
+    /// message when that is a user message.
+    Regenerate,
+    /// More text for the chat's last reply.
+    Continue,
+}
+
 /// Stores the user's message, starts the reply, and returns the sender's
-/// follower of it. Everything that can be refused is checked before anything
-/// is written.
+/// follower of it.
 pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, content: String) -> Result<Follower> {
+    start_reply(state, caller, chat_id, ReplyRequest::Send(content)).await
+}
+
+/// Starts a reply of any kind through the one path every reply takes (lock,
+/// limits, rows, prompt, the reply task), and returns the caller's follower
+/// of it. Everything that can be refused is checked before anything is
+/// written.
+pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, request: ReplyRequest) -> Result<Follower> {
     if !state.lifecycle.is_accepting() {
         return Err(Error::ShuttingDown);
     }
@@ -67,19 +87,16 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
 
     // Read under the lock: the previous reply in this chat is stored by now.
     let history = store.chat_history(chat_id).await?;
+    let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
+    let plan = ReplyPlan::new(request, history, chat_id, &stream_id, &model)?;
 
     let messages = prompt::build(&PromptInput {
         settings: &settings.prompts,
         character: &character,
         profile: &profile,
-        history: &history,
-        user_message: &content,
+        history: &plan.history,
+        turn: plan.turn(),
     });
-    let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
-    let user = Message::new(chat_id, Role::User, content, MessageStatus::Completed);
-    let mut reply = Message::new(chat_id, Role::Assistant, String::new(), MessageStatus::Streaming);
-    reply.model = Some(model.clone());
-    reply.stream_id = Some(stream_id.clone());
     let primary = CompletionRequest {
         base_url: settings.provider_base_url.clone(),
         api_key: Some(api_key),
@@ -89,8 +106,8 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
         max_tokens: chat.max_tokens.and_then(|t| u32::try_from(t).ok()),
     };
 
-    // The provider request goes out while the message pair is committed, so
-    // the first token waits for the slower of the two rather than for both.
+    // The provider request goes out while the rows are committed, so the
+    // first token waits for the slower of the two rather than for both.
     // `Started` still waits for the commit: a reply a client sees is always
     // one the database has. Dropping the handle (the commit failed, or the
     // reply ended before it connected) aborts the request.
@@ -102,14 +119,8 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
         chunk: state.options.chunk_timeout,
         idle: state.options.idle_timeout,
     };
-    let info = StreamInfo {
-        stream_id,
-        chat_session_id: chat_id.to_owned(),
-        user_message_id: user.id.clone(),
-        assistant_message_id: reply.id.clone(),
-        model,
-        started_at: reply.created_at,
-    };
+    let info = plan.stream_info(stream_id, model);
+    let continues_from = info.continues_from;
     let (store, registry, tasks, user_id) =
         (store.clone(), state.registry.clone(), state.lifecycle.tasks.clone(), caller.user_id.clone());
     // Storing and starting run as a task of their own: once the message is
@@ -118,15 +129,24 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
     // stops a reply.
     let starting = state.lifecycle.tasks.spawn(
         async move {
-            store.insert_exchange(&user, &reply).await?;
-            let generation = registry.publish(&lock, info);
+            plan.store(&store).await?;
+            let prior_completion_tokens = plan.prior_completion_tokens();
+            let generation = registry.publish(&lock, info, plan.prefix);
             let span = tracing::info_span!(
                 "generation",
                 stream_id = %generation.info.stream_id,
                 chat_session_id = %generation.info.chat_session_id
             );
-            let job =
-                Job { user_id, _permit: permit, store, registry, generation: Arc::clone(&generation), lock, limits };
+            let job = Job {
+                user_id,
+                _permit: permit,
+                store,
+                registry,
+                generation: Arc::clone(&generation),
+                lock,
+                limits,
+                prior_completion_tokens,
+            };
             tasks.spawn(job.run(connecting, requested_at).instrument(span));
             Ok::<_, Error>(generation)
         }
@@ -137,7 +157,7 @@ pub async fn send_message(state: &AppState, caller: &Caller, chat_id: &str, cont
 
     Ok(Follower::new(
         watch,
-        Start::At { generation, offset: 0 },
+        Start::At { generation, offset: continues_from },
         None,
         state.options.heartbeat_interval,
         state.lifecycle.stop_followers.clone(),
@@ -240,6 +260,9 @@ struct Job {
     /// Held until the outcome is stored: the chat's one-reply-at-a-time lock.
     lock: ChatLock,
     limits: Limits,
+    /// Continuations: the completion tokens the message had already, which
+    /// its stored count adds to.
+    prior_completion_tokens: Option<i32>,
 }
 
 /// The provider request under way, started before the job.
@@ -384,8 +407,10 @@ impl Job {
                 row.status = Some(MessageStatus::Completed.as_str().into());
                 row.finish_reason = Some(finish_reason.clone());
                 if let Some(usage) = usage {
+                    let prior = self.prior_completion_tokens.unwrap_or(0);
                     row.prompt_tokens = Some(i32::try_from(usage.prompt_tokens).ok());
-                    row.completion_tokens = Some(i32::try_from(usage.completion_tokens).ok());
+                    row.completion_tokens =
+                        Some(i32::try_from(usage.completion_tokens).ok().map(|n| n.saturating_add(prior)));
                 }
             }
             Ending::Failed { code, message } => {

@@ -7,8 +7,13 @@
 //! - [`characters`]: characters and user profiles, owned by their user.
 //! - [`chats`]: chat sessions, and the ownership check every chat operation
 //!   goes through.
-//! - [`generation`]: sending a message: the per-chat lock, the stored rows,
-//!   and the task that streams one reply from the provider.
+//! - [`generation`]: starting a reply (a send, a regeneration or a
+//!   continuation): the per-chat lock, the stored rows, and the task that
+//!   streams one reply from the provider.
+//! - [`reply_plan`]: what each kind of reply writes and what its prompt ends
+//!   with; pure.
+//! - [`editing`]: swipes, edits, deletions, rewinds and forks, under the
+//!   chat's lock and announced to its watchers.
 //! - [`watching`]: subscribing to a chat (and resuming), cancelling, status.
 //! - [`registry`]: live generations in memory: text so far, outcome, the
 //!   per-chat lock and watcher counts.
@@ -51,6 +56,7 @@ pub mod chats;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod editing;
 pub mod error;
 pub mod follower;
 pub mod generation;
@@ -60,6 +66,7 @@ pub mod lorebook;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
+pub mod reply_plan;
 pub mod secrets;
 pub mod server;
 pub mod settings;

@@ -9,7 +9,10 @@
 //!    are left out.
 //! 3. character.post_history_instructions or else the global
 //!    post_system_prompt, as a system message, when non-empty.
-//! 4. The new user message.
+//! 4. The turn the reply answers: the new user message (a send, or the user
+//!    message whose reply is regenerated), or, to continue a reply, that
+//!    reply's text as the final assistant message, which the model goes on
+//!    from. A regenerated reply with no user message before it has none.
 //!
 //! `{{char}}` and `{{user}}` become the character's and the profile's names in
 //! every system layer.
@@ -40,7 +43,18 @@ pub struct PromptInput<'a> {
     pub character: &'a Character,
     pub profile: &'a UserProfile,
     pub history: &'a [Message],
-    pub user_message: &'a str,
+    pub turn: Turn<'a>,
+}
+
+/// What the prompt ends with, after the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn<'a> {
+    /// A user message to answer.
+    User(&'a str),
+    /// A reply to go on from.
+    Continue(&'a str),
+    /// Nothing: the model speaks next (regenerating a greeting).
+    None,
 }
 
 pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
@@ -75,7 +89,11 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
     if !post.trim().is_empty() {
         messages.push(ChatMessage::new(Role::System, names.substitute(post)));
     }
-    messages.push(ChatMessage::new(Role::User, input.user_message.to_owned()));
+    match input.turn {
+        Turn::User(text) => messages.push(ChatMessage::new(Role::User, text.to_owned())),
+        Turn::Continue(text) => messages.push(ChatMessage::new(Role::Assistant, text.to_owned())),
+        Turn::None => {}
+    }
     messages
 }
 
@@ -162,7 +180,7 @@ mod tests {
             character: &character,
             profile: &profile,
             history: &history,
-            user_message: "new {{char}}",
+            turn: Turn::User("new {{char}}"),
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
         assert_eq!(
@@ -192,7 +210,7 @@ mod tests {
             character: &character,
             profile: &profile(""),
             history: &[],
-            user_message: "hello",
+            turn: Turn::User("hello"),
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
         assert_eq!(got, vec![("system", "Global system"), ("user", "hello")]);
@@ -208,8 +226,25 @@ mod tests {
             character: &character,
             profile: &profile(""),
             history: &[],
-            user_message: "hello",
+            turn: Turn::User("hello"),
         });
         assert_eq!(messages, vec![ChatMessage { role: "user", content: "hello".into() }]);
+    }
+
+    #[test]
+    fn a_continuation_ends_with_the_reply_to_go_on_from() {
+        let settings = PromptSettings { post_system_prompt: "Post".into(), ..Default::default() };
+        let mut character = character(None, None);
+        character.description.clear();
+        let (profile, history) = (profile(""), [message(Role::User, MessageStatus::Completed, "hi")]);
+        let got = |turn| {
+            let input = PromptInput { settings: &settings, character: &character, profile: &profile, history: &history, turn };
+            build(&input).into_iter().map(|m| (m.role, m.content)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            got(Turn::Continue("Once upon")),
+            vec![("user", "hi".into()), ("system", "Post".into()), ("assistant", "Once upon".into())]
+        );
+        assert_eq!(got(Turn::None), vec![("user", "hi".into()), ("system", "Post".into())]);
     }
 }

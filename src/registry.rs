@@ -25,7 +25,7 @@ use std::{
 use chrono::NaiveDateTime;
 use dashmap::DashMap;
 use tokio::{
-    sync::{mpsc, watch},
+    sync::{broadcast, mpsc, watch},
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,46 @@ pub struct StreamInfo {
     pub assistant_message_id: String,
     pub model: String,
     pub started_at: NaiveDateTime,
+    pub kind: ReplyKind,
+    /// The alternative of the assistant message this reply fills, and how
+    /// many the message has with it.
+    pub alternative_index: u32,
+    pub alternative_count: u32,
+    /// Continuations: the bytes of the message before this reply's text.
+    pub continues_from: usize,
 }
+
+// What started a reply: a new user message (send), a new alternative of a
+// message or an answer to an unanswered one (regenerate), or more text for an
+// existing message (continue).
+text_enum!(ReplyKind {
+    Send => "send",
+    Regenerate => "regenerate",
+    Continue => "continue",
+} else Send);
+
+text_enum!(ChatChangeKind {
+    Edited => "edited",
+    Deleted => "deleted",
+    Selected => "selected",
+    Rewound => "rewound",
+    Resync => "resync",
+} else Resync);
+
+/// Messages of a chat changed other than by a reply; watchers are told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatChange {
+    pub chat_session_id: String,
+    pub kind: ChatChangeKind,
+    pub message_ids: Vec<String>,
+}
+
+/// Changes a watcher may fall behind by before it is told to reload.
+const CHANGE_BACKLOG: usize = 32;
+
+/// Holds a chat's lock while its history is changed: no reply can start.
+/// Never a stream id (those are UUIDs).
+const CHANGING: &str = "changing";
 
 text_enum!(FailureCode {
     UpstreamError => "upstream_error",
@@ -221,9 +260,11 @@ pub struct ChatEntry {
     /// The stream holding the chat's lock. A std Mutex: it is never held
     /// across an await.
     running: Mutex<Option<String>>,
-    /// The user message of the first generation published in this entry:
-    /// where a watcher that joined the empty entry looks up replies it missed.
-    first_user_message_id: OnceLock<String>,
+    /// The stream of the first generation published in this entry: where a
+    /// watcher that joined the empty entry looks up replies it missed.
+    first_stream_id: OnceLock<String>,
+    /// Edits, deletions, selections and rewinds, for the chat's watchers.
+    changes: broadcast::Sender<Arc<ChatChange>>,
 }
 
 impl ChatEntry {
@@ -232,7 +273,8 @@ impl ChatEntry {
             latest: watch::channel(None).0,
             watchers: watch::channel(0).0,
             running: Mutex::new(None),
-            first_user_message_id: OnceLock::new(),
+            first_stream_id: OnceLock::new(),
+            changes: broadcast::channel(CHANGE_BACKLOG).0,
         }
     }
 
@@ -257,8 +299,8 @@ impl ChatEntry {
         self.latest.borrow().as_ref().filter(|g| g.is_streaming()).cloned()
     }
 
-    pub fn first_user_message_id(&self) -> Option<&str> {
-        self.first_user_message_id.get().map(String::as_str)
+    pub fn first_stream_id(&self) -> Option<&str> {
+        self.first_stream_id.get().map(String::as_str)
     }
 }
 
@@ -285,6 +327,8 @@ pub struct Registry {
 pub enum RegistryError {
     #[error("a reply is already being generated in this chat (stream_id {0}); wait for it to finish or cancel it")]
     Busy(String),
+    #[error("another change to this chat is being saved; try again")]
+    Changing,
     #[error("this chat already has {0} watchers, the most allowed; close another stream first")]
     TooManyWatchers(usize),
 }
@@ -307,8 +351,10 @@ impl Registry {
     pub fn lock_chat(&self, chat_id: &str, stream_id: &str) -> Result<ChatLock, RegistryError> {
         let entry = self.inner.chats.entry(chat_id.to_owned()).or_insert_with(|| Arc::new(ChatEntry::new()));
         let mut running = entry.running();
-        if let Some(other) = running.as_ref() {
-            return Err(RegistryError::Busy(other.clone()));
+        match running.as_deref() {
+            Some(CHANGING) => return Err(RegistryError::Changing),
+            Some(other) => return Err(RegistryError::Busy(other.to_owned())),
+            None => {}
         }
         *running = Some(stream_id.to_owned());
         drop(running);
@@ -318,6 +364,18 @@ impl Registry {
             entry: Arc::clone(&entry),
             stream_id: stream_id.to_owned(),
         })
+    }
+
+    /// Takes the chat's lock to change its history (no reply may start or
+    /// run meanwhile).
+    pub fn lock_chat_for_change(&self, chat_id: &str) -> Result<ChatLock, RegistryError> {
+        self.lock_chat(chat_id, CHANGING)
+    }
+
+    /// Tells the chat's watchers that its history changed.
+    pub fn announce(&self, lock: &ChatLock, change: ChatChange) {
+        // No receiver is no watcher: nothing to tell.
+        let _ = lock.entry.changes.send(Arc::new(change));
     }
 
     /// Adds a watcher to the chat, unless it has the most allowed.
@@ -339,17 +397,18 @@ impl Registry {
             return Err(RegistryError::TooManyWatchers(max));
         }
         let latest = entry.latest.subscribe();
-        Ok(ChatWatch { registry: self.clone(), chat_id: chat_id.to_owned(), entry: Arc::clone(&entry), latest })
+        let changes = entry.changes.subscribe();
+        Ok(ChatWatch { registry: self.clone(), chat_id: chat_id.to_owned(), entry: Arc::clone(&entry), latest, changes })
     }
 
     /// Makes a generation visible to watchers and resumable by its stream id.
-    pub fn publish(&self, lock: &ChatLock, info: StreamInfo) -> Arc<Generation> {
+    pub fn publish(&self, lock: &ChatLock, info: StreamInfo, text: String) -> Arc<Generation> {
         let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
         // Publishing happens under the chat's lock, so `latest` is the
         // generation right before this one.
         let prev_seq = lock.entry.latest.borrow().as_ref().map_or(0, |g| g.seq);
-        lock.entry.first_user_message_id.get_or_init(|| info.user_message_id.clone());
-        let generation = Arc::new(Generation::new(info, seq, prev_seq, String::new(), None));
+        lock.entry.first_stream_id.get_or_init(|| info.stream_id.clone());
+        let generation = Arc::new(Generation::new(info, seq, prev_seq, text, None));
         self.inner.streams.insert(generation.info.stream_id.clone(), Arc::clone(&generation));
         lock.entry.latest.send_replace(Some(Arc::clone(&generation)));
         generation
@@ -467,6 +526,7 @@ pub struct ChatWatch {
     chat_id: String,
     entry: Arc<ChatEntry>,
     latest: watch::Receiver<Option<Arc<Generation>>>,
+    changes: broadcast::Receiver<Arc<ChatChange>>,
 }
 
 impl ChatWatch {
@@ -484,6 +544,37 @@ impl ChatWatch {
         self.latest.changed().await.ok()?;
         self.latest.borrow_and_update().clone()
     }
+
+    /// Waits for the next generation published (read it with
+    /// [`Self::latest`]) or the next change to the chat's history, whichever
+    /// comes first. A watcher that fell more than [`CHANGE_BACKLOG`] changes
+    /// behind is told to reload instead (`Resync`).
+    pub async fn next_news(&mut self) -> ChatNews {
+        tokio::select! {
+            biased;
+            published = self.latest.changed() => match published {
+                Ok(()) => ChatNews::Published,
+                // The sender lives in the entry this watch holds.
+                Err(_) => std::future::pending().await,
+            },
+            change = self.changes.recv() => match change {
+                Ok(change) => ChatNews::Changed(change),
+                Err(broadcast::error::RecvError::Lagged(_)) => ChatNews::Changed(Arc::new(ChatChange {
+                    chat_session_id: self.chat_id.clone(),
+                    kind: ChatChangeKind::Resync,
+                    message_ids: Vec::new(),
+                })),
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            },
+        }
+    }
+}
+
+/// What woke a watcher.
+#[derive(Debug)]
+pub enum ChatNews {
+    Published,
+    Changed(Arc<ChatChange>),
 }
 
 impl Drop for ChatWatch {
@@ -505,6 +596,10 @@ mod tests {
             assistant_message_id: "a".into(),
             model: "m".into(),
             started_at: crate::store::now(),
+            kind: ReplyKind::Send,
+            alternative_index: 0,
+            alternative_count: 1,
+            continues_from: 0,
         }
     }
 
@@ -517,7 +612,7 @@ mod tests {
         for (at, stream_id) in [(0, "s1"), (10, "s2")] {
             tokio::time::sleep(Duration::from_secs(at)).await;
             let lock = registry.lock_chat("chat", stream_id).expect("lock");
-            let generation = registry.publish(&lock, info(stream_id));
+            let generation = registry.publish(&lock, info(stream_id), String::new());
             generation.finish(Outcome::Cancelled { reason: CancelReason::Requested });
             drop(lock);
             registry.retire(&generation);

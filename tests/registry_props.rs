@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use proptest::prelude::*;
 use roleplay_server::{
     follower::{Event, Follower, Start},
-    registry::{CancelReason, Generation, Outcome, Registry, StreamInfo},
+    registry::{CancelReason, Generation, Outcome, Registry, ReplyKind, StreamInfo},
     store::now,
 };
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,10 @@ fn info() -> StreamInfo {
         assistant_message_id: "reply".into(),
         model: "model".into(),
         started_at: now(),
+        kind: ReplyKind::Send,
+        alternative_index: 0,
+        alternative_count: 1,
+        continues_from: 0,
     }
 }
 
@@ -66,7 +70,7 @@ async fn watcher(
                     assert_eq!(partial_length, text.len());
                     return text;
                 }
-                Event::Started(_) | Event::Heartbeat => {}
+                Event::Started(_) | Event::Heartbeat | Event::ChatChanged(_) => {}
             }
         }
         // A Live start after the reply ended sees nothing; the client then
@@ -81,7 +85,7 @@ fn run_case(chunks: Vec<String>, yields: Vec<usize>, watchers: Vec<(usize, Vec<u
     runtime.block_on(async move {
         let registry = Registry::new(64, Duration::ZERO);
         let lock = registry.lock_chat(CHAT, "stream").expect("free chat");
-        let generation = registry.publish(&lock, info());
+        let generation = registry.publish(&lock, info(), String::new());
         let expected = chunks.concat();
 
         let tasks: Vec<_> = watchers

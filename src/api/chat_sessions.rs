@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     chats::{self, NewChat},
+    editing,
     state::AppState,
 };
 
@@ -88,5 +89,18 @@ impl ChatSessionService for ChatSessionApi {
         let rows = chats::messages(&self.state, &caller, &chat_id, &listing.page).await?;
         let (messages, next_page_token) = listing.finish(rows, |m| &m.id);
         Ok(Response::new(pb::ListMessagesResponse { messages, next_page_token }))
+    }
+
+    async fn fork_chat_session(
+        &self,
+        request: Request<pb::ForkChatSessionRequest>,
+    ) -> Result<Response<pb::ChatSession>, Status> {
+        let caller = caller(&request)?;
+        let pb::ForkChatSessionRequest { chat_session_id, message_id, title } = request.into_inner();
+        let chat_id = validate::id("chat_session_id", &chat_session_id)?;
+        let message_id = validate::id("message_id", &message_id)?;
+        let title = title.map(|t| validate::clearable("title", t, NAME_MAX_CHARS)).transpose()?.flatten();
+        let fork = editing::fork(&self.state, &caller, &chat_id, &message_id, title).await?;
+        Ok(Response::new(fork.into()))
     }
 }

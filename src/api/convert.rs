@@ -8,7 +8,7 @@ use super::pb;
 use crate::{
     follower::Event,
     provider::Usage,
-    registry::{CancelReason, FailureCode, Outcome},
+    registry::{CancelReason, ChatChangeKind, FailureCode, Outcome, ReplyKind},
     settings::{self, ApiKey, Fallback, KeyOwner, Settings},
     store::models::{Character, ChatSession, Message, MessageStatus, Role, UsageRecord, User, UserProfile},
     usage::UsageTotal,
@@ -120,13 +120,14 @@ impl From<Message> for pb::Message {
             completion_tokens,
             error,
             stream_id,
-            // Kept in the row to rebuild terminal events; the API carries it
-            // in Completed/Failed/Cancelled instead.
-            finish_reason: _,
+            finish_reason,
             duration_ms,
             created_at,
-            updated_at: _,
+            updated_at,
             provider,
+            alternative_index,
+            alternative_count,
+            edited_at,
         } = row;
         Self {
             id,
@@ -142,6 +143,11 @@ impl From<Message> for pb::Message {
             stream_id,
             duration_ms: duration_ms.and_then(|d| u64::try_from(d).ok()),
             provider,
+            alternative_index: u32::try_from(alternative_index).unwrap_or(0),
+            alternative_count: u32::try_from(alternative_count).unwrap_or(1),
+            edited_at: edited_at.and_then(timestamp),
+            finish_reason,
+            updated_at: timestamp(updated_at),
         }
     }
 }
@@ -289,6 +295,24 @@ fn cancel_reason(reason: CancelReason) -> pb::CancelReason {
     }
 }
 
+fn reply_kind(kind: ReplyKind) -> pb::ReplyKind {
+    match kind {
+        ReplyKind::Send => pb::ReplyKind::Send,
+        ReplyKind::Regenerate => pb::ReplyKind::Regenerate,
+        ReplyKind::Continue => pb::ReplyKind::Continue,
+    }
+}
+
+fn change_kind(kind: ChatChangeKind) -> pb::ChatChangeKind {
+    match kind {
+        ChatChangeKind::Edited => pb::ChatChangeKind::Edited,
+        ChatChangeKind::Deleted => pb::ChatChangeKind::Deleted,
+        ChatChangeKind::Selected => pb::ChatChangeKind::Selected,
+        ChatChangeKind::Rewound => pb::ChatChangeKind::Rewound,
+        ChatChangeKind::Resync => pb::ChatChangeKind::Unspecified,
+    }
+}
+
 impl From<Event> for pb::GenerationEvent {
     fn from(event: Event) -> Self {
         use pb::generation_event::Event as E;
@@ -302,12 +326,21 @@ impl From<Event> for pb::GenerationEvent {
                     assistant_message_id: info.assistant_message_id.clone(),
                     model: info.model.clone(),
                     started_at: timestamp(info.started_at),
+                    kind: reply_kind(info.kind).into(),
+                    alternative_index: info.alternative_index,
+                    alternative_count: info.alternative_count,
+                    continues_from: info.continues_from as u64,
                 })
             }
             Event::Delta { generation, offset, text } => {
                 E::Delta(pb::Delta { stream_id: generation.info.stream_id.clone(), offset: offset as u64, text })
             }
             Event::Heartbeat => E::Heartbeat(pb::Heartbeat {}),
+            Event::ChatChanged(change) => E::ChatChanged(pb::ChatChanged {
+                chat_session_id: change.chat_session_id.clone(),
+                kind: change_kind(change.kind).into(),
+                message_ids: change.message_ids.clone(),
+            }),
             Event::Ended { generation, partial_length, outcome } => {
                 let stream_id = generation.info.stream_id.clone();
                 let partial_length = partial_length as u64;

@@ -1,4 +1,5 @@
-//! roleplay.v1.MessageService: sending messages and following replies.
+//! roleplay.v1.MessageService: sending messages, following replies, and
+//! changing the history (swipes, edits, deletions, rewinds).
 
 use std::pin::Pin;
 
@@ -11,8 +12,9 @@ use super::{
     validate::{self, CONTENT_MAX_CHARS},
 };
 use crate::{
+    editing,
     follower::Follower,
-    generation,
+    generation::{self, ReplyRequest},
     state::AppState,
     watching::{self, Resume},
 };
@@ -42,6 +44,8 @@ impl MessageApi {
 #[tonic::async_trait]
 impl MessageService for MessageApi {
     type AddUserMessageStreamingStream = EventStream;
+    type ContinueReplyStream = EventStream;
+    type RegenerateReplyStream = EventStream;
     type SubscribeChatSessionStream = EventStream;
 
     async fn add_user_message_streaming(
@@ -54,6 +58,79 @@ impl MessageService for MessageApi {
         let content = validate::required("content", content, CONTENT_MAX_CHARS)?;
         let follower = generation::send_message(&self.state, &caller, &chat_id, content).await?;
         Ok(Response::new(event_stream(follower)))
+    }
+
+    async fn regenerate_reply(
+        &self,
+        request: Request<pb::RegenerateReplyRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let caller = caller(&request)?;
+        let chat_id = validate::id("chat_session_id", &request.into_inner().chat_session_id)?;
+        let follower = generation::start_reply(&self.state, &caller, &chat_id, ReplyRequest::Regenerate).await?;
+        Ok(Response::new(event_stream(follower)))
+    }
+
+    async fn continue_reply(
+        &self,
+        request: Request<pb::ContinueReplyRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let caller = caller(&request)?;
+        let chat_id = validate::id("chat_session_id", &request.into_inner().chat_session_id)?;
+        let follower = generation::start_reply(&self.state, &caller, &chat_id, ReplyRequest::Continue).await?;
+        Ok(Response::new(event_stream(follower)))
+    }
+
+    async fn select_alternative(
+        &self,
+        request: Request<pb::SelectAlternativeRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let caller = caller(&request)?;
+        let pb::SelectAlternativeRequest { message_id, index } = request.into_inner();
+        let message_id = validate::id("message_id", &message_id)?;
+        let message = editing::select_alternative(&self.state, &caller, &message_id, index).await?;
+        Ok(Response::new(message.into()))
+    }
+
+    async fn edit_message(&self, request: Request<pb::EditMessageRequest>) -> Result<Response<pb::Message>, Status> {
+        let caller = caller(&request)?;
+        let pb::EditMessageRequest { message_id, content } = request.into_inner();
+        let message_id = validate::id("message_id", &message_id)?;
+        let content = validate::required("content", content, CONTENT_MAX_CHARS)?;
+        let message = editing::edit(&self.state, &caller, &message_id, &content).await?;
+        Ok(Response::new(message.into()))
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<pb::DeleteMessageRequest>,
+    ) -> Result<Response<pb::DeleteMessageResponse>, Status> {
+        let caller = caller(&request)?;
+        let message_id = validate::id("message_id", &request.into_inner().message_id)?;
+        editing::delete(&self.state, &caller, &message_id).await?;
+        Ok(Response::new(pb::DeleteMessageResponse {}))
+    }
+
+    async fn rewind_chat_session(
+        &self,
+        request: Request<pb::RewindChatSessionRequest>,
+    ) -> Result<Response<pb::RewindChatSessionResponse>, Status> {
+        let caller = caller(&request)?;
+        let pb::RewindChatSessionRequest { chat_session_id, message_id } = request.into_inner();
+        let chat_id = validate::id("chat_session_id", &chat_session_id)?;
+        let message_id = validate::id("message_id", &message_id)?;
+        let deleted_message_ids = editing::rewind(&self.state, &caller, &chat_id, &message_id).await?;
+        Ok(Response::new(pb::RewindChatSessionResponse { deleted_message_ids }))
+    }
+
+    async fn list_alternatives(
+        &self,
+        request: Request<pb::ListAlternativesRequest>,
+    ) -> Result<Response<pb::ListAlternativesResponse>, Status> {
+        let caller = caller(&request)?;
+        let message_id = validate::id("message_id", &request.into_inner().message_id)?;
+        let (alternatives, selected_index) = editing::alternatives(&self.state, &caller, &message_id).await?;
+        let alternatives = alternatives.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::ListAlternativesResponse { alternatives, selected_index }))
     }
 
     async fn subscribe_chat_session(

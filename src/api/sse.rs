@@ -112,6 +112,10 @@ fn to_sse(event: Event) -> SseEvent {
                     "user_message_id": info.user_message_id,
                     "assistant_message_id": info.assistant_message_id,
                     "model": info.model,
+                    "kind": info.kind.as_str(),
+                    "alternative_index": info.alternative_index,
+                    "alternative_count": info.alternative_count,
+                    "continues_from": info.continues_from,
                 })
                 .to_string(),
             )
@@ -124,6 +128,15 @@ fn to_sse(event: Event) -> SseEvent {
                 .data(json!({"stream_id": stream_id, "offset": offset, "text": text}).to_string())
         }
         Event::Heartbeat => SseEvent::default().comment("heartbeat"),
+        // No id: a change moves no stream offset, so Last-Event-ID stays.
+        Event::ChatChanged(change) => SseEvent::default().event("chat_changed").data(
+            json!({
+                "chat_session_id": change.chat_session_id,
+                "kind": change.kind.as_str(),
+                "message_ids": change.message_ids,
+            })
+            .to_string(),
+        ),
         Event::Ended { generation, partial_length, outcome } => {
             let stream_id = &generation.info.stream_id;
             let (name, data) = match &*outcome {

@@ -7,9 +7,9 @@ use diesel_async::RunQueryDsl;
 
 use super::{
     Page, PageRequest, Store, StoreResult, hot_write,
-    models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
+    models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
     now,
-    schema::{messages, usage_records},
+    schema::{message_alternatives, messages, usage_records},
     with_conn,
 };
 
@@ -40,10 +40,9 @@ impl Store {
             .await?))
     }
 
-    /// The chat's messages from `since` and before `before` (exclusive),
-    /// oldest first: the replies a watcher missed, with the user messages
-    /// that asked for them.
-    pub async fn messages_between(
+    /// The chat's replies whose streams are from `since` and before
+    /// `before` (exclusive), by stream: the replies a watcher missed.
+    pub async fn replies_between(
         &self,
         chat_session_id: &str,
         since: Bound<&str>,
@@ -52,36 +51,66 @@ impl Store {
         Ok(with_conn!(self, conn => {
             let mut query = messages::table
                 .filter(messages::chat_session_id.eq(chat_session_id))
+                .filter(messages::stream_id.is_not_null())
                 .select(Message::as_select())
-                .order(messages::id.asc())
+                .order(messages::stream_id.asc())
                 .into_boxed();
             query = match since {
-                Bound::Included(id) => query.filter(messages::id.ge(id.to_owned())),
-                Bound::Excluded(id) => query.filter(messages::id.gt(id.to_owned())),
+                Bound::Included(id) => query.filter(messages::stream_id.ge(id.to_owned())),
+                Bound::Excluded(id) => query.filter(messages::stream_id.gt(id.to_owned())),
                 Bound::Unbounded => query,
             };
             if let Some(before) = before {
-                query = query.filter(messages::id.lt(before.to_owned()));
+                query = query.filter(messages::stream_id.lt(before.to_owned()));
             }
             query.load(conn).await?
         }))
     }
 
-    /// The reply a stream produced, if it is stored in this chat.
-    pub async fn message_by_stream(&self, chat_session_id: &str, stream_id: &str) -> StoreResult<Option<Message>> {
+    /// The ids of the chat's user messages up to `until`, oldest first.
+    pub async fn user_message_ids(&self, chat_session_id: &str, until: &str) -> StoreResult<Vec<String>> {
         Ok(with_conn!(self, conn => messages::table
-            .filter(messages::stream_id.eq(stream_id))
             .filter(messages::chat_session_id.eq(chat_session_id))
-            .select(Message::as_select())
-            .first(conn)
-            .await
-            .optional()?))
+            .filter(messages::role.eq(Role::User.as_str()))
+            .filter(messages::id.le(until))
+            .select(messages::id)
+            .order(messages::id.asc())
+            .load(conn)
+            .await?))
     }
 
-    /// Stores the user's message and the empty, streaming reply together, so
-    /// neither exists without the other.
-    pub async fn insert_exchange(&self, user: &Message, reply: &Message) -> StoreResult<()> {
-        let rows = [user.clone(), reply.clone()];
+    /// The reply a stream produced, if it is stored in this chat: the
+    /// message as it shows that stream's alternative, selected or not.
+    pub async fn message_by_stream(&self, chat_session_id: &str, stream_id: &str) -> StoreResult<Option<Message>> {
+        let (shown, aside) = with_conn!(self, conn => {
+            let shown = messages::table
+                .filter(messages::stream_id.eq(stream_id))
+                .filter(messages::chat_session_id.eq(chat_session_id))
+                .select(Message::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            let aside = if shown.is_some() {
+                None
+            } else {
+                message_alternatives::table
+                    .inner_join(messages::table)
+                    .filter(message_alternatives::stream_id.eq(stream_id))
+                    .filter(messages::chat_session_id.eq(chat_session_id))
+                    .select((Message::as_select(), Alternative::as_select()))
+                    .first(conn)
+                    .await
+                    .optional()?
+            };
+            (shown, aside)
+        });
+        Ok(shown.or_else(|| aside.map(|(turn, alternative)| turn.showing(alternative))))
+    }
+
+    /// Stores the user's message (if any) and the empty, streaming reply
+    /// together, so neither exists without the other.
+    pub async fn insert_exchange(&self, user: Option<&Message>, reply: &Message) -> StoreResult<()> {
+        let rows: Vec<Message> = user.into_iter().chain([reply]).cloned().collect();
         hot_write!(self, conn => {
             // One row per statement: SQLite has no DEFAULT keyword for
             // multi-row inserts of optional columns.

@@ -7,6 +7,7 @@
 //! microseconds, so values read back are equal on either backend.
 
 mod chats;
+mod editing;
 pub mod library;
 mod messages;
 pub mod models;

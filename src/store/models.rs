@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{characters, chat_sessions, messages, usage_records, user_profiles, users};
+use super::schema::{characters, chat_sessions, message_alternatives, messages, usage_records, user_profiles, users};
 use crate::text_enum::text_enum;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -89,6 +89,10 @@ pub struct Message {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub provider: Option<String>,
+    /// Which alternative of its turn this row shows (see [`Alternative`]).
+    pub alternative_index: i32,
+    pub alternative_count: i32,
+    pub edited_at: Option<NaiveDateTime>,
 }
 
 impl Message {
@@ -111,6 +115,54 @@ impl Message {
             provider: None,
             created_at,
             updated_at: created_at,
+            alternative_index: 0,
+            alternative_count: 1,
+            edited_at: None,
+        }
+    }
+
+    /// This row's alternative, to be put aside while another is selected.
+    pub fn to_alternative(&self) -> Alternative {
+        Alternative {
+            message_id: self.id.clone(),
+            alternative_index: self.alternative_index,
+            content: self.content.clone(),
+            status: self.status.clone(),
+            model: self.model.clone(),
+            provider: self.provider.clone(),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            error: self.error.clone(),
+            stream_id: self.stream_id.clone(),
+            finish_reason: self.finish_reason.clone(),
+            duration_ms: self.duration_ms,
+            edited_at: self.edited_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The turn as it reads with `alternative` selected.
+    pub fn showing(&self, alternative: Alternative) -> Message {
+        Message {
+            id: self.id.clone(),
+            chat_session_id: self.chat_session_id.clone(),
+            role: self.role.clone(),
+            content: alternative.content,
+            status: alternative.status,
+            model: alternative.model,
+            prompt_tokens: alternative.prompt_tokens,
+            completion_tokens: alternative.completion_tokens,
+            error: alternative.error,
+            stream_id: alternative.stream_id,
+            finish_reason: alternative.finish_reason,
+            duration_ms: alternative.duration_ms,
+            created_at: alternative.created_at,
+            updated_at: alternative.updated_at,
+            provider: alternative.provider,
+            alternative_index: alternative.alternative_index,
+            alternative_count: self.alternative_count,
+            edited_at: alternative.edited_at,
         }
     }
 
@@ -120,6 +172,88 @@ impl Message {
 
     pub fn status(&self) -> MessageStatus {
         MessageStatus::parse(&self.status)
+    }
+}
+
+/// An alternative ("swipe") of an assistant turn that is not selected. The
+/// selected one is the turn's `messages` row itself, so readers of the
+/// history never look here; selecting trades the two places.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = message_alternatives)]
+pub struct Alternative {
+    pub message_id: String,
+    pub alternative_index: i32,
+    pub content: String,
+    pub status: String,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub error: Option<String>,
+    pub stream_id: Option<String>,
+    pub finish_reason: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub edited_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A turn's row changed to show another alternative: every field an
+/// alternative has, unset ones written as NULL.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = messages, treat_none_as_null = true)]
+pub struct ShownAlternative {
+    pub alternative_index: i32,
+    pub content: String,
+    pub status: String,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub error: Option<String>,
+    pub stream_id: Option<String>,
+    pub finish_reason: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub edited_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<Alternative> for ShownAlternative {
+    fn from(alternative: Alternative) -> Self {
+        let Alternative {
+            message_id: _,
+            alternative_index,
+            content,
+            status,
+            model,
+            provider,
+            prompt_tokens,
+            completion_tokens,
+            error,
+            stream_id,
+            finish_reason,
+            duration_ms,
+            edited_at,
+            created_at,
+            updated_at,
+        } = alternative;
+        Self {
+            alternative_index,
+            content,
+            status,
+            model,
+            provider,
+            prompt_tokens,
+            completion_tokens,
+            error,
+            stream_id,
+            finish_reason,
+            duration_ms,
+            edited_at,
+            created_at,
+            updated_at,
+        }
     }
 }
 

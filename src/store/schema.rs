@@ -58,6 +58,29 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         provider -> Nullable<Text>,
+        alternative_index -> Integer,
+        alternative_count -> Integer,
+        edited_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    message_alternatives (message_id, alternative_index) {
+        message_id -> Text,
+        alternative_index -> Integer,
+        content -> Text,
+        status -> Text,
+        model -> Nullable<Text>,
+        provider -> Nullable<Text>,
+        prompt_tokens -> Nullable<Integer>,
+        completion_tokens -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        stream_id -> Nullable<Text>,
+        finish_reason -> Nullable<Text>,
+        duration_ms -> Nullable<BigInt>,
+        edited_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -104,11 +127,13 @@ diesel::table! {
 diesel::joinable!(chat_sessions -> characters (character_id));
 diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
 diesel::joinable!(messages -> chat_sessions (chat_session_id));
+diesel::joinable!(message_alternatives -> messages (message_id));
 diesel::allow_tables_to_appear_in_same_query!(
     characters,
     user_profiles,
     chat_sessions,
     messages,
+    message_alternatives,
     settings,
     users,
     usage_records

@@ -29,6 +29,8 @@ use serde_json::json;
 pub enum End {
     /// Usage chunk, then `data: [DONE]`.
     Done,
+    /// As `Done`, with finish reason "length": the reply hit max_tokens.
+    Length,
     /// Usage chunk, then the body just ends.
     NoDone,
     /// The connection breaks (no terminating chunk).
@@ -218,7 +220,11 @@ fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)>
     ];
     let last = chunks.len().saturating_sub(1);
     for (i, chunk) in chunks.iter().enumerate() {
-        let finish = if i == last && matches!(end, End::Done | End::NoDone) { json!("stop") } else { json!(null) };
+        let finish = match end {
+            End::Done | End::NoDone if i == last => json!("stop"),
+            End::Length if i == last => json!("length"),
+            _ => json!(null),
+        };
         out.push((
             event(
                 json!({"id": "gen-1", "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": finish}]}),
@@ -227,13 +233,13 @@ fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)>
         ));
     }
     match end {
-        End::Done | End::NoDone => {
+        End::Done | End::NoDone | End::Length => {
             let completion = chunks.len() as u64;
             out.push((
                 event(json!({"id": "gen-1", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": completion, "total_tokens": 11 + completion, "cost": 0.0001}})),
                 false,
             ));
-            if matches!(end, End::Done) {
+            if matches!(end, End::Done | End::Length) {
                 out.push((b"data: [DONE]\r\n\r\n".to_vec(), false));
             }
         }

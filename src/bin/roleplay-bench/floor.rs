@@ -28,6 +28,8 @@ fn only_streaming() -> Status {
 impl MessageService for Floor {
     type AddUserMessageStreamingStream = Events;
     type SubscribeChatSessionStream = Events;
+    type RegenerateReplyStream = Events;
+    type ContinueReplyStream = Events;
 
     async fn add_user_message_streaming(
         &self,
@@ -75,6 +77,34 @@ impl MessageService for Floor {
         &self,
         _: Request<pb::GetStreamStatusRequest>,
     ) -> Result<Response<pb::StreamStatus>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn regenerate_reply(&self, _: Request<pb::RegenerateReplyRequest>) -> Result<Response<Events>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn continue_reply(&self, _: Request<pb::ContinueReplyRequest>) -> Result<Response<Events>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn select_alternative(&self, _: Request<pb::SelectAlternativeRequest>) -> Result<Response<pb::Message>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn edit_message(&self, _: Request<pb::EditMessageRequest>) -> Result<Response<pb::Message>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn delete_message(&self, _: Request<pb::DeleteMessageRequest>) -> Result<Response<pb::DeleteMessageResponse>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn rewind_chat_session(&self, _: Request<pb::RewindChatSessionRequest>) -> Result<Response<pb::RewindChatSessionResponse>, Status> {
+        Err(only_streaming())
+    }
+
+    async fn list_alternatives(&self, _: Request<pb::ListAlternativesRequest>) -> Result<Response<pb::ListAlternativesResponse>, Status> {
         Err(only_streaming())
     }
 }
