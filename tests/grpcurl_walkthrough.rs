@@ -53,6 +53,9 @@ async fn the_documented_grpcurl_commands_work() {
     server.upstream.push(Reply::chunks(["The sea ", "is wide, ", "the sea is deep."]));
     let saga: Vec<String> = (0..400).map(|i| format!("verse{i} ")).collect();
     server.upstream.push(Reply::slow(saga, Duration::from_millis(20)));
+    // "Swipes, continue and editing": RegenerateReply, then ContinueReply.
+    server.upstream.push(Reply::chunks(["Once, a lighthouse ", "sang to the sea."]));
+    server.upstream.push(Reply::chunks([" It sang ", "until dawn."]));
 
     let out = tempfile::tempdir().expect("tempdir");
     let grpcurl_dir = std::path::Path::new(&grpcurl).parent().map(|p| p.display().to_string()).unwrap_or_default();
@@ -82,6 +85,15 @@ async fn the_documented_grpcurl_commands_work() {
         "\"streaming\": true",
         "\"cancelled\": true",
         "MESSAGE_STATUS_CANCELLED",
+        "REPLY_KIND_REGENERATE",
+        "\"alternativeCount\": 2",
+        "\"selectedIndex\": 1",
+        "REPLY_KIND_CONTINUE",
+        "\"continuesFrom\"",
+        "Once, a lighthouse sang to the sea. It sang until dawn.",
+        "\"editedAt\"",
+        "Once, a lighthouse sang to the sea until dawn.",
+        "\"deletedMessageIds\"",
         "Well met, Sam!",
         "\"name\": \"alice\"",
         "\"overall\"",
@@ -93,6 +105,7 @@ async fn the_documented_grpcurl_commands_work() {
     assert!(stderr.contains("Unauthenticated"), "grpcurl shows why it was refused:\n{stderr}");
     let watched = std::fs::read_to_string(out.path().join("terminal2-1.log")).expect("second terminal output");
     assert!(watched.contains("the sea is deep."), "the subscriber saw the reply:\n{watched}");
+    assert!(watched.contains("\"chatChanged\""), "the subscriber saw the edits:\n{watched}");
     let saga = std::fs::read_to_string(out.path().join("terminal2-2.log")).expect("second terminal output");
     assert!(saga.contains("\"cancelled\""), "the sender saw Cancelled:\n{saga}");
 
@@ -107,5 +120,7 @@ async fn the_documented_grpcurl_commands_work() {
         )
         .await
         .expect("list");
-    assert_eq!(chats.items.len(), 1);
+    // The chat and its fork.
+    assert_eq!(chats.items.len(), 2);
+    assert_eq!(chats.items.iter().filter(|c| c.title.ends_with(" (fork)")).count(), 1);
 }

@@ -150,6 +150,13 @@ impl TestServer {
         Self::launch(TestDb::new(kind).await, upstream, options).await
     }
 
+    /// The server on a database the test prepared.
+    pub async fn start_on(db: TestDb) -> Self {
+        let upstream = FakeUpstream::start().await;
+        let options = test_options(&upstream);
+        Self::launch(db, upstream, options).await
+    }
+
     async fn launch(db: TestDb, upstream: FakeUpstream, options: ServerOptions) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()

@@ -8,11 +8,11 @@ by module::
 and the hand-written helpers that follow a reply across dropped connections
 are in :mod:`roleplay_client.helpers`::
 
-    from roleplay_client import connect, send_message, watch_chat
+    from roleplay_client import connect, continue_reply, regenerate, send_message, watch_chat
 
 ``connect(target, token=...)`` (default: ``$ROLEPLAY_TOKEN``) sends
-``authorization: Bearer <token>`` with every call; ``send_message`` and
-``watch_chat`` take ``token=`` too.
+``authorization: Bearer <token>`` with every call; ``send_message``,
+``regenerate``, ``continue_reply`` and ``watch_chat`` take ``token=`` too.
 """
 
 from ._generated.roleplay.v1 import (
@@ -38,6 +38,8 @@ from .helpers import (
     ReplyStream,
     TOKEN_ENV,
     connect,
+    continue_reply,
+    regenerate,
     send_message,
     watch_chat,
     with_token,
@@ -54,8 +56,10 @@ __all__ = [
     "chat_session_pb2",
     "chat_session_pb2_grpc",
     "connect",
+    "continue_reply",
     "message_pb2",
     "message_pb2_grpc",
+    "regenerate",
     "send_message",
     "settings_pb2",
     "settings_pb2_grpc",

@@ -4,7 +4,7 @@ A reply ("generation") is named by the ``stream_id`` of its ``Started`` event,
 and every ``Delta`` says at which UTF-8 *byte* offset of the reply its text
 starts. A client that loses its connection calls ``SubscribeChatSession`` with
 ``resume: {stream_id, offset}``, where ``offset`` is the number of bytes it
-already has, and the server sends the rest. The two helpers here do that for
+already has, and the server sends the rest. The helpers here do that for
 you:
 
 ``send_message(target, chat_id, content)``
@@ -12,14 +12,25 @@ you:
     If the connection drops after the reply started, it resumes the reply with
     ``SubscribeChatSession`` and carries on.
 
+``regenerate(target, chat_id)``
+    A new alternative ("swipe") of the chat's last reply (``RegenerateReply``),
+    followed like ``send_message``.
+
+``continue_reply(target, chat_id)``
+    More text appended to the chat's last reply (``ContinueReply``), followed
+    like ``send_message``. Its offsets count from the start of the whole
+    message: the stream yields only the new text, from
+    ``started.continues_from``; ``outcome.completed.message.content`` is the
+    whole message.
+
 ``watch_chat(target, chat_id, resume=None)``
     Follows a chat indefinitely: the live reply, then every later one (with
     heartbeats while idle), re-subscribing with the current position whenever
     the connection drops.
 
-Both return a :class:`ReplyStream`: iterate it for ``str`` pieces (or for
+All return a :class:`ReplyStream`: iterate it for ``str`` pieces (or for
 ``GenerationEvent`` messages with ``events=True``), read ``stream_id``,
-``offset`` and ``outcome`` from it, and ``close()`` it (or leave the loop) to
+``offset``, ``started`` and ``outcome`` from it, and ``close()`` it (or leave the loop) to
 stop. Reconnecting uses exponential backoff with jitter (:class:`Backoff`) and
 gives up with :class:`ReconnectFailed` after ``max_attempts`` failed tries in
 a row. Every delta is checked against the bytes received so far: text that
@@ -36,7 +47,7 @@ Authentication: once any user of the server has a token, every call needs
 ``authorization: Bearer <token>`` metadata. ``connect(target, token=...)``
 (default: ``$ROLEPLAY_TOKEN``) makes a channel that sends it with every call,
 unary and streaming, and ``with_token(channel, token)`` adds it to a channel
-made elsewhere; both helpers take ``token=`` too, so the resumed calls carry it
+made elsewhere; the helpers take ``token=`` too, so the resumed calls carry it
 as well. The token is never logged nor shown in a ``repr``.
 """
 
@@ -60,6 +71,8 @@ __all__ = [
     "ReplyStream",
     "TOKEN_ENV",
     "connect",
+    "continue_reply",
+    "regenerate",
     "send_message",
     "watch_chat",
     "with_token",
@@ -205,12 +218,19 @@ class Backoff:
 
 class ReplyStream(Iterator):
     """An iterator over a chat's reply text (or events) that survives dropped
-    connections. Made by :func:`send_message` and :func:`watch_chat`.
+    connections. Made by :func:`send_message`, :func:`regenerate`,
+    :func:`continue_reply` and :func:`watch_chat`.
 
     Attributes, updated as events arrive:
 
     - ``stream_id``: the reply being followed (``None`` before ``Started``).
-    - ``offset``: UTF-8 bytes of that reply received so far.
+    - ``offset``: UTF-8 bytes of that reply received so far. Offsets count
+      from the start of the whole message, so for a continuation
+      (``started.continues_from`` > 0) this starts at ``continues_from``: the
+      bytes of the message that existed before, which the stream does not
+      yield again.
+    - ``started``: the reply's ``Started`` message (kind, alternative index
+      and count, ``continues_from``), once it arrived, else ``None``.
     - ``outcome``: the terminal ``GenerationEvent`` (completed, failed or
       cancelled) of that reply, once it arrived, else ``None``.
     - ``reconnects``: how many times the stream was re-subscribed.
@@ -244,6 +264,7 @@ class ReplyStream(Iterator):
         self._retry_codes = retry_codes
         self.stream_id: str | None = None
         self.offset = 0
+        self.started: message_pb2.Started | None = None
         self.outcome: message_pb2.GenerationEvent | None = None
         self.reconnects = 0
         # Whether this stream already passed on the current reply's Started.
@@ -339,9 +360,12 @@ class ReplyStream(Iterator):
                 if self._announced:
                     return None, False
             elif self._follow_later or self.stream_id is None:
-                self.stream_id, self.offset, self.outcome = stream_id, 0, None
+                # A continuation's new text starts after the message's
+                # existing bytes; any other reply starts at 0.
+                self.stream_id, self.offset, self.outcome = stream_id, int(event.started.continues_from), None
             else:
                 raise ProtocolError(f"expected reply {self.stream_id}, got Started of {stream_id}")
+            self.started = event.started
             self._announced = True
             return (event if self._events else None), True
 
@@ -381,17 +405,28 @@ class ReplyStream(Iterator):
             length = (
                 len(ended.message.content.encode("utf-8")) if kind == "completed" else ended.partial_length
             )
-            if length != self.offset:
+            # partial_length counts the whole message like the offsets do;
+            # for a continuation, a count of the new bytes alone is taken too.
+            if length != self.offset and not (kind != "completed" and length == self.offset - self._base()):
                 raise ProtocolError(
                     f"reply {self.stream_id} ended with {length} bytes but {self.offset} were received"
                 )
             self.outcome = event
             return (event if self._events else None), True
 
-        if kind == "heartbeat":
+        if kind in ("heartbeat", "chat_changed"):
+            # chat_changed: messages were edited, selected, deleted or
+            # rewound; a watcher reloads them (ListMessages).
             return (event if self._events else None), True
 
         return None, False  # an event kind newer than this client
+
+    def _base(self) -> int:
+        """Where the followed reply's own text starts: ``continues_from`` for
+        a continuation, else 0."""
+        if self.started is None or self.started.stream_id != self.stream_id:
+            return 0
+        return int(self.started.continues_from)
 
     def _check_stream(self, kind: str, stream_id: str) -> None:
         if self.stream_id is None:
@@ -441,6 +476,79 @@ def send_message(
     )
 
 
+def regenerate(
+    channel_or_target: ChannelOrTarget,
+    chat_id: str,
+    *,
+    events: bool = False,
+    backoff: Backoff | None = None,
+    retry_codes: frozenset = RETRYABLE_CODES,
+    token: str | None = None,
+) -> ReplyStream:
+    """Asks for a new alternative ("swipe") of the chat's last reply and
+    yields its text pieces (``GenerationEvent`` messages with ``events=True``)
+    until it ends. The new alternative is selected; earlier ones stay
+    (``ListAlternatives``, ``SelectAlternative``). When the chat ends with a
+    user message instead, this answers it.
+
+    Calls ``RegenerateReply`` and follows it exactly like
+    :func:`send_message`: after a drop once the reply started it resumes with
+    ``SubscribeChatSession{resume: {stream_id, offset}}``; errors before
+    ``Started`` (ABORTED while a reply runs, FAILED_PRECONDITION when there is
+    nothing to answer, a drop, ...) are raised and never retried, so no second
+    alternative is started. ``started.alternative_index`` and
+    ``started.alternative_count`` say which alternative this is.
+    """
+    request = message_pb2.RegenerateReplyRequest(chat_session_id=chat_id)
+    return ReplyStream(
+        channel_or_target,
+        chat_id,
+        lambda stub: stub.RegenerateReply(request),
+        follow_later=False,
+        events=events,
+        backoff=backoff,
+        retry_codes=retry_codes,
+        token=token,
+    )
+
+
+def continue_reply(
+    channel_or_target: ChannelOrTarget,
+    chat_id: str,
+    *,
+    events: bool = False,
+    backoff: Backoff | None = None,
+    retry_codes: frozenset = RETRYABLE_CODES,
+    token: str | None = None,
+) -> ReplyStream:
+    """Asks the model to go on from the end of the chat's last reply and
+    yields the *new* text pieces (``GenerationEvent`` messages with
+    ``events=True``) until it ends; the text is appended to that message (the
+    same alternative).
+
+    Calls ``ContinueReply`` and follows it like :func:`send_message`. Offsets
+    count from the start of the whole message: the new text starts at
+    ``started.continues_from``, which is where ``offset`` starts, so after the
+    reply ``offset`` is the whole message's length in UTF-8 bytes and a resume
+    asks for the rest of the whole message. What the iteration yields is only
+    the new text; the whole message is ``outcome.completed.message.content``
+    (the old text followed by the new). Errors before ``Started``
+    (FAILED_PRECONDITION when the last message is not an assistant reply,
+    ABORTED, a drop, ...) are raised and never retried.
+    """
+    request = message_pb2.ContinueReplyRequest(chat_session_id=chat_id)
+    return ReplyStream(
+        channel_or_target,
+        chat_id,
+        lambda stub: stub.ContinueReply(request),
+        follow_later=False,
+        events=events,
+        backoff=backoff,
+        retry_codes=retry_codes,
+        token=token,
+    )
+
+
 def watch_chat(
     channel_or_target: ChannelOrTarget,
     chat_id: str,
@@ -457,8 +565,11 @@ def watch_chat(
 
     With ``events=True`` it yields ``GenerationEvent`` messages instead:
     ``Started``, ``Delta`` (trimmed of anything already received),
-    ``Heartbeat`` and the terminal event of each reply, each once, as if the
-    connection had never dropped. After a drop (UNAVAILABLE, or the stream
+    ``Heartbeat``, ``ChatChanged`` (messages edited, selected, deleted or
+    rewound: reload them) and the terminal event of each reply, each once, as
+    if the connection had never dropped. Replies of every kind are followed
+    (sent, regenerated, continued); a continuation's text starts at its
+    ``Started.continues_from``, the message's earlier bytes are not repeated. After a drop (UNAVAILABLE, or the stream
     ending) it re-subscribes with the current position, with backoff.
 
     A reply that both starts and ends while the connection is down is not

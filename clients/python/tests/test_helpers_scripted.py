@@ -14,8 +14,10 @@ from roleplay_client import (
     ReconnectFailed,
     chat_session_pb2,
     connect,
+    continue_reply,
     message_pb2,
     message_pb2_grpc,
+    regenerate,
     send_message,
     watch_chat,
     with_token,
@@ -25,12 +27,20 @@ FAST = Backoff(initial=0.01, maximum=0.05, max_attempts=3)
 END = object()  # end the stream with OK status, before any terminal event
 
 
-def started(stream_id="s1"):
-    return message_pb2.GenerationEvent(started=message_pb2.Started(stream_id=stream_id, chat_session_id="c1"))
+def started(stream_id="s1", **fields):
+    return message_pb2.GenerationEvent(
+        started=message_pb2.Started(stream_id=stream_id, chat_session_id="c1", **fields)
+    )
 
 
 def delta(offset, text, stream_id="s1"):
     return message_pb2.GenerationEvent(delta=message_pb2.Delta(stream_id=stream_id, offset=offset, text=text))
+
+
+def cancelled(partial_length, stream_id="s1"):
+    return message_pb2.GenerationEvent(
+        cancelled=message_pb2.Cancelled(stream_id=stream_id, partial_length=partial_length)
+    )
 
 
 def completed(content, stream_id="s1"):
@@ -56,6 +66,14 @@ class Scripted(message_pb2_grpc.MessageServiceServicer):
 
     def AddUserMessageStreaming(self, request, context):
         self._record("add", request, context)
+        yield from self._play(context)
+
+    def RegenerateReply(self, request, context):
+        self._record("regenerate", request, context)
+        yield from self._play(context)
+
+    def ContinueReply(self, request, context):
+        self._record("continue", request, context)
         yield from self._play(context)
 
     def SubscribeChatSession(self, request, context):
@@ -296,3 +314,102 @@ def test_a_call_s_own_authorization_wins_and_the_token_is_not_shown(scripted):
     with pytest.raises(ValueError) as err:
         with_token(channel, "tok\nsecret")
     assert "secret" not in str(err.value)
+
+
+# --- Regenerate and continue ---------------------------------------------------
+
+
+def test_regenerate_resumes_like_send_message(scripted):
+    servicer, channel = scripted
+    swipe = dict(kind=message_pb2.REPLY_KIND_REGENERATE, alternative_index=1, alternative_count=2)
+    servicer.scripts = [
+        [started(**swipe), delta(0, "Nouvelle "), grpc.StatusCode.UNAVAILABLE],
+        [started(**swipe), delta(9, "réponse"), completed("Nouvelle réponse")],
+    ]
+    reply = regenerate(channel, "c1", backoff=FAST)
+    assert "".join(reply) == "Nouvelle réponse"
+    assert [kind for kind, _ in servicer.requests] == ["regenerate", "subscribe"]
+    assert servicer.requests[0][1].chat_session_id == "c1"
+    assert servicer.resumes() == [("s1", 9)]
+    assert (reply.started.alternative_index, reply.started.alternative_count) == (1, 2)
+    assert reply.outcome.completed.message.content == "Nouvelle réponse"
+
+
+def test_continue_yields_the_new_text_from_continues_from(scripted):
+    servicer, channel = scripted
+    old = "Il était une fois "  # 19 bytes
+    more = dict(kind=message_pb2.REPLY_KIND_CONTINUE, continues_from=len(old.encode()))
+    servicer.scripts = [
+        [started(**more), delta(19, "un café"), grpc.StatusCode.UNAVAILABLE],
+        # The resume asks for bytes of the whole message, and gets the rest.
+        [started(**more), delta(27, " 🎭"), completed(old + "un café 🎭")],
+    ]
+    reply = continue_reply(channel, "c1", backoff=FAST)
+    assert reply.offset == 0 and reply.started is None
+    assert list(reply) == ["un café", " 🎭"]
+    assert [kind for kind, _ in servicer.requests] == ["continue", "subscribe"]
+    assert servicer.resumes() == [("s1", len((old + "un café").encode()))]
+    assert reply.started.continues_from == 19
+    assert reply.offset == len((old + "un café 🎭").encode())
+    assert reply.outcome.completed.message.content == old + "un café 🎭"
+
+
+def test_a_continuation_s_old_text_is_not_repeated(scripted):
+    servicer, channel = scripted
+    # A server that sends a watcher the whole message so far, from byte 0.
+    servicer.scripts = [[started(continues_from=3), delta(0, "abcdé"), delta(6, "f"), completed("abcdéf")]]
+    watch = watch_chat(channel, "c1", events=True, backoff=FAST)
+    events = []
+    for event in watch:
+        events.append(event)
+        if event.WhichOneof("event") == "completed":
+            break
+    watch.close()
+    assert events[1:] == [delta(3, "dé"), delta(6, "f"), completed("abcdéf")]
+
+
+def test_a_cancelled_continuation_s_partial_length(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [
+        [started(continues_from=3), delta(3, "de"), cancelled(5)],  # counted from the message's start
+        [started(continues_from=3), delta(3, "de"), cancelled(2)],  # or the new bytes alone
+        [started(continues_from=3), delta(3, "de"), cancelled(4)],
+    ]
+    for _ in range(2):
+        reply = continue_reply(channel, "c1")
+        assert "".join(reply) == "de"
+        assert reply.outcome.WhichOneof("event") == "cancelled"
+    with pytest.raises(ProtocolError, match="4 bytes but 5"):
+        list(continue_reply(channel, "c1"))
+
+
+def test_a_drop_before_started_of_a_regenerate_is_not_retried(scripted):
+    servicer, channel = scripted
+    servicer.scripts = [[grpc.StatusCode.UNAVAILABLE]]
+    with pytest.raises(grpc.RpcError) as err:
+        list(regenerate(channel, "c1", backoff=FAST))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert [kind for kind, _ in servicer.requests] == ["regenerate"]
+
+
+def test_watch_chat_passes_chat_changed_on_in_events_mode(scripted):
+    servicer, channel = scripted
+    changed = message_pb2.GenerationEvent(
+        chat_changed=message_pb2.ChatChanged(
+            chat_session_id="c1", kind=message_pb2.CHAT_CHANGE_KIND_SELECTED, message_ids=["m1"]
+        )
+    )
+    servicer.scripts = [[changed, started(), delta(0, "x"), completed("x"), END]]
+    watch = watch_chat(channel, "c1", events=True, backoff=FAST)
+    events = []
+    for event in watch:
+        events.append(event)
+        if event.WhichOneof("event") == "completed":
+            break
+    watch.close()
+    assert events[0] == changed
+    # Text mode skips it.
+    servicer.scripts = [[changed, started(), delta(0, "x"), completed("x"), END]]
+    watch = watch_chat(channel, "c1", backoff=FAST)
+    assert next(watch) == "x"
+    watch.close()

@@ -11,13 +11,25 @@ from pathlib import Path
 
 import grpc
 
-from conftest import API_KEY, list_messages, open_chat, run_cli, slow_reply_chunks, start_server, wait_until
+from conftest import (
+    API_KEY,
+    RPC_TIMEOUT,
+    list_messages,
+    open_chat,
+    run_cli,
+    slow_reply_chunks,
+    start_server,
+    wait_until,
+)
 from roleplay_client import (
     Backoff,
     chat_session_pb2,
+    chat_session_pb2_grpc,
     connect,
+    continue_reply,
     message_pb2,
     message_pb2_grpc,
+    regenerate,
     send_message,
     user_pb2,
     user_pb2_grpc,
@@ -297,3 +309,330 @@ def test_a_token_is_needed_once_a_user_has_one(upstream, tmp_path, monkeypatch):
         finally:
             alice.close()
             wrong.close()
+
+
+# --- Swipes, continue and editing ------------------------------------------------
+
+ROLE_USER = chat_session_pb2.ROLE_USER
+ROLE_ASSISTANT = chat_session_pb2.ROLE_ASSISTANT
+
+
+def test_swipes_regenerate_twice_then_select_the_first(server, upstream):
+    chat = open_chat(server.channel)
+    stub = message_pb2_grpc.MessageServiceStub(server.channel)
+
+    upstream.chunks = ["First ", "answer."]
+    first = send_message(server.channel, chat.id, "Sing me something.")
+    assert "".join(first) == "First answer."
+    assert first.started.kind == message_pb2.REPLY_KIND_SEND
+    message_id = first.outcome.completed.message.id
+    assert message_id == first.started.assistant_message_id
+
+    alternatives = [("First answer.", first.stream_id)]
+    for count, chunks in ((2, ["Second ", "answer, café."]), (3, ["Third ", "answer 🎭"])):
+        upstream.chunks = chunks
+        reply = regenerate(server.channel, chat.id)
+        text = "".join(reply)
+        assert text == "".join(chunks)
+        assert reply.outcome.WhichOneof("event") == "completed"
+        assert reply.offset == len(text.encode("utf-8"))
+        started = reply.started
+        assert started.kind == message_pb2.REPLY_KIND_REGENERATE
+        assert started.assistant_message_id == message_id
+        assert (started.alternative_index, started.alternative_count) == (count - 1, count)
+        assert started.continues_from == 0
+        stored = reply.outcome.completed.message
+        assert (stored.id, stored.content, stored.alternative_index, stored.alternative_count) == (
+            message_id,
+            text,
+            count - 1,
+            count,
+        )
+        # Asked again from the user's message: no earlier alternative is in the prompt.
+        assert upstream.requests[-1]["body"]["messages"][-1] == {"role": "user", "content": "Sing me something."}
+        alternatives.append((text, reply.stream_id))
+
+    # The new alternative is the selected one until another is selected.
+    shown = list_messages(server.channel, chat.id)[1]
+    assert (shown.id, shown.content, shown.alternative_index, shown.alternative_count) == (
+        message_id,
+        "Third answer 🎭",
+        2,
+        3,
+    )
+
+    selected = stub.SelectAlternative(
+        message_pb2.SelectAlternativeRequest(message_id=message_id, index=0), timeout=RPC_TIMEOUT
+    )
+    assert (selected.id, selected.content, selected.alternative_index, selected.alternative_count) == (
+        message_id,
+        "First answer.",
+        0,
+        3,
+    )
+
+    listed = stub.ListAlternatives(message_pb2.ListAlternativesRequest(message_id=message_id), timeout=RPC_TIMEOUT)
+    assert len(listed.alternatives) == 3
+    assert [(a.content, a.stream_id) for a in listed.alternatives] == alternatives
+    assert [a.alternative_index for a in listed.alternatives] == [0, 1, 2]
+    assert all(a.status == COMPLETED for a in listed.alternatives)
+    assert listed.selected_index == 0
+
+    messages = list_messages(server.channel, chat.id)
+    assert [(m.role, m.content, m.status, m.alternative_index, m.alternative_count) for m in messages] == [
+        (ROLE_USER, "Sing me something.", COMPLETED, 0, 1),
+        (ROLE_ASSISTANT, "First answer.", COMPLETED, 0, 3),
+    ]
+
+    # Out of range: refused, nothing changes.
+    try:
+        stub.SelectAlternative(
+            message_pb2.SelectAlternativeRequest(message_id=message_id, index=3), timeout=RPC_TIMEOUT
+        )
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        raise AssertionError("alternative 3 of 3 was selected")
+
+    # The story goes on from the selected alternative.
+    upstream.chunks = ["Fourth."]
+    assert "".join(send_message(server.channel, chat.id, "And then?")) == "Fourth."
+    sent = upstream.requests[-1]["body"]["messages"]
+    assert sent[-2:] == [
+        {"role": "assistant", "content": "First answer."},
+        {"role": "user", "content": "And then?"},
+    ]
+
+
+def test_continue_appends_to_the_last_reply(server, upstream):
+    chat = open_chat(server.channel)
+    upstream.chunks = ["Once upon ", "a time"]
+    first = send_message(server.channel, chat.id, "Tell me a story.")
+    old = "".join(first)
+    message_id = first.outcome.completed.message.id
+
+    upstream.chunks = [", a bard ", "sang of café 🎭."]
+    more = continue_reply(server.channel, chat.id)
+    new = "".join(more)
+
+    # The stream yields the new text; the completed message is the whole one.
+    assert new == ", a bard sang of café 🎭."
+    assert more.started.kind == message_pb2.REPLY_KIND_CONTINUE
+    assert more.started.assistant_message_id == message_id
+    assert more.started.continues_from == len(old.encode("utf-8"))
+    assert more.outcome.WhichOneof("event") == "completed"
+    assert more.outcome.completed.message.id == message_id
+    assert more.outcome.completed.message.content == old + new
+    assert more.offset == len((old + new).encode("utf-8"))
+    assert more.reconnects == 0
+
+    messages = list_messages(server.channel, chat.id)
+    assert [(m.role, m.content, m.status) for m in messages] == [
+        (ROLE_USER, "Tell me a story.", COMPLETED),
+        (ROLE_ASSISTANT, "Once upon a time, a bard sang of café 🎭.", COMPLETED),
+    ]
+    # The same alternative grew: no new one.
+    assert (messages[1].id, messages[1].alternative_index, messages[1].alternative_count) == (message_id, 0, 1)
+
+
+def test_regenerate_survives_a_cut_connection(server, upstream, proxy):
+    chat = open_chat(server.channel)
+    upstream.chunks = ["A first try."]
+    assert "".join(send_message(server.channel, chat.id, "Tell me a story.")) == "A first try."
+    upstream.chunks = slow_reply_chunks(40)
+    upstream.delay = 0.05
+    expected = upstream.reply()
+    total = len(expected.encode("utf-8"))
+
+    channel = connect(proxy.address)
+    try:
+        reply = regenerate(channel, chat.id, backoff=FAST)
+        received = bytearray()
+        for piece in reply:
+            received += piece.encode("utf-8")
+            if proxy.cuts == 0 and len(received) >= total // 3:
+                proxy.cut()
+    finally:
+        channel.close()
+
+    assert bytes(received) == expected.encode("utf-8")
+    assert proxy.cuts == 1
+    assert reply.reconnects >= 1
+    assert proxy.accepted >= 2
+    assert (reply.started.alternative_index, reply.started.alternative_count) == (1, 2)
+    assert reply.outcome.WhichOneof("event") == "completed"
+    shown = list_messages(server.channel, chat.id)[1]
+    assert (shown.content, shown.alternative_index, shown.alternative_count) == (expected, 1, 2)
+
+
+def test_continue_reply_survives_a_cut_connection(server, upstream, proxy):
+    chat = open_chat(server.channel)
+    upstream.chunks = ["Prologue: ", "café 🎭. "]
+    old = "".join(send_message(server.channel, chat.id, "Begin."))
+    upstream.chunks = slow_reply_chunks(40)
+    upstream.delay = 0.05
+    expected = upstream.reply()
+    total = len(expected.encode("utf-8"))
+
+    channel = connect(proxy.address)
+    try:
+        reply = continue_reply(channel, chat.id, backoff=FAST)
+        received = bytearray()
+        for piece in reply:
+            received += piece.encode("utf-8")
+            if proxy.cuts == 0 and len(received) >= total // 3:
+                proxy.cut()
+            elif proxy.cuts == 1 and reply.reconnects == 1 and len(received) >= 2 * total // 3:
+                proxy.cut()  # and once more, after resuming
+    finally:
+        channel.close()
+
+    # Resumed by offsets into the whole message, each new byte exactly once.
+    assert bytes(received) == expected.encode("utf-8")
+    assert proxy.cuts == 2
+    assert reply.reconnects >= 2
+    assert reply.started.continues_from == len(old.encode("utf-8"))
+    assert reply.offset == len((old + expected).encode("utf-8"))
+    assert reply.outcome.WhichOneof("event") == "completed"
+    assert reply.outcome.completed.message.content == old + expected
+    assert list_messages(server.channel, chat.id)[1].content == old + expected
+
+
+def test_edit_fork_rewind_and_delete(server, upstream):
+    chat = open_chat(server.channel)
+    messages_stub = message_pb2_grpc.MessageServiceStub(server.channel)
+    chats_stub = chat_session_pb2_grpc.ChatSessionServiceStub(server.channel)
+    for content, answer in (("First.", "One."), ("Second.", "Two.")):
+        upstream.chunks = [answer]
+        assert "".join(send_message(server.channel, chat.id, content)) == answer
+    user1, reply1, user2, reply2 = list_messages(server.channel, chat.id)
+
+    edited = messages_stub.EditMessage(
+        message_pb2.EditMessageRequest(message_id=user1.id, content="First, edited."), timeout=RPC_TIMEOUT
+    )
+    assert (edited.id, edited.role, edited.content) == (user1.id, ROLE_USER, "First, edited.")
+    assert edited.HasField("edited_at")
+    try:
+        messages_stub.EditMessage(
+            message_pb2.EditMessageRequest(message_id=user1.id, content="  "), timeout=RPC_TIMEOUT
+        )
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        raise AssertionError("an empty edit was accepted")
+
+    fork = chats_stub.ForkChatSession(
+        chat_session_pb2.ForkChatSessionRequest(chat_session_id=chat.id, message_id=reply1.id), timeout=RPC_TIMEOUT
+    )
+    assert fork.id != chat.id
+    assert (fork.character_id, fork.user_profile_id) == (chat.character_id, chat.user_profile_id)
+    assert fork.title == f"{chat.title} (fork)"
+    assert [(m.role, m.content) for m in list_messages(server.channel, fork.id)] == [
+        (ROLE_USER, "First, edited."),
+        (ROLE_ASSISTANT, "One."),
+    ]
+
+    rewound = messages_stub.RewindChatSession(
+        message_pb2.RewindChatSessionRequest(chat_session_id=chat.id, message_id=user2.id), timeout=RPC_TIMEOUT
+    )
+    assert list(rewound.deleted_message_ids) == [reply2.id]
+    assert [m.id for m in list_messages(server.channel, chat.id)] == [user1.id, reply1.id, user2.id]
+
+    # The chat ends with a user message: nothing to continue, but
+    # RegenerateReply answers it.
+    try:
+        list(continue_reply(server.channel, chat.id))
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    else:
+        raise AssertionError("a user message was continued")
+    upstream.chunks = ["Two, again."]
+    answer = regenerate(server.channel, chat.id)
+    assert "".join(answer) == "Two, again."
+    assert answer.started.user_message_id == user2.id
+    assert (answer.started.alternative_index, answer.started.alternative_count) == (0, 1)
+
+    messages_stub.DeleteMessage(message_pb2.DeleteMessageRequest(message_id=user1.id), timeout=RPC_TIMEOUT)
+    assert [m.content for m in list_messages(server.channel, chat.id)] == ["One.", "Second.", "Two, again."]
+    # The fork is a copy: unchanged.
+    assert [m.content for m in list_messages(server.channel, fork.id)] == ["First, edited.", "One."]
+
+
+def test_watch_chat_sees_chat_changed(server, upstream):
+    chat = open_chat(server.channel)
+    stub = message_pb2_grpc.MessageServiceStub(server.channel)
+    upstream.chunks = ["One."]
+    first = send_message(server.channel, chat.id, "Hi.")
+    list(first)
+    upstream.chunks = ["Two."]
+    list(regenerate(server.channel, chat.id))
+    message_id = first.outcome.completed.message.id
+
+    channel = connect(server.target)
+    watch = watch_chat(channel, chat.id, events=True, backoff=FAST)
+    changes = []
+    failure = []
+
+    def consume():
+        try:
+            for event in watch:
+                if event.WhichOneof("event") == "chat_changed":
+                    changes.append(event.chat_changed)
+                    return
+        except Exception as err:  # noqa: BLE001 - reported by the main thread
+            failure.append(err)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    try:
+
+        def watchers() -> int:
+            status = stub.GetStreamStatus(message_pb2.GetStreamStatusRequest(chat_session_id=chat.id), timeout=5)
+            return status.watchers
+
+        wait_until(lambda: watchers() >= 1, 10, "the watcher to subscribe")
+        stub.SelectAlternative(
+            message_pb2.SelectAlternativeRequest(message_id=message_id, index=0), timeout=RPC_TIMEOUT
+        )
+        wait_until(lambda: bool(changes or failure), 10, "ChatChanged")
+        assert not failure, failure
+    finally:
+        # Closing the channel ends the watch's call, so the consumer stops
+        # even when the test failed half-way.
+        channel.close()
+        consumer.join(10)
+        watch.close()
+    assert changes[0].chat_session_id == chat.id
+    assert changes[0].kind == message_pb2.CHAT_CHANGE_KIND_SELECTED
+    assert list(changes[0].message_ids) == [message_id]
+
+
+def test_example_swipes_then_selects(server, upstream):
+    upstream.chunks = ["Same ", "song, ", "café 🎭"]
+    chat = open_chat(server.channel)
+    example = Path(__file__).resolve().parents[1] / "examples" / "chat.py"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(example),
+            "--target",
+            server.target,
+            "--chat-id",
+            chat.id,
+            "--swipes",
+            "2",
+            "--select",
+            "0",
+            "Sing.",
+        ],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=30,
+    )
+    stderr = done.stderr.decode(errors="replace")
+    assert done.returncode == 0, stderr
+    assert done.stdout.decode("utf-8") == "Same song, café 🎭\n" * 3
+    assert "[alternative 2 of 2]" in stderr and "[alternative 3 of 3]" in stderr
+    assert "[kept alternative 1 of 3" in stderr
+    messages = list_messages(server.channel, chat.id)
+    assert (messages[1].alternative_index, messages[1].alternative_count) == (0, 3)

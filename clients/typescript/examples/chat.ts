@@ -5,6 +5,7 @@
  *
  *   npm run build
  *   node dist/examples/chat.js [--url http://127.0.0.1:50051] [--web] [--chat CHAT_ID] [--token TOKEN] "Hello!"
+ *   node dist/examples/chat.js --chat CHAT_ID --swipes 2 --select 0 "Hello!"
  *
  * Without --chat it makes a character, a user profile and a chat first (the
  * provider API key must be set, or given in $ROLEPLAY_API_KEY). --web uses
@@ -12,12 +13,18 @@
  * reported on stderr; the reply alone goes to stdout. Once the server has
  * users, give a token with --token or, better (ps shows arguments),
  * $ROLEPLAY_TOKEN.
+ *
+ * Swipes: with --swipes N the reply is then regenerated N times
+ * (RegenerateReply, each resumed the same way after a drop); each new
+ * alternative is printed on its own line and becomes the selected one.
+ * --select INDEX then keeps alternative INDEX (SelectAlternative; 0 is the
+ * first reply): the one the story continues from. Notes go to stderr.
  */
 
 import { parseArgs } from "node:util";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { createClients, sendMessage } from "../src/index.js";
+import { createClients, regenerate, sendMessage, type FollowOptions, type ReplyStream } from "../src/index.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,9 +33,21 @@ const { values, positionals } = parseArgs({
     chat: { type: "string" },
     web: { type: "boolean", default: false },
     token: { type: "string", default: process.env.ROLEPLAY_TOKEN },
+    swipes: { type: "string", default: "0" },
+    select: { type: "string" },
   },
 });
 const content = positionals.join(" ") || "Hello!";
+const swipes = Number(values.swipes);
+const select = values.select === undefined ? undefined : Number(values.select);
+if (!Number.isInteger(swipes) || swipes < 0 || (select !== undefined && (!Number.isInteger(select) || select < 0))) {
+  console.error("--swipes and --select take a whole number");
+  process.exit(2);
+}
+if (select !== undefined && swipes === 0) {
+  console.error("--select needs --swipes");
+  process.exit(2);
+}
 
 const transport = values.web
   ? createGrpcWebTransport({ baseUrl: values.url })
@@ -50,17 +69,36 @@ if (chatId === undefined) {
   console.error(`chat ${chatId}`);
 }
 
-const reply = sendMessage(clients.messages, chatId, content, {
+const follow: FollowOptions = {
   onReconnect: ({ attempt, delayMs, offset, error }) =>
     console.error(`\n[connection lost at byte ${offset} (${error.message}); retry ${attempt} in ${Math.round(delayMs)} ms]`),
-});
-for await (const piece of reply) {
-  process.stdout.write(piece);
-}
-process.stdout.write("\n");
+};
 
-const outcome = reply.outcome?.event;
-if (outcome?.case !== "completed") {
-  console.error(`reply ended: ${outcome?.case}${outcome?.case === "failed" ? ` (${outcome.value.message})` : ""}`);
-  process.exitCode = 1;
+/** Prints a reply as it streams; true when it completed. */
+async function print(reply: ReplyStream): Promise<boolean> {
+  for await (const piece of reply) {
+    process.stdout.write(piece);
+  }
+  process.stdout.write("\n");
+  const outcome = reply.outcome?.event;
+  if (outcome?.case !== "completed") {
+    console.error(`reply ended: ${outcome?.case}${outcome?.case === "failed" ? ` (${outcome.value.message})` : ""}`);
+    return false;
+  }
+  return true;
 }
+
+let ok = await print(sendMessage(clients.messages, chatId, content, follow));
+let messageId = "";
+for (let i = 0; ok && i < swipes; i++) {
+  const swipe = regenerate(clients.messages, chatId, follow);
+  ok = await print(swipe);
+  const started = swipe.started!;
+  messageId = started.assistantMessageId;
+  console.error(`[alternative ${started.alternativeIndex + 1} of ${started.alternativeCount}]`);
+}
+if (ok && select !== undefined) {
+  const kept = await clients.messages.selectAlternative({ messageId, index: select });
+  console.error(`[kept alternative ${kept.alternativeIndex + 1} of ${kept.alternativeCount}: ${kept.content}]`);
+}
+if (!ok) process.exitCode = 1;

@@ -5,18 +5,25 @@
  * and every `Delta` says at which UTF-8 *byte* offset of the reply its text
  * starts. A client that loses its connection calls `SubscribeChatSession`
  * with `resume: {streamId, offset}`, where `offset` is the number of bytes it
- * already has, and the server sends the rest. The two helpers here do that:
+ * already has, and the server sends the rest. The helpers here do that:
  *
  * - {@link sendMessage}`(client, chatId, content)` sends a message and yields
  *   the reply's text pieces until the reply ends. If the connection drops
  *   after the reply started, it resumes the reply with `SubscribeChatSession`
  *   and carries on.
+ * - {@link regenerate}`(client, chatId)` asks for a new alternative ("swipe")
+ *   of the chat's last reply (`RegenerateReply`), followed the same way.
+ * - {@link continueReply}`(client, chatId)` appends more text to the chat's
+ *   last reply (`ContinueReply`), followed the same way. Offsets count from
+ *   the start of the whole message, so the stream yields only the new text,
+ *   from `started.continuesFrom`; `outcome`'s `message.content` is the whole
+ *   message.
  * - {@link watchChat}`(client, chatId, opts)` follows a chat indefinitely: the
  *   live reply, then every later one (the server sends heartbeats while the
  *   chat is idle), re-subscribing from the current position whenever the
  *   connection drops.
  *
- * Both return a {@link ReplyStream}: an async generator of `string` pieces
+ * All return a {@link ReplyStream}: an async generator of `string` pieces
  * (`for await (const piece of stream)`), or of deduplicated
  * `GenerationEvent`s through `stream.events()`. Its `streamId`, `offset`,
  * `outcome` and `reconnects` tell where the reply stands. Leaving the loop
@@ -42,8 +49,10 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type CallOptions, type Client } from "@connectrpc/connect";
 import {
   AddUserMessageRequestSchema,
+  ContinueReplyRequestSchema,
   GenerationEventSchema,
   MessageService,
+  RegenerateReplyRequestSchema,
   SubscribeChatSessionRequestSchema,
   type GenerationEvent,
   type Started,
@@ -169,6 +178,7 @@ export type TerminalEvent = GenerationEvent & {
 };
 
 const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The length of `text` in UTF-8 bytes, which is what offsets count. */
 export function utf8Length(text: string): number {
@@ -190,9 +200,14 @@ type OpenCall = (signal: AbortSignal) => AsyncIterable<GenerationEvent>;
 export class ReplyStream implements AsyncGenerator<string, void, undefined> {
   /** The reply being followed (undefined before its `Started`). */
   streamId: string | undefined;
-  /** UTF-8 bytes of that reply received so far. */
+  /**
+   * UTF-8 bytes of that reply received so far. Offsets count from the start
+   * of the whole message, so for a continuation (`started.continuesFrom` > 0)
+   * this starts at `continuesFrom`: the message's earlier bytes, which the
+   * stream does not yield again.
+   */
   offset = 0;
-  /** The reply's `Started` event, once seen. */
+  /** The reply's `Started` event (kind, alternative index and count, `continuesFrom`), once seen. */
   started: Started | undefined;
   /** The terminal event (completed, failed or cancelled) of that reply, once it arrived. */
   outcome: TerminalEvent | undefined;
@@ -206,6 +221,9 @@ export class ReplyStream implements AsyncGenerator<string, void, undefined> {
   readonly #options: FollowOptions;
   // Whether the current reply's Started was already passed on.
   #announced = false;
+  // A continuation followed from its Started: the message's bytes before
+  // this, its old text, are dropped from deltas rather than repeated.
+  #oldText = 0;
   #consumed = false;
   #text: AsyncGenerator<string, void, undefined> | undefined;
 
@@ -236,7 +254,8 @@ export class ReplyStream implements AsyncGenerator<string, void, undefined> {
   /**
    * The events, each once, as if the connection had never dropped: `Started`
    * and the terminal event of each reply, `Delta`s (whose offsets always equal
-   * the bytes received before them) and `Heartbeat`s.
+   * the bytes received before them), `Heartbeat`s and `ChatChanged` (messages
+   * edited, selected, deleted or rewound: reload them).
    */
   events(): AsyncGenerator<GenerationEvent, void, undefined> {
     if (this.#consumed) throw new Error("this ReplyStream is already being consumed");
@@ -354,8 +373,11 @@ export class ReplyStream implements AsyncGenerator<string, void, undefined> {
           // A resume starts with the reply's Started again.
           if (this.#announced) return [undefined, false];
         } else if (this.#followLater || this.streamId === undefined) {
+          // A continuation's new text starts after the message's existing
+          // bytes; any other reply starts at 0.
           this.streamId = streamId;
-          this.offset = 0;
+          this.offset = Number(e.value.continuesFrom);
+          this.#oldText = this.offset;
           this.outcome = undefined;
         } else {
           throw new ProtocolError(`expected reply ${this.streamId}, got Started of ${streamId}`);
@@ -368,16 +390,34 @@ export class ReplyStream implements AsyncGenerator<string, void, undefined> {
         const delta = e.value;
         this.#checkStream("delta", delta.streamId);
         if (this.outcome !== undefined) throw new ProtocolError(`a delta after the end of reply ${this.streamId}`);
-        const at = Number(delta.offset);
+        let at = Number(delta.offset);
+        let text = delta.text;
+        let out = event;
+        if (at < this.#oldText) {
+          // The continued message's old text (a watcher may be sent the
+          // whole message so far): keep only what comes after it.
+          const bytes = utf8.encode(delta.text);
+          const skip = this.#oldText - at;
+          if (bytes.length <= skip) return [undefined, false];
+          try {
+            text = strictUtf8.decode(bytes.subarray(skip));
+          } catch {
+            throw new ProtocolError(`reply ${this.streamId}: a delta splits a UTF-8 character at byte ${this.#oldText}`);
+          }
+          at = this.#oldText;
+          out = create(GenerationEventSchema, {
+            event: { case: "delta", value: { streamId: delta.streamId, offset: BigInt(at), text } },
+          });
+        }
         if (at !== this.offset) {
           throw new ProtocolError(
             `reply ${this.streamId}: a delta starts at byte ${at} but ${this.offset} bytes were received` +
               (at > this.offset ? " (a gap)" : " (an overlap)"),
           );
         }
-        const length = utf8Length(delta.text);
+        const length = utf8Length(text);
         this.offset += length;
-        return [event, length > 0];
+        return [out, length > 0];
       }
       case "completed":
       case "failed":
@@ -386,7 +426,12 @@ export class ReplyStream implements AsyncGenerator<string, void, undefined> {
         if (this.outcome !== undefined) return [undefined, false]; // a resume of an ended reply repeats its end
         const length =
           e.case === "completed" ? utf8Length(e.value.message?.content ?? "") : Number(e.value.partialLength);
-        if (length !== this.offset) {
+        // partial_length counts the whole message like the offsets do; for a
+        // continuation, a count of the new bytes alone is taken too.
+        const started = this.started;
+        const base = started !== undefined && started.streamId === this.streamId ? Number(started.continuesFrom) : 0;
+        const newBytes = this.offset - base;
+        if (length !== this.offset && !(e.case !== "completed" && length === newBytes)) {
           throw new ProtocolError(
             `reply ${this.streamId} ended with ${length} bytes but ${this.offset} were received`,
           );
@@ -395,6 +440,9 @@ export class ReplyStream implements AsyncGenerator<string, void, undefined> {
         return [event, true];
       }
       case "heartbeat":
+      case "chatChanged":
+        // chatChanged: messages were edited, selected, deleted or rewound;
+        // a watcher reloads them (ListMessages).
         return [event, true];
       default:
         return [undefined, false]; // an event kind newer than this client
@@ -456,10 +504,67 @@ export function sendMessage(
 }
 
 /**
+ * Asks for a new alternative ("swipe") of the chat's last reply and yields its
+ * text pieces until it ends (`stream.events()` gives the events instead). The
+ * new alternative is selected; earlier ones stay (`ListAlternatives`,
+ * `SelectAlternative`). When the chat ends with a user message instead, this
+ * answers it.
+ *
+ * Calls `RegenerateReply` and follows it exactly like {@link sendMessage}:
+ * after a drop once the reply started it resumes with
+ * `SubscribeChatSession{resume: {streamId, offset}}`; errors before `Started`
+ * (ABORTED while a reply runs, FAILED_PRECONDITION when there is nothing to
+ * answer, a drop, ...) are thrown and never retried, so no second alternative
+ * is started. `stream.started.alternativeIndex` and `alternativeCount` say
+ * which alternative this is.
+ */
+export function regenerate(client: MessageClient, chatId: string, options: FollowOptions = {}): ReplyStream {
+  const request = create(RegenerateReplyRequestSchema, { chatSessionId: chatId });
+  return new ReplyStream(
+    client,
+    chatId,
+    (signal) => client.regenerateReply(request, { ...options.callOptions, signal }),
+    false,
+    options,
+  );
+}
+
+/**
+ * Asks the model to go on from the end of the chat's last reply and yields
+ * the *new* text pieces until it ends; the text is appended to that message
+ * (the same alternative).
+ *
+ * Calls `ContinueReply` and follows it like {@link sendMessage}. Offsets count
+ * from the start of the whole message: the new text starts at
+ * `started.continuesFrom`, which is where `stream.offset` starts, so at the
+ * end `offset` is the whole message's length in UTF-8 bytes and a resume asks
+ * for the rest of the whole message. What the iteration yields is only the new
+ * text; the whole message (old text, then new) is the completed outcome's
+ * `message.content`. Errors before `Started` (FAILED_PRECONDITION when the last
+ * message is not an assistant reply, ABORTED, a drop, ...) are thrown and
+ * never retried.
+ */
+export function continueReply(client: MessageClient, chatId: string, options: FollowOptions = {}): ReplyStream {
+  const request = create(ContinueReplyRequestSchema, { chatSessionId: chatId });
+  return new ReplyStream(
+    client,
+    chatId,
+    (signal) => client.continueReply(request, { ...options.callOptions, signal }),
+    false,
+    options,
+  );
+}
+
+/**
  * Follows a chat: yields the text pieces of the live reply (from
  * `options.resume`, when given), then of every later reply, until the loop is
  * left or `options.signal` aborts. Use `stream.events()` to see where replies
  * start and end.
+ *
+ * Replies of every kind are followed (sent, regenerated, continued); a
+ * continuation's text starts at its `Started.continuesFrom`, the message's
+ * earlier bytes are not repeated. `stream.events()` also passes on
+ * `ChatChanged` (messages edited, selected, deleted or rewound).
  *
  * After a drop (a retryable error, or the stream ending) it re-subscribes from
  * the current position, with backoff. A reply that both starts and ends while

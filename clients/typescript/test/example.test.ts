@@ -61,3 +61,49 @@ test("examples/chat.js prints the whole reply once across a cut", { timeout: 20_
   assert.equal(Buffer.concat(stdout).toString("utf8"), EXPECTED + "\n");
   assert.match(stderr, /\[connection lost at byte \d+/);
 });
+
+test("examples/chat.js --swipes 2 --select 0 regenerates twice, then keeps the first", { timeout: 20_000 }, async () => {
+  const { clients } = grpcClients(server.baseUrl);
+  const chatId = await createChat(clients);
+  upstream.delayMs = 0;
+  const child = spawn(
+    process.execPath,
+    [
+      join(PACKAGE_DIR, "dist", "examples", "chat.js"),
+      "--url",
+      server.baseUrl,
+      "--chat",
+      chatId,
+      "--swipes",
+      "2",
+      "--select",
+      "0",
+      "Sing",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ROLEPLAY_TOKEN: "" } },
+  );
+  const stdout: Buffer[] = [];
+  let stderr = "";
+  child.stdout.on("data", (b: Buffer) => stdout.push(b));
+  child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  try {
+    const code = await withTimeout(exited, 15_000, "the example to finish");
+    assert.equal(code, 0, `exit code ${code}; stderr:\n${stderr}`);
+  } finally {
+    child.kill("SIGKILL");
+    upstream.delayMs = 50;
+  }
+  assert.equal(Buffer.concat(stdout).toString("utf8"), `${EXPECTED}\n`.repeat(3));
+  assert.match(stderr, /\[alternative 2 of 2\]/);
+  assert.match(stderr, /\[alternative 3 of 3\]/);
+  assert.match(stderr, /\[kept alternative 1 of 3: /);
+  const { messages } = await clients.chats.listMessages({ chatSessionId: chatId }, { timeoutMs: 10_000 });
+  assert.deepEqual(
+    messages.map((m) => [m.alternativeIndex, m.alternativeCount]),
+    [
+      [0, 1],
+      [0, 3],
+    ],
+  );
+});

@@ -5,6 +5,8 @@ import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import {
+  ChatChangeKind,
+  continueReply,
   createClients,
   GenerationEventSchema,
   MessageSchema,
@@ -12,18 +14,22 @@ import {
   MessageStatus,
   ProtocolError,
   ReconnectFailedError,
+  regenerate,
+  ReplyKind,
   sendMessage,
   tokenInterceptor,
   utf8Length,
   watchChat,
   withToken,
   type GenerationEvent,
+  type StartedSchema,
   type SubscribeChatSessionRequest,
 } from "../src/index.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { withTimeout } from "./harness.js";
 
-const started = (streamId: string): GenerationEvent =>
-  create(GenerationEventSchema, { event: { case: "started", value: { streamId, chatSessionId: "c" } } });
+const started = (streamId: string, fields: MessageInitShape<typeof StartedSchema> = {}): GenerationEvent =>
+  create(GenerationEventSchema, { event: { case: "started", value: { ...fields, streamId, chatSessionId: "c" } } });
 const delta = (streamId: string, offset: number, text: string): GenerationEvent =>
   create(GenerationEventSchema, { event: { case: "delta", value: { streamId, offset: BigInt(offset), text } } });
 const completed = (streamId: string, content: string): GenerationEvent =>
@@ -33,6 +39,8 @@ const completed = (streamId: string, content: string): GenerationEvent =>
       value: { streamId, message: create(MessageSchema, { content, status: MessageStatus.COMPLETED }) },
     },
   });
+const cancelled = (streamId: string, partialLength: number): GenerationEvent =>
+  create(GenerationEventSchema, { event: { case: "cancelled", value: { streamId, partialLength: BigInt(partialLength) } } });
 const heartbeat = (): GenerationEvent => create(GenerationEventSchema, { event: { case: "heartbeat", value: {} } });
 
 type Script = (req: SubscribeChatSessionRequest, call: number) => AsyncIterable<GenerationEvent>;
@@ -40,16 +48,20 @@ type Script = (req: SubscribeChatSessionRequest, call: number) => AsyncIterable<
 function scripted(send: () => AsyncIterable<GenerationEvent>, subscribe: Script) {
   let calls = 0;
   const requests: SubscribeChatSessionRequest[] = [];
+  // The first call of each stream: "add", "regenerate" or "continue".
+  const opened: string[] = [];
   const transport = createRouterTransport(({ service }) => {
     service(MessageService, {
-      addUserMessageStreaming: () => send(),
+      addUserMessageStreaming: () => (opened.push("add"), send()),
+      regenerateReply: () => (opened.push("regenerate"), send()),
+      continueReply: () => (opened.push("continue"), send()),
       subscribeChatSession: (req) => {
         requests.push(req);
         return subscribe(req, ++calls);
       },
     });
   });
-  return { client: createClient(MessageService, transport), requests };
+  return { client: createClient(MessageService, transport), requests, opened };
 }
 
 async function collect(stream: AsyncIterable<string>): Promise<string> {
@@ -282,4 +294,157 @@ test("a token goes with the first call and every resume, by withToken, createCli
     () => withToken(createRouterTransport(routes), "tok secret"),
     (e) => e instanceof TypeError && !e.message.includes("secret"),
   );
+});
+
+// --- Regenerate and continue ----------------------------------------------------
+
+test("regenerate resumes after a drop like sendMessage", async () => {
+  const swipe = { kind: ReplyKind.REGENERATE, alternativeIndex: 1, alternativeCount: 2 };
+  const { client, requests, opened } = scripted(
+    async function* () {
+      yield started("s1", swipe);
+      yield delta("s1", 0, "Nouvelle ");
+      throw new ConnectError("connection reset", Code.Unavailable);
+    },
+    async function* (req) {
+      yield started("s1", swipe);
+      yield delta("s1", Number(req.resume!.offset), "réponse");
+      yield completed("s1", "Nouvelle réponse");
+    },
+  );
+  const reply = regenerate(client, "c", { backoff: FAST });
+  assert.equal(await collect(reply), "Nouvelle réponse");
+  assert.deepEqual(opened, ["regenerate"]);
+  assert.equal(requests.length, 1);
+  assert.equal(requests[0].resume?.offset, 9n);
+  assert.equal(reply.started?.alternativeIndex, 1);
+  assert.equal(reply.started?.alternativeCount, 2);
+  assert.equal(reply.outcome?.event.case, "completed");
+});
+
+test("continueReply yields the new text from continuesFrom and resumes by offsets into the whole message", async () => {
+  const old = "Il était une fois "; // 19 bytes
+  const more = { kind: ReplyKind.CONTINUE, continuesFrom: BigInt(utf8Length(old)) };
+  const { client, requests, opened } = scripted(
+    async function* () {
+      yield started("s1", more);
+      yield delta("s1", 19, "un café");
+      throw new ConnectError("connection reset", Code.Aborted);
+    },
+    async function* (req) {
+      assert.equal(req.resume?.offset, BigInt(utf8Length(old + "un café")));
+      yield started("s1", more);
+      yield delta("s1", Number(req.resume!.offset), " 🎭");
+      yield completed("s1", old + "un café 🎭");
+    },
+  );
+  const reply = continueReply(client, "c", { backoff: FAST });
+  const pieces: string[] = [];
+  for await (const piece of reply) pieces.push(piece);
+  assert.deepEqual(pieces, ["un café", " 🎭"]);
+  assert.deepEqual(opened, ["continue"]);
+  assert.equal(requests.length, 1);
+  assert.equal(reply.started?.continuesFrom, 19n);
+  assert.equal(reply.offset, utf8Length(old + "un café 🎭"));
+  const outcome = reply.outcome?.event;
+  assert.equal(outcome?.case === "completed" ? outcome.value.message?.content : undefined, old + "un café 🎭");
+});
+
+test("a continuation's old text is not repeated, and a delta after it must still be contiguous", async () => {
+  // A server that sends a watcher the whole message so far, from byte 0.
+  const { client } = scripted(
+    async function* () {},
+    async function* () {
+      yield started("s1", { continuesFrom: 3n });
+      yield delta("s1", 0, "abc"); // only old text
+      yield delta("s1", 0, "abcdé");
+      yield delta("s1", 6, "f");
+      yield completed("s1", "abcdéf");
+      await new Promise(() => {}); // idle forever
+    },
+  );
+  const stop = new AbortController();
+  const watch = watchChat(client, "c", { backoff: FAST, signal: stop.signal });
+  const seen: GenerationEvent[] = [];
+  for await (const event of watch.events()) {
+    seen.push(event);
+    if (event.event.case === "completed") break;
+  }
+  assert.deepEqual(seen.slice(1), [delta("s1", 3, "dé"), delta("s1", 6, "f"), completed("s1", "abcdéf")]);
+
+  const overlap = scripted(
+    async function* () {
+      yield started("s1", { continuesFrom: 3n });
+      yield delta("s1", 3, "de");
+      yield delta("s1", 0, "abcde"); // repeats new text: still an overlap
+    },
+    async function* () {},
+  );
+  await assert.rejects(collect(continueReply(overlap.client, "c")), /overlap/);
+});
+
+test("a cancelled continuation's partial length may count the whole message or the new bytes", async () => {
+  for (const [partial, ok] of [
+    [5, true],
+    [2, true],
+    [4, false],
+  ] as const) {
+    const { client } = scripted(
+      async function* () {
+        yield started("s1", { continuesFrom: 3n });
+        yield delta("s1", 3, "de");
+        yield cancelled("s1", partial);
+      },
+      async function* () {},
+    );
+    const reply = continueReply(client, "c");
+    if (ok) {
+      assert.equal(await collect(reply), "de");
+      assert.equal(reply.outcome?.event.case, "cancelled");
+    } else {
+      await assert.rejects(collect(reply), /ended with 4 bytes but 5/);
+    }
+  }
+});
+
+test("a drop before a regenerate's Started is thrown, never retried", async () => {
+  const { client, requests, opened } = scripted(
+    async function* () {
+      throw new ConnectError("connection reset", Code.Unavailable);
+    },
+    async function* () {},
+  );
+  await assert.rejects(
+    collect(regenerate(client, "c", { backoff: FAST })),
+    (e) => e instanceof ConnectError && e.code === Code.Unavailable,
+  );
+  assert.deepEqual(opened, ["regenerate"]);
+  assert.equal(requests.length, 0);
+});
+
+test("watchChat's events include ChatChanged; its text does not", async () => {
+  const changed = create(GenerationEventSchema, {
+    event: { case: "chatChanged", value: { chatSessionId: "c", kind: ChatChangeKind.SELECTED, messageIds: ["m1"] } },
+  });
+  const script = () =>
+    scripted(
+      async function* () {},
+      async function* () {
+        yield changed;
+        yield started("s1");
+        yield delta("s1", 0, "x");
+        yield completed("s1", "x");
+        await new Promise(() => {}); // idle forever
+      },
+    );
+  const stop = new AbortController();
+  const events = watchChat(script().client, "c", { signal: stop.signal }).events();
+  const first = await withTimeout(events.next(), 2_000, "the first event");
+  assert.deepEqual(first.value, changed);
+  await events.return();
+
+  const text = watchChat(script().client, "c", { signal: stop.signal });
+  assert.deepEqual(await withTimeout(text.next(), 2_000, "the first piece"), { done: false, value: "x" });
+  await text.return();
+  stop.abort();
 });

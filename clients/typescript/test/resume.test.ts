@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
+  continueReply,
   createClients,
   MessageStatus,
+  regenerate,
   Role,
   sendMessage,
   utf8Length,
@@ -196,4 +198,105 @@ test("sendMessage over gRPC-Web survives a cut mid-reply", { timeout: 20_000 }, 
     assert.match(preamble, /^POST \/roleplay\.v1\.MessageService\/\w+ HTTP\/1\.1\r\n/);
   }
   await assertStored(chatId, "Once more, over gRPC-Web.");
+});
+
+/** Sends a message whose reply is `answer`, quickly, on a direct connection; the slow CHUNKS come back after. */
+async function quickReply(chatId: string, content: string, answer: string[]): Promise<string> {
+  const direct = grpcClients(server.baseUrl).clients;
+  upstream.chunks = answer;
+  upstream.delayMs = 0;
+  try {
+    let text = "";
+    for await (const piece of sendMessage(direct.messages, chatId, content)) text += piece;
+    return text;
+  } finally {
+    upstream.chunks = CHUNKS;
+    upstream.delayMs = 50;
+  }
+}
+
+test("regenerate over gRPC survives a cut mid-reply", { timeout: 20_000 }, async (t) => {
+  const direct = grpcClients(server.baseUrl).clients;
+  const chatId = await createChat(direct);
+  assert.equal(await quickReply(chatId, "Tell me a long story.", ["A first try."]), "A first try.");
+  const viaProxy = grpcClients(proxy.baseUrl).clients;
+  const total = utf8Length(EXPECTED);
+
+  const reply = regenerate(viaProxy.messages, chatId, {
+    backoff: BACKOFF,
+    onReconnect: (info) => t.diagnostic(describe(info)),
+  });
+  let received = "";
+  let cut = false;
+  await withTimeout(
+    (async () => {
+      for await (const piece of reply) {
+        received += piece;
+        if (!cut && utf8Length(received) >= total / 3) {
+          cut = true;
+          assert.ok(proxy.cut() >= 1, "a connection to cut");
+        }
+      }
+    })(),
+    15_000,
+    "the new alternative across a cut",
+  );
+  assert.equal(received, EXPECTED);
+  assert.ok(cut, "the cut happened mid-reply");
+  assert.ok(reply.reconnects >= 1, `reconnected ${reply.reconnects} times`);
+  assert.deepEqual([reply.started?.alternativeIndex, reply.started?.alternativeCount], [1, 2]);
+  assert.equal(reply.outcome?.event.case, "completed");
+  await assertStored(chatId, "Tell me a long story.");
+});
+
+test("continueReply over gRPC survives two cuts, resuming by offsets into the whole message", { timeout: 20_000 }, async (t) => {
+  const direct = grpcClients(server.baseUrl).clients;
+  const chatId = await createChat(direct);
+  const old = await quickReply(chatId, "Begin.", ["Prologue: ", "café 🎭. "]);
+  const viaProxy = grpcClients(proxy.baseUrl).clients;
+  const reconnects: ReconnectInfo[] = [];
+  const total = utf8Length(EXPECTED);
+
+  const reply = continueReply(viaProxy.messages, chatId, {
+    backoff: BACKOFF,
+    onReconnect: (info) => {
+      reconnects.push(info);
+      t.diagnostic(describe(info));
+    },
+  });
+  let received = "";
+  const cutsAt = [Math.floor(total / 4), Math.floor((2 * total) / 3)];
+  await withTimeout(
+    (async () => {
+      for await (const piece of reply) {
+        received += piece;
+        if (cutsAt.length > 0 && utf8Length(received) >= cutsAt[0]) {
+          cutsAt.shift();
+          assert.ok(proxy.cut() >= 1, "a connection to cut");
+        }
+      }
+    })(),
+    15_000,
+    "the continuation across cuts",
+  );
+
+  // The stream yields the new text, each byte once; the offsets count the whole message.
+  assert.equal(received, EXPECTED);
+  assert.equal(cutsAt.length, 0, "both cuts happened mid-reply");
+  assert.ok(reply.reconnects >= 2, `reconnected ${reply.reconnects} times`);
+  assert.equal(reply.started?.continuesFrom, BigInt(utf8Length(old)));
+  assert.equal(reply.offset, utf8Length(old + EXPECTED));
+  for (const info of reconnects) assert.ok(info.offset >= utf8Length(old), `resumed at byte ${info.offset}`);
+  const outcome = reply.outcome?.event;
+  assert.equal(outcome?.case, "completed");
+  assert.equal(outcome.case === "completed" ? outcome.value.message?.content : undefined, old + EXPECTED);
+
+  const { messages } = await direct.chats.listMessages({ chatSessionId: chatId }, { timeoutMs: RPC_TIMEOUT_MS });
+  assert.deepEqual(
+    messages.map((m) => [m.role, m.status, m.content]),
+    [
+      [Role.USER, MessageStatus.COMPLETED, "Begin."],
+      [Role.ASSISTANT, MessageStatus.COMPLETED, old + EXPECTED],
+    ],
+  );
 });

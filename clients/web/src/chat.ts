@@ -320,8 +320,10 @@ export class ChatView {
           // Never expected: the bytes shown differ from what the server stored.
           console.error(`reply ${streamId}: the streamed text differs from the stored one`);
         }
+        // A whole Message to spread (not `{}`), so the literal has every
+        // required field of Message, alternative_index/count included.
         const message = create(MessageSchema, {
-          ...(stored ?? {}),
+          ...(stored ?? create(MessageSchema)),
           id: live.assistantMessageId || stored?.id || streamId,
           chatSessionId: this.#chatId,
           role: Role.ASSISTANT,

@@ -60,6 +60,11 @@ class ChatSessionServiceStub:
                 request_serializer=roleplay_dot_v1_dot_chat__session__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
+        self.ForkChatSession = channel.unary_unary(
+                '/roleplay.v1.ChatSessionService/ForkChatSession',
+                request_serializer=roleplay_dot_v1_dot_chat__session__pb2.ForkChatSessionRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ChatSession.FromString,
+                _registered_method=True)
 
 
 class ChatSessionServiceServicer:
@@ -96,7 +101,17 @@ class ChatSessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListMessages(self, request, context):
-        """Oldest first.
+        """Oldest first. Assistant turns show their selected alternative.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForkChatSession(self, request, context):
+        """A new chat, owned by the caller, with the same character, profile and
+        settings, whose history is a copy of this chat's up to and including
+        `message_id` (selected alternatives only). The original is unchanged.
+        NOT_FOUND for an unknown chat or a message not in it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +144,11 @@ def add_ChatSessionServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ListMessagesRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_chat__session__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'ForkChatSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForkChatSession,
+                    request_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ForkChatSessionRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_chat__session__pb2.ChatSession.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +287,33 @@ class ChatSessionService:
             '/roleplay.v1.ChatSessionService/ListMessages',
             roleplay_dot_v1_dot_chat__session__pb2.ListMessagesRequest.SerializeToString,
             roleplay_dot_v1_dot_chat__session__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForkChatSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.ChatSessionService/ForkChatSession',
+            roleplay_dot_v1_dot_chat__session__pb2.ForkChatSessionRequest.SerializeToString,
+            roleplay_dot_v1_dot_chat__session__pb2.ChatSession.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,13 +2,29 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from . import chat_session_pb2 as _chat_session_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReplyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPLY_KIND_UNSPECIFIED: _ClassVar[ReplyKind]
+    REPLY_KIND_SEND: _ClassVar[ReplyKind]
+    REPLY_KIND_REGENERATE: _ClassVar[ReplyKind]
+    REPLY_KIND_CONTINUE: _ClassVar[ReplyKind]
+
+class ChatChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHAT_CHANGE_KIND_UNSPECIFIED: _ClassVar[ChatChangeKind]
+    CHAT_CHANGE_KIND_EDITED: _ClassVar[ChatChangeKind]
+    CHAT_CHANGE_KIND_DELETED: _ClassVar[ChatChangeKind]
+    CHAT_CHANGE_KIND_SELECTED: _ClassVar[ChatChangeKind]
+    CHAT_CHANGE_KIND_REWOUND: _ClassVar[ChatChangeKind]
 
 class FailureCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,6 +43,15 @@ class CancelReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CANCEL_REASON_REQUESTED: _ClassVar[CancelReason]
     CANCEL_REASON_IDLE_TIMEOUT: _ClassVar[CancelReason]
     CANCEL_REASON_SHUTDOWN: _ClassVar[CancelReason]
+REPLY_KIND_UNSPECIFIED: ReplyKind
+REPLY_KIND_SEND: ReplyKind
+REPLY_KIND_REGENERATE: ReplyKind
+REPLY_KIND_CONTINUE: ReplyKind
+CHAT_CHANGE_KIND_UNSPECIFIED: ChatChangeKind
+CHAT_CHANGE_KIND_EDITED: ChatChangeKind
+CHAT_CHANGE_KIND_DELETED: ChatChangeKind
+CHAT_CHANGE_KIND_SELECTED: ChatChangeKind
+CHAT_CHANGE_KIND_REWOUND: ChatChangeKind
 FAILURE_CODE_UNSPECIFIED: FailureCode
 FAILURE_CODE_UPSTREAM_ERROR: FailureCode
 FAILURE_CODE_UPSTREAM_TIMEOUT: FailureCode
@@ -39,6 +64,72 @@ CANCEL_REASON_UNSPECIFIED: CancelReason
 CANCEL_REASON_REQUESTED: CancelReason
 CANCEL_REASON_IDLE_TIMEOUT: CancelReason
 CANCEL_REASON_SHUTDOWN: CancelReason
+
+class RegenerateReplyRequest(_message.Message):
+    __slots__ = ("chat_session_id",)
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    def __init__(self, chat_session_id: _Optional[str] = ...) -> None: ...
+
+class ContinueReplyRequest(_message.Message):
+    __slots__ = ("chat_session_id",)
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    def __init__(self, chat_session_id: _Optional[str] = ...) -> None: ...
+
+class SelectAlternativeRequest(_message.Message):
+    __slots__ = ("message_id", "index")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    index: int
+    def __init__(self, message_id: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
+
+class EditMessageRequest(_message.Message):
+    __slots__ = ("message_id", "content")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    content: str
+    def __init__(self, message_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class DeleteMessageRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class DeleteMessageResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RewindChatSessionRequest(_message.Message):
+    __slots__ = ("chat_session_id", "message_id")
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    message_id: str
+    def __init__(self, chat_session_id: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+
+class RewindChatSessionResponse(_message.Message):
+    __slots__ = ("deleted_message_ids",)
+    DELETED_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    deleted_message_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, deleted_message_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListAlternativesRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class ListAlternativesResponse(_message.Message):
+    __slots__ = ("alternatives", "selected_index")
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    alternatives: _containers.RepeatedCompositeFieldContainer[_chat_session_pb2.Message]
+    selected_index: int
+    def __init__(self, alternatives: _Optional[_Iterable[_Union[_chat_session_pb2.Message, _Mapping]]] = ..., selected_index: _Optional[int] = ...) -> None: ...
 
 class AddUserMessageRequest(_message.Message):
     __slots__ = ("chat_session_id", "content")
@@ -103,36 +194,56 @@ class StreamStatus(_message.Message):
     def __init__(self, streaming: _Optional[bool] = ..., stream_id: _Optional[str] = ..., text_length: _Optional[int] = ..., watchers: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GenerationEvent(_message.Message):
-    __slots__ = ("started", "delta", "heartbeat", "completed", "failed", "cancelled")
+    __slots__ = ("started", "delta", "heartbeat", "completed", "failed", "cancelled", "chat_changed")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    CHAT_CHANGED_FIELD_NUMBER: _ClassVar[int]
     started: Started
     delta: Delta
     heartbeat: Heartbeat
     completed: Completed
     failed: Failed
     cancelled: Cancelled
-    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., delta: _Optional[_Union[Delta, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ...) -> None: ...
+    chat_changed: ChatChanged
+    def __init__(self, started: _Optional[_Union[Started, _Mapping]] = ..., delta: _Optional[_Union[Delta, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ..., failed: _Optional[_Union[Failed, _Mapping]] = ..., cancelled: _Optional[_Union[Cancelled, _Mapping]] = ..., chat_changed: _Optional[_Union[ChatChanged, _Mapping]] = ...) -> None: ...
+
+class ChatChanged(_message.Message):
+    __slots__ = ("chat_session_id", "kind", "message_ids")
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    kind: ChatChangeKind
+    message_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, chat_session_id: _Optional[str] = ..., kind: _Optional[_Union[ChatChangeKind, str]] = ..., message_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Started(_message.Message):
-    __slots__ = ("stream_id", "chat_session_id", "user_message_id", "assistant_message_id", "model", "started_at")
+    __slots__ = ("stream_id", "chat_session_id", "user_message_id", "assistant_message_id", "model", "started_at", "kind", "alternative_index", "alternative_count", "continues_from")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ASSISTANT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONTINUES_FROM_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     chat_session_id: str
     user_message_id: str
     assistant_message_id: str
     model: str
     started_at: _timestamp_pb2.Timestamp
-    def __init__(self, stream_id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., user_message_id: _Optional[str] = ..., assistant_message_id: _Optional[str] = ..., model: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    kind: ReplyKind
+    alternative_index: int
+    alternative_count: int
+    continues_from: int
+    def __init__(self, stream_id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., user_message_id: _Optional[str] = ..., assistant_message_id: _Optional[str] = ..., model: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ReplyKind, str]] = ..., alternative_index: _Optional[int] = ..., alternative_count: _Optional[int] = ..., continues_from: _Optional[int] = ...) -> None: ...
 
 class Delta(_message.Message):
     __slots__ = ("stream_id", "offset", "text")

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from . import chat_session_pb2 as roleplay_dot_v1_dot_chat__session__pb2
 from . import message_pb2 as roleplay_dot_v1_dot_message__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -60,6 +61,41 @@ class MessageServiceStub:
                 request_serializer=roleplay_dot_v1_dot_message__pb2.GetStreamStatusRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_message__pb2.StreamStatus.FromString,
                 _registered_method=True)
+        self.RegenerateReply = channel.unary_stream(
+                '/roleplay.v1.MessageService/RegenerateReply',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.RegenerateReplyRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_message__pb2.GenerationEvent.FromString,
+                _registered_method=True)
+        self.ContinueReply = channel.unary_stream(
+                '/roleplay.v1.MessageService/ContinueReply',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.ContinueReplyRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_message__pb2.GenerationEvent.FromString,
+                _registered_method=True)
+        self.SelectAlternative = channel.unary_unary(
+                '/roleplay.v1.MessageService/SelectAlternative',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.SelectAlternativeRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_chat__session__pb2.Message.FromString,
+                _registered_method=True)
+        self.EditMessage = channel.unary_unary(
+                '/roleplay.v1.MessageService/EditMessage',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.EditMessageRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_chat__session__pb2.Message.FromString,
+                _registered_method=True)
+        self.DeleteMessage = channel.unary_unary(
+                '/roleplay.v1.MessageService/DeleteMessage',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.DeleteMessageRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_message__pb2.DeleteMessageResponse.FromString,
+                _registered_method=True)
+        self.RewindChatSession = channel.unary_unary(
+                '/roleplay.v1.MessageService/RewindChatSession',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.RewindChatSessionRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_message__pb2.RewindChatSessionResponse.FromString,
+                _registered_method=True)
+        self.ListAlternatives = channel.unary_unary(
+                '/roleplay.v1.MessageService/ListAlternatives',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesResponse.FromString,
+                _registered_method=True)
 
 
 class MessageServiceServicer:
@@ -109,6 +145,71 @@ class MessageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegenerateReply(self, request, context):
+        """Generates a new alternative ("swipe") for the chat's last assistant
+        message and selects it; earlier alternatives stay (see ListAlternatives).
+        When the chat ends with a user message instead (its reply was deleted, or
+        rewound away), answers that message. Streams like AddUserMessageStreaming;
+        Started carries the alternative's index and count. A failed, cancelled or
+        interrupted reply is retried this way.
+
+        Statuses before Started: as AddUserMessageStreaming, and
+        FAILED_PRECONDITION when the chat has no message to answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContinueReply(self, request, context):
+        """Asks the model to go on from the end of the chat's last assistant
+        message and appends the new text to it (the same alternative). Offsets in
+        Deltas count from the start of the whole message, so the new text starts
+        at Started.continues_from; resume works as for any reply.
+
+        FAILED_PRECONDITION when the chat's last message is not an assistant reply.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SelectAlternative(self, request, context):
+        """Makes alternative `index` the one the story continues from, shown by
+        ListMessages and sent to the model. INVALID_ARGUMENT when out of range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EditMessage(self, request, context):
+        """Replaces a user message's content, or the selected alternative of an
+        assistant message, and records edited_at.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMessage(self, request, context):
+        """Removes a message with all its alternatives.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RewindChatSession(self, request, context):
+        """Keeps `message_id` and deletes every message after it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlternatives(self, request, context):
+        """Every alternative of a message, in order, each with its own status,
+        model, provider, finish reason, usage and timestamps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +232,41 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     servicer.GetStreamStatus,
                     request_deserializer=roleplay_dot_v1_dot_message__pb2.GetStreamStatusRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_message__pb2.StreamStatus.SerializeToString,
+            ),
+            'RegenerateReply': grpc.unary_stream_rpc_method_handler(
+                    servicer.RegenerateReply,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.RegenerateReplyRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_message__pb2.GenerationEvent.SerializeToString,
+            ),
+            'ContinueReply': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContinueReply,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.ContinueReplyRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_message__pb2.GenerationEvent.SerializeToString,
+            ),
+            'SelectAlternative': grpc.unary_unary_rpc_method_handler(
+                    servicer.SelectAlternative,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.SelectAlternativeRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_chat__session__pb2.Message.SerializeToString,
+            ),
+            'EditMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditMessage,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.EditMessageRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_chat__session__pb2.Message.SerializeToString,
+            ),
+            'DeleteMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMessage,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.DeleteMessageRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_message__pb2.DeleteMessageResponse.SerializeToString,
+            ),
+            'RewindChatSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RewindChatSession,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.RewindChatSessionRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_message__pb2.RewindChatSessionResponse.SerializeToString,
+            ),
+            'ListAlternatives': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlternatives,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +383,195 @@ class MessageService:
             '/roleplay.v1.MessageService/GetStreamStatus',
             roleplay_dot_v1_dot_message__pb2.GetStreamStatusRequest.SerializeToString,
             roleplay_dot_v1_dot_message__pb2.StreamStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/roleplay.v1.MessageService/RegenerateReply',
+            roleplay_dot_v1_dot_message__pb2.RegenerateReplyRequest.SerializeToString,
+            roleplay_dot_v1_dot_message__pb2.GenerationEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContinueReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/roleplay.v1.MessageService/ContinueReply',
+            roleplay_dot_v1_dot_message__pb2.ContinueReplyRequest.SerializeToString,
+            roleplay_dot_v1_dot_message__pb2.GenerationEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SelectAlternative(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.MessageService/SelectAlternative',
+            roleplay_dot_v1_dot_message__pb2.SelectAlternativeRequest.SerializeToString,
+            roleplay_dot_v1_dot_chat__session__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.MessageService/EditMessage',
+            roleplay_dot_v1_dot_message__pb2.EditMessageRequest.SerializeToString,
+            roleplay_dot_v1_dot_chat__session__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.MessageService/DeleteMessage',
+            roleplay_dot_v1_dot_message__pb2.DeleteMessageRequest.SerializeToString,
+            roleplay_dot_v1_dot_message__pb2.DeleteMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RewindChatSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.MessageService/RewindChatSession',
+            roleplay_dot_v1_dot_message__pb2.RewindChatSessionRequest.SerializeToString,
+            roleplay_dot_v1_dot_message__pb2.RewindChatSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlternatives(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.MessageService/ListAlternatives',
+            roleplay_dot_v1_dot_message__pb2.ListAlternativesRequest.SerializeToString,
+            roleplay_dot_v1_dot_message__pb2.ListAlternativesResponse.FromString,
             options,
             channel_credentials,
             insecure,

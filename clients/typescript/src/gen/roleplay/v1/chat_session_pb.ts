@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file roleplay/v1/chat_session.proto.
  */
 export const file_roleplay_v1_chat_session: GenFile = /*@__PURE__*/
-  fileDesc("Ch5yb2xlcGxheS92MS9jaGF0X3Nlc3Npb24ucHJvdG8SC3JvbGVwbGF5LnYxIqcCCgtDaGF0U2Vzc2lvbhIKCgJpZBgBIAEoCRIUCgxjaGFyYWN0ZXJfaWQYAiABKAkSFwoPdXNlcl9wcm9maWxlX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEhIKBW1vZGVsGAUgASgJSACIAQESGAoLdGVtcGVyYXR1cmUYBiABKAFIAYgBARIXCgptYXhfdG9rZW5zGAcgASgNSAKIAQESLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX21vZGVsQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2VucyLXAQoYQ3JlYXRlQ2hhdFNlc3Npb25SZXF1ZXN0EhQKDGNoYXJhY3Rlcl9pZBgBIAEoCRIXCg91c2VyX3Byb2ZpbGVfaWQYAiABKAkSEgoFdGl0bGUYAyABKAlIAIgBARISCgVtb2RlbBgEIAEoCUgBiAEBEhgKC3RlbXBlcmF0dXJlGAUgASgBSAKIAQESFwoKbWF4X3Rva2VucxgGIAEoDUgDiAEBQggKBl90aXRsZUIICgZfbW9kZWxCDgoMX3RlbXBlcmF0dXJlQg0KC19tYXhfdG9rZW5zIiMKFUdldENoYXRTZXNzaW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJAChdMaXN0Q2hhdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJkChhMaXN0Q2hhdFNlc3Npb25zUmVzcG9uc2USLwoNY2hhdF9zZXNzaW9ucxgBIAMoCzIYLnJvbGVwbGF5LnYxLkNoYXRTZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChhEZWxldGVDaGF0U2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiGwoZRGVsZXRlQ2hhdFNlc3Npb25SZXNwb25zZSJVChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJXChRMaXN0TWVzc2FnZXNSZXNwb25zZRImCghtZXNzYWdlcxgBIAMoCzIULnJvbGVwbGF5LnYxLk1lc3NhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJItADCgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NoYXRfc2Vzc2lvbl9pZBgCIAEoCRIfCgRyb2xlGAMgASgOMhEucm9sZXBsYXkudjEuUm9sZRIPCgdjb250ZW50GAQgASgJEioKBnN0YXR1cxgFIAEoDjIaLnJvbGVwbGF5LnYxLk1lc3NhZ2VTdGF0dXMSEgoFbW9kZWwYBiABKAlIAIgBARIaCg1wcm9tcHRfdG9rZW5zGAcgASgNSAGIAQESHgoRY29tcGxldGlvbl90b2tlbnMYCCABKA1IAogBARISCgVlcnJvchgJIAEoCUgDiAEBEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKCXN0cmVhbV9pZBgLIAEoCUgEiAEBEhgKC2R1cmF0aW9uX21zGAwgASgESAWIAQESFQoIcHJvdmlkZXIYDSABKAlIBogBAUIICgZfbW9kZWxCEAoOX3Byb21wdF90b2tlbnNCFAoSX2NvbXBsZXRpb25fdG9rZW5zQggKBl9lcnJvckIMCgpfc3RyZWFtX2lkQg4KDF9kdXJhdGlvbl9tc0ILCglfcHJvdmlkZXIqUAoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAhIPCgtST0xFX1NZU1RFTRADKsQBCg1NZXNzYWdlU3RhdHVzEh4KGk1FU1NBR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYTUVTU0FHRV9TVEFUVVNfQ09NUExFVEVEEAESHAoYTUVTU0FHRV9TVEFUVVNfU1RSRUFNSU5HEAISGQoVTUVTU0FHRV9TVEFUVVNfRkFJTEVEEAMSHAoYTUVTU0FHRV9TVEFUVVNfQ0FOQ0VMTEVEEAQSHgoaTUVTU0FHRV9TVEFUVVNfSU5URVJSVVBURUQQBTLUAwoSQ2hhdFNlc3Npb25TZXJ2aWNlElQKEUNyZWF0ZUNoYXRTZXNzaW9uEiUucm9sZXBsYXkudjEuQ3JlYXRlQ2hhdFNlc3Npb25SZXF1ZXN0Ghgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb24STgoOR2V0Q2hhdFNlc3Npb24SIi5yb2xlcGxheS52MS5HZXRDaGF0U2Vzc2lvblJlcXVlc3QaGC5yb2xlcGxheS52MS5DaGF0U2Vzc2lvbhJfChBMaXN0Q2hhdFNlc3Npb25zEiQucm9sZXBsYXkudjEuTGlzdENoYXRTZXNzaW9uc1JlcXVlc3QaJS5yb2xlcGxheS52MS5MaXN0Q2hhdFNlc3Npb25zUmVzcG9uc2USYgoRRGVsZXRlQ2hhdFNlc3Npb24SJS5yb2xlcGxheS52MS5EZWxldGVDaGF0U2Vzc2lvblJlcXVlc3QaJi5yb2xlcGxheS52MS5EZWxldGVDaGF0U2Vzc2lvblJlc3BvbnNlElMKDExpc3RNZXNzYWdlcxIgLnJvbGVwbGF5LnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaIS5yb2xlcGxheS52MS5MaXN0TWVzc2FnZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5yb2xlcGxheS92MS9jaGF0X3Nlc3Npb24ucHJvdG8SC3JvbGVwbGF5LnYxIqcCCgtDaGF0U2Vzc2lvbhIKCgJpZBgBIAEoCRIUCgxjaGFyYWN0ZXJfaWQYAiABKAkSFwoPdXNlcl9wcm9maWxlX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEhIKBW1vZGVsGAUgASgJSACIAQESGAoLdGVtcGVyYXR1cmUYBiABKAFIAYgBARIXCgptYXhfdG9rZW5zGAcgASgNSAKIAQESLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX21vZGVsQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2VucyLXAQoYQ3JlYXRlQ2hhdFNlc3Npb25SZXF1ZXN0EhQKDGNoYXJhY3Rlcl9pZBgBIAEoCRIXCg91c2VyX3Byb2ZpbGVfaWQYAiABKAkSEgoFdGl0bGUYAyABKAlIAIgBARISCgVtb2RlbBgEIAEoCUgBiAEBEhgKC3RlbXBlcmF0dXJlGAUgASgBSAKIAQESFwoKbWF4X3Rva2VucxgGIAEoDUgDiAEBQggKBl90aXRsZUIICgZfbW9kZWxCDgoMX3RlbXBlcmF0dXJlQg0KC19tYXhfdG9rZW5zIiMKFUdldENoYXRTZXNzaW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJAChdMaXN0Q2hhdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJkChhMaXN0Q2hhdFNlc3Npb25zUmVzcG9uc2USLwoNY2hhdF9zZXNzaW9ucxgBIAMoCzIYLnJvbGVwbGF5LnYxLkNoYXRTZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChhEZWxldGVDaGF0U2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiGwoZRGVsZXRlQ2hhdFNlc3Npb25SZXNwb25zZSJjChZGb3JrQ2hhdFNlc3Npb25SZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEhIKBXRpdGxlGAMgASgJSACIAQFCCAoGX3RpdGxlIlUKE0xpc3RNZXNzYWdlc1JlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlcKFExpc3RNZXNzYWdlc1Jlc3BvbnNlEiYKCG1lc3NhZ2VzGAEgAygLMhQucm9sZXBsYXkudjEuTWVzc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkipgUKB01lc3NhZ2USCgoCaWQYASABKAkSFwoPY2hhdF9zZXNzaW9uX2lkGAIgASgJEh8KBHJvbGUYAyABKA4yES5yb2xlcGxheS52MS5Sb2xlEg8KB2NvbnRlbnQYBCABKAkSKgoGc3RhdHVzGAUgASgOMhoucm9sZXBsYXkudjEuTWVzc2FnZVN0YXR1cxISCgVtb2RlbBgGIAEoCUgAiAEBEhoKDXByb21wdF90b2tlbnMYByABKA1IAYgBARIeChFjb21wbGV0aW9uX3Rva2VucxgIIAEoDUgCiAEBEhIKBWVycm9yGAkgASgJSAOIAQESLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJc3RyZWFtX2lkGAsgASgJSASIAQESGAoLZHVyYXRpb25fbXMYDCABKARIBYgBARIVCghwcm92aWRlchgNIAEoCUgGiAEBEhkKEWFsdGVybmF0aXZlX2luZGV4GA4gASgNEhkKEWFsdGVybmF0aXZlX2NvdW50GA8gASgNEjIKCWVkaXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIB4gBARIaCg1maW5pc2hfcmVhc29uGBEgASgJSAiIAQESLgoKdXBkYXRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX21vZGVsQhAKDl9wcm9tcHRfdG9rZW5zQhQKEl9jb21wbGV0aW9uX3Rva2Vuc0IICgZfZXJyb3JCDAoKX3N0cmVhbV9pZEIOCgxfZHVyYXRpb25fbXNCCwoJX3Byb3ZpZGVyQgwKCl9lZGl0ZWRfYXRCEAoOX2ZpbmlzaF9yZWFzb24qUAoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAhIPCgtST0xFX1NZU1RFTRADKsQBCg1NZXNzYWdlU3RhdHVzEh4KGk1FU1NBR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYTUVTU0FHRV9TVEFUVVNfQ09NUExFVEVEEAESHAoYTUVTU0FHRV9TVEFUVVNfU1RSRUFNSU5HEAISGQoVTUVTU0FHRV9TVEFUVVNfRkFJTEVEEAMSHAoYTUVTU0FHRV9TVEFUVVNfQ0FOQ0VMTEVEEAQSHgoaTUVTU0FHRV9TVEFUVVNfSU5URVJSVVBURUQQBTKmBAoSQ2hhdFNlc3Npb25TZXJ2aWNlElQKEUNyZWF0ZUNoYXRTZXNzaW9uEiUucm9sZXBsYXkudjEuQ3JlYXRlQ2hhdFNlc3Npb25SZXF1ZXN0Ghgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb24STgoOR2V0Q2hhdFNlc3Npb24SIi5yb2xlcGxheS52MS5HZXRDaGF0U2Vzc2lvblJlcXVlc3QaGC5yb2xlcGxheS52MS5DaGF0U2Vzc2lvbhJfChBMaXN0Q2hhdFNlc3Npb25zEiQucm9sZXBsYXkudjEuTGlzdENoYXRTZXNzaW9uc1JlcXVlc3QaJS5yb2xlcGxheS52MS5MaXN0Q2hhdFNlc3Npb25zUmVzcG9uc2USYgoRRGVsZXRlQ2hhdFNlc3Npb24SJS5yb2xlcGxheS52MS5EZWxldGVDaGF0U2Vzc2lvblJlcXVlc3QaJi5yb2xlcGxheS52MS5EZWxldGVDaGF0U2Vzc2lvblJlc3BvbnNlElMKDExpc3RNZXNzYWdlcxIgLnJvbGVwbGF5LnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaIS5yb2xlcGxheS52MS5MaXN0TWVzc2FnZXNSZXNwb25zZRJQCg9Gb3JrQ2hhdFNlc3Npb24SIy5yb2xlcGxheS52MS5Gb3JrQ2hhdFNlc3Npb25SZXF1ZXN0Ghgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb25iBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message roleplay.v1.ChatSession
@@ -213,6 +213,37 @@ export const DeleteChatSessionResponseSchema: GenMessage<DeleteChatSessionRespon
   messageDesc(file_roleplay_v1_chat_session, 6);
 
 /**
+ * @generated from message roleplay.v1.ForkChatSessionRequest
+ */
+export type ForkChatSessionRequest = Message$1<"roleplay.v1.ForkChatSessionRequest"> & {
+  /**
+   * @generated from field: string chat_session_id = 1;
+   */
+  chatSessionId: string;
+
+  /**
+   * The last message the fork keeps.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * Up to 200 characters; "<title> (fork)" when unset or empty.
+   *
+   * @generated from field: optional string title = 3;
+   */
+  title?: string | undefined;
+};
+
+/**
+ * Describes the message roleplay.v1.ForkChatSessionRequest.
+ * Use `create(ForkChatSessionRequestSchema)` to create a new message.
+ */
+export const ForkChatSessionRequestSchema: GenMessage<ForkChatSessionRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_chat_session, 7);
+
+/**
  * @generated from message roleplay.v1.ListMessagesRequest
  */
 export type ListMessagesRequest = Message$1<"roleplay.v1.ListMessagesRequest"> & {
@@ -237,7 +268,7 @@ export type ListMessagesRequest = Message$1<"roleplay.v1.ListMessagesRequest"> &
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 7);
+  messageDesc(file_roleplay_v1_chat_session, 8);
 
 /**
  * @generated from message roleplay.v1.ListMessagesResponse
@@ -259,7 +290,7 @@ export type ListMessagesResponse = Message$1<"roleplay.v1.ListMessagesResponse">
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 8);
+  messageDesc(file_roleplay_v1_chat_session, 9);
 
 /**
  * @generated from message roleplay.v1.Message
@@ -340,6 +371,39 @@ export type Message = Message$1<"roleplay.v1.Message"> & {
    * @generated from field: optional string provider = 13;
    */
   provider?: string | undefined;
+
+  /**
+   * Assistant turns hold one or more alternatives ("swipes"); this is the
+   * selected one, counted from 0, of `alternative_count`. User messages: 0 of 1.
+   *
+   * @generated from field: uint32 alternative_index = 14;
+   */
+  alternativeIndex: number;
+
+  /**
+   * @generated from field: uint32 alternative_count = 15;
+   */
+  alternativeCount: number;
+
+  /**
+   * Set when the content was changed by EditMessage.
+   *
+   * @generated from field: optional google.protobuf.Timestamp edited_at = 16;
+   */
+  editedAt?: Timestamp | undefined;
+
+  /**
+   * Generated replies: as the provider reported it ("stop", "length"...), or
+   * why the reply did not complete.
+   *
+   * @generated from field: optional string finish_reason = 17;
+   */
+  finishReason?: string | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 18;
+   */
+  updatedAt?: Timestamp | undefined;
 };
 
 /**
@@ -347,7 +411,7 @@ export type Message = Message$1<"roleplay.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 9);
+  messageDesc(file_roleplay_v1_chat_session, 10);
 
 /**
  * @generated from enum roleplay.v1.Role
@@ -477,7 +541,7 @@ export const ChatSessionService: GenService<{
     output: typeof DeleteChatSessionResponseSchema;
   },
   /**
-   * Oldest first.
+   * Oldest first. Assistant turns show their selected alternative.
    *
    * @generated from rpc roleplay.v1.ChatSessionService.ListMessages
    */
@@ -485,6 +549,19 @@ export const ChatSessionService: GenService<{
     methodKind: "unary";
     input: typeof ListMessagesRequestSchema;
     output: typeof ListMessagesResponseSchema;
+  },
+  /**
+   * A new chat, owned by the caller, with the same character, profile and
+   * settings, whose history is a copy of this chat's up to and including
+   * `message_id` (selected alternatives only). The original is unchanged.
+   * NOT_FOUND for an unknown chat or a message not in it.
+   *
+   * @generated from rpc roleplay.v1.ChatSessionService.ForkChatSession
+   */
+  forkChatSession: {
+    methodKind: "unary";
+    input: typeof ForkChatSessionRequestSchema;
+    output: typeof ChatSessionSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roleplay_v1_chat_session, 0);

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Message as Message$1 } from "./chat_session_pb.js";
+import type { Message as Message$1, MessageSchema } from "./chat_session_pb.js";
 import { file_roleplay_v1_chat_session } from "./chat_session_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,204 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roleplay/v1/message.proto.
  */
 export const file_roleplay_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("Chlyb2xlcGxheS92MS9tZXNzYWdlLnByb3RvEgtyb2xlcGxheS52MSJBChVBZGRVc2VyTWVzc2FnZVJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkiMwoOUmVzdW1lUG9zaXRpb24SEQoJc3RyZWFtX2lkGAEgASgJEg4KBm9mZnNldBgCIAEoBCJzChtTdWJzY3JpYmVDaGF0U2Vzc2lvblJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEjAKBnJlc3VtZRgCIAEoCzIbLnJvbGVwbGF5LnYxLlJlc3VtZVBvc2l0aW9uSACIAQFCCQoHX3Jlc3VtZSJYChdDYW5jZWxHZW5lcmF0aW9uUmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSFgoJc3RyZWFtX2lkGAIgASgJSACIAQFCDAoKX3N0cmVhbV9pZCJRChhDYW5jZWxHZW5lcmF0aW9uUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIEhEKCXN0cmVhbV9pZBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIjEKFkdldFN0cmVhbVN0YXR1c1JlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJIosBCgxTdHJlYW1TdGF0dXMSEQoJc3RyZWFtaW5nGAEgASgIEhEKCXN0cmVhbV9pZBgCIAEoCRITCgt0ZXh0X2xlbmd0aBgDIAEoBBIQCgh3YXRjaGVycxgEIAEoDRIuCgpzdGFydGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKWAgoPR2VuZXJhdGlvbkV2ZW50EicKB3N0YXJ0ZWQYASABKAsyFC5yb2xlcGxheS52MS5TdGFydGVkSAASIwoFZGVsdGEYAiABKAsyEi5yb2xlcGxheS52MS5EZWx0YUgAEisKCWhlYXJ0YmVhdBgDIAEoCzIWLnJvbGVwbGF5LnYxLkhlYXJ0YmVhdEgAEisKCWNvbXBsZXRlZBgEIAEoCzIWLnJvbGVwbGF5LnYxLkNvbXBsZXRlZEgAEiUKBmZhaWxlZBgFIAEoCzITLnJvbGVwbGF5LnYxLkZhaWxlZEgAEisKCWNhbmNlbGxlZBgGIAEoCzIWLnJvbGVwbGF5LnYxLkNhbmNlbGxlZEgAQgcKBWV2ZW50IqsBCgdTdGFydGVkEhEKCXN0cmVhbV9pZBgBIAEoCRIXCg9jaGF0X3Nlc3Npb25faWQYAiABKAkSFwoPdXNlcl9tZXNzYWdlX2lkGAMgASgJEhwKFGFzc2lzdGFudF9tZXNzYWdlX2lkGAQgASgJEg0KBW1vZGVsGAUgASgJEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjgKBURlbHRhEhEKCXN0cmVhbV9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDAoEdGV4dBgDIAEoCSILCglIZWFydGJlYXQiawoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIUCgx0b3RhbF90b2tlbnMYAyABKA0SEQoEY29zdBgEIAEoAUgAiAEBQgcKBV9jb3N0In8KCUNvbXBsZXRlZBIRCglzdHJlYW1faWQYASABKAkSJQoHbWVzc2FnZRgCIAEoCzIULnJvbGVwbGF5LnYxLk1lc3NhZ2USFQoNZmluaXNoX3JlYXNvbhgDIAEoCRIhCgV1c2FnZRgEIAEoCzISLnJvbGVwbGF5LnYxLlVzYWdlImwKBkZhaWxlZBIRCglzdHJlYW1faWQYASABKAkSJgoEY29kZRgCIAEoDjIYLnJvbGVwbGF5LnYxLkZhaWx1cmVDb2RlEg8KB21lc3NhZ2UYAyABKAkSFgoOcGFydGlhbF9sZW5ndGgYBCABKAQiYQoJQ2FuY2VsbGVkEhEKCXN0cmVhbV9pZBgBIAEoCRIWCg5wYXJ0aWFsX2xlbmd0aBgCIAEoBBIpCgZyZWFzb24YAyABKA4yGS5yb2xlcGxheS52MS5DYW5jZWxSZWFzb24qjgIKC0ZhaWx1cmVDb2RlEhwKGEZBSUxVUkVfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0ZBSUxVUkVfQ09ERV9VUFNUUkVBTV9FUlJPUhABEiEKHUZBSUxVUkVfQ09ERV9VUFNUUkVBTV9USU1FT1VUEAISJQohRkFJTFVSRV9DT0RFX1VQU1RSRUFNX1VOQVZBSUxBQkxFEAMSHQoZRkFJTFVSRV9DT0RFX0tFWV9SRUpFQ1RFRBAEEh8KG0ZBSUxVUkVfQ09ERV9PVVRfT0ZfQ1JFRElUUxAFEhgKFEZBSUxVUkVfQ09ERV9TVE9SQUdFEAYSHAoYRkFJTFVSRV9DT0RFX0lOVEVSUlVQVEVEEAcqhgEKDENhbmNlbFJlYXNvbhIdChlDQU5DRUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGwoXQ0FOQ0VMX1JFQVNPTl9SRVFVRVNURUQQARIeChpDQU5DRUxfUkVBU09OX0lETEVfVElNRU9VVBACEhoKFkNBTkNFTF9SRUFTT05fU0hVVERPV04QAzKFAwoOTWVzc2FnZVNlcnZpY2USXQoXQWRkVXNlck1lc3NhZ2VTdHJlYW1pbmcSIi5yb2xlcGxheS52MS5BZGRVc2VyTWVzc2FnZVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJgChRTdWJzY3JpYmVDaGF0U2Vzc2lvbhIoLnJvbGVwbGF5LnYxLlN1YnNjcmliZUNoYXRTZXNzaW9uUmVxdWVzdBocLnJvbGVwbGF5LnYxLkdlbmVyYXRpb25FdmVudDABEl8KEENhbmNlbEdlbmVyYXRpb24SJC5yb2xlcGxheS52MS5DYW5jZWxHZW5lcmF0aW9uUmVxdWVzdBolLnJvbGVwbGF5LnYxLkNhbmNlbEdlbmVyYXRpb25SZXNwb25zZRJRCg9HZXRTdHJlYW1TdGF0dXMSIy5yb2xlcGxheS52MS5HZXRTdHJlYW1TdGF0dXNSZXF1ZXN0Ghkucm9sZXBsYXkudjEuU3RyZWFtU3RhdHVzYgZwcm90bzM", [file_google_protobuf_timestamp, file_roleplay_v1_chat_session]);
+  fileDesc("Chlyb2xlcGxheS92MS9tZXNzYWdlLnByb3RvEgtyb2xlcGxheS52MSIxChZSZWdlbmVyYXRlUmVwbHlSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCSIvChRDb250aW51ZVJlcGx5UmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkiPQoYU2VsZWN0QWx0ZXJuYXRpdmVSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAkSDQoFaW5kZXgYAiABKA0iOQoSRWRpdE1lc3NhZ2VSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAkSDwoHY29udGVudBgCIAEoCSIqChREZWxldGVNZXNzYWdlUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJIhcKFURlbGV0ZU1lc3NhZ2VSZXNwb25zZSJHChhSZXdpbmRDaGF0U2Vzc2lvblJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkiOAoZUmV3aW5kQ2hhdFNlc3Npb25SZXNwb25zZRIbChNkZWxldGVkX21lc3NhZ2VfaWRzGAEgAygJIi0KF0xpc3RBbHRlcm5hdGl2ZXNSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAkiXgoYTGlzdEFsdGVybmF0aXZlc1Jlc3BvbnNlEioKDGFsdGVybmF0aXZlcxgBIAMoCzIULnJvbGVwbGF5LnYxLk1lc3NhZ2USFgoOc2VsZWN0ZWRfaW5kZXgYAiABKA0iQQoVQWRkVXNlck1lc3NhZ2VSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJIjMKDlJlc3VtZVBvc2l0aW9uEhEKCXN0cmVhbV9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQicwobU3Vic2NyaWJlQ2hhdFNlc3Npb25SZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIwCgZyZXN1bWUYAiABKAsyGy5yb2xlcGxheS52MS5SZXN1bWVQb3NpdGlvbkgAiAEBQgkKB19yZXN1bWUiWAoXQ2FuY2VsR2VuZXJhdGlvblJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhYKCXN0cmVhbV9pZBgCIAEoCUgAiAEBQgwKCl9zdHJlYW1faWQiUQoYQ2FuY2VsR2VuZXJhdGlvblJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCBIRCglzdHJlYW1faWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSIxChZHZXRTdHJlYW1TdGF0dXNSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCSKLAQoMU3RyZWFtU3RhdHVzEhEKCXN0cmVhbWluZxgBIAEoCBIRCglzdHJlYW1faWQYAiABKAkSEwoLdGV4dF9sZW5ndGgYAyABKAQSEAoId2F0Y2hlcnMYBCABKA0SLgoKc3RhcnRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyAIKD0dlbmVyYXRpb25FdmVudBInCgdzdGFydGVkGAEgASgLMhQucm9sZXBsYXkudjEuU3RhcnRlZEgAEiMKBWRlbHRhGAIgASgLMhIucm9sZXBsYXkudjEuRGVsdGFIABIrCgloZWFydGJlYXQYAyABKAsyFi5yb2xlcGxheS52MS5IZWFydGJlYXRIABIrCgljb21wbGV0ZWQYBCABKAsyFi5yb2xlcGxheS52MS5Db21wbGV0ZWRIABIlCgZmYWlsZWQYBSABKAsyEy5yb2xlcGxheS52MS5GYWlsZWRIABIrCgljYW5jZWxsZWQYBiABKAsyFi5yb2xlcGxheS52MS5DYW5jZWxsZWRIABIwCgxjaGF0X2NoYW5nZWQYByABKAsyGC5yb2xlcGxheS52MS5DaGF0Q2hhbmdlZEgAQgcKBWV2ZW50ImYKC0NoYXRDaGFuZ2VkEhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsucm9sZXBsYXkudjEuQ2hhdENoYW5nZUtpbmQSEwoLbWVzc2FnZV9pZHMYAyADKAkinwIKB1N0YXJ0ZWQSEQoJc3RyZWFtX2lkGAEgASgJEhcKD2NoYXRfc2Vzc2lvbl9pZBgCIAEoCRIXCg91c2VyX21lc3NhZ2VfaWQYAyABKAkSHAoUYXNzaXN0YW50X21lc3NhZ2VfaWQYBCABKAkSDQoFbW9kZWwYBSABKAkSLgoKc3RhcnRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoEa2luZBgHIAEoDjIWLnJvbGVwbGF5LnYxLlJlcGx5S2luZBIZChFhbHRlcm5hdGl2ZV9pbmRleBgIIAEoDRIZChFhbHRlcm5hdGl2ZV9jb3VudBgJIAEoDRIWCg5jb250aW51ZXNfZnJvbRgKIAEoBCI4CgVEZWx0YRIRCglzdHJlYW1faWQYASABKAkSDgoGb2Zmc2V0GAIgASgEEgwKBHRleHQYAyABKAkiCwoJSGVhcnRiZWF0ImsKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0SFAoMdG90YWxfdG9rZW5zGAMgASgNEhEKBGNvc3QYBCABKAFIAIgBAUIHCgVfY29zdCJ/CglDb21wbGV0ZWQSEQoJc3RyZWFtX2lkGAEgASgJEiUKB21lc3NhZ2UYAiABKAsyFC5yb2xlcGxheS52MS5NZXNzYWdlEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSIQoFdXNhZ2UYBCABKAsyEi5yb2xlcGxheS52MS5Vc2FnZSJsCgZGYWlsZWQSEQoJc3RyZWFtX2lkGAEgASgJEiYKBGNvZGUYAiABKA4yGC5yb2xlcGxheS52MS5GYWlsdXJlQ29kZRIPCgdtZXNzYWdlGAMgASgJEhYKDnBhcnRpYWxfbGVuZ3RoGAQgASgEImEKCUNhbmNlbGxlZBIRCglzdHJlYW1faWQYASABKAkSFgoOcGFydGlhbF9sZW5ndGgYAiABKAQSKQoGcmVhc29uGAMgASgOMhkucm9sZXBsYXkudjEuQ2FuY2VsUmVhc29uKnAKCVJlcGx5S2luZBIaChZSRVBMWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPUkVQTFlfS0lORF9TRU5EEAESGQoVUkVQTFlfS0lORF9SRUdFTkVSQVRFEAISFwoTUkVQTFlfS0lORF9DT05USU5VRRADKqoBCg5DaGF0Q2hhbmdlS2luZBIgChxDSEFUX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ0hBVF9DSEFOR0VfS0lORF9FRElURUQQARIcChhDSEFUX0NIQU5HRV9LSU5EX0RFTEVURUQQAhIdChlDSEFUX0NIQU5HRV9LSU5EX1NFTEVDVEVEEAMSHAoYQ0hBVF9DSEFOR0VfS0lORF9SRVdPVU5EEAQqjgIKC0ZhaWx1cmVDb2RlEhwKGEZBSUxVUkVfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0ZBSUxVUkVfQ09ERV9VUFNUUkVBTV9FUlJPUhABEiEKHUZBSUxVUkVfQ09ERV9VUFNUUkVBTV9USU1FT1VUEAISJQohRkFJTFVSRV9DT0RFX1VQU1RSRUFNX1VOQVZBSUxBQkxFEAMSHQoZRkFJTFVSRV9DT0RFX0tFWV9SRUpFQ1RFRBAEEh8KG0ZBSUxVUkVfQ09ERV9PVVRfT0ZfQ1JFRElUUxAFEhgKFEZBSUxVUkVfQ09ERV9TVE9SQUdFEAYSHAoYRkFJTFVSRV9DT0RFX0lOVEVSUlVQVEVEEAcqhgEKDENhbmNlbFJlYXNvbhIdChlDQU5DRUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGwoXQ0FOQ0VMX1JFQVNPTl9SRVFVRVNURUQQARIeChpDQU5DRUxfUkVBU09OX0lETEVfVElNRU9VVBACEhoKFkNBTkNFTF9SRUFTT05fU0hVVERPV04QAzLmBwoOTWVzc2FnZVNlcnZpY2USXQoXQWRkVXNlck1lc3NhZ2VTdHJlYW1pbmcSIi5yb2xlcGxheS52MS5BZGRVc2VyTWVzc2FnZVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJgChRTdWJzY3JpYmVDaGF0U2Vzc2lvbhIoLnJvbGVwbGF5LnYxLlN1YnNjcmliZUNoYXRTZXNzaW9uUmVxdWVzdBocLnJvbGVwbGF5LnYxLkdlbmVyYXRpb25FdmVudDABEl8KEENhbmNlbEdlbmVyYXRpb24SJC5yb2xlcGxheS52MS5DYW5jZWxHZW5lcmF0aW9uUmVxdWVzdBolLnJvbGVwbGF5LnYxLkNhbmNlbEdlbmVyYXRpb25SZXNwb25zZRJRCg9HZXRTdHJlYW1TdGF0dXMSIy5yb2xlcGxheS52MS5HZXRTdHJlYW1TdGF0dXNSZXF1ZXN0Ghkucm9sZXBsYXkudjEuU3RyZWFtU3RhdHVzElYKD1JlZ2VuZXJhdGVSZXBseRIjLnJvbGVwbGF5LnYxLlJlZ2VuZXJhdGVSZXBseVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJSCg1Db250aW51ZVJlcGx5EiEucm9sZXBsYXkudjEuQ29udGludWVSZXBseVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJQChFTZWxlY3RBbHRlcm5hdGl2ZRIlLnJvbGVwbGF5LnYxLlNlbGVjdEFsdGVybmF0aXZlUmVxdWVzdBoULnJvbGVwbGF5LnYxLk1lc3NhZ2USRAoLRWRpdE1lc3NhZ2USHy5yb2xlcGxheS52MS5FZGl0TWVzc2FnZVJlcXVlc3QaFC5yb2xlcGxheS52MS5NZXNzYWdlElYKDURlbGV0ZU1lc3NhZ2USIS5yb2xlcGxheS52MS5EZWxldGVNZXNzYWdlUmVxdWVzdBoiLnJvbGVwbGF5LnYxLkRlbGV0ZU1lc3NhZ2VSZXNwb25zZRJiChFSZXdpbmRDaGF0U2Vzc2lvbhIlLnJvbGVwbGF5LnYxLlJld2luZENoYXRTZXNzaW9uUmVxdWVzdBomLnJvbGVwbGF5LnYxLlJld2luZENoYXRTZXNzaW9uUmVzcG9uc2USXwoQTGlzdEFsdGVybmF0aXZlcxIkLnJvbGVwbGF5LnYxLkxpc3RBbHRlcm5hdGl2ZXNSZXF1ZXN0GiUucm9sZXBsYXkudjEuTGlzdEFsdGVybmF0aXZlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_roleplay_v1_chat_session]);
+
+/**
+ * @generated from message roleplay.v1.RegenerateReplyRequest
+ */
+export type RegenerateReplyRequest = Message<"roleplay.v1.RegenerateReplyRequest"> & {
+  /**
+   * @generated from field: string chat_session_id = 1;
+   */
+  chatSessionId: string;
+};
+
+/**
+ * Describes the message roleplay.v1.RegenerateReplyRequest.
+ * Use `create(RegenerateReplyRequestSchema)` to create a new message.
+ */
+export const RegenerateReplyRequestSchema: GenMessage<RegenerateReplyRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 0);
+
+/**
+ * @generated from message roleplay.v1.ContinueReplyRequest
+ */
+export type ContinueReplyRequest = Message<"roleplay.v1.ContinueReplyRequest"> & {
+  /**
+   * @generated from field: string chat_session_id = 1;
+   */
+  chatSessionId: string;
+};
+
+/**
+ * Describes the message roleplay.v1.ContinueReplyRequest.
+ * Use `create(ContinueReplyRequestSchema)` to create a new message.
+ */
+export const ContinueReplyRequestSchema: GenMessage<ContinueReplyRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 1);
+
+/**
+ * @generated from message roleplay.v1.SelectAlternativeRequest
+ */
+export type SelectAlternativeRequest = Message<"roleplay.v1.SelectAlternativeRequest"> & {
+  /**
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+};
+
+/**
+ * Describes the message roleplay.v1.SelectAlternativeRequest.
+ * Use `create(SelectAlternativeRequestSchema)` to create a new message.
+ */
+export const SelectAlternativeRequestSchema: GenMessage<SelectAlternativeRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 2);
+
+/**
+ * @generated from message roleplay.v1.EditMessageRequest
+ */
+export type EditMessageRequest = Message<"roleplay.v1.EditMessageRequest"> & {
+  /**
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * 1 to 100,000 characters, not only whitespace.
+   *
+   * @generated from field: string content = 2;
+   */
+  content: string;
+};
+
+/**
+ * Describes the message roleplay.v1.EditMessageRequest.
+ * Use `create(EditMessageRequestSchema)` to create a new message.
+ */
+export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 3);
+
+/**
+ * @generated from message roleplay.v1.DeleteMessageRequest
+ */
+export type DeleteMessageRequest = Message<"roleplay.v1.DeleteMessageRequest"> & {
+  /**
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+};
+
+/**
+ * Describes the message roleplay.v1.DeleteMessageRequest.
+ * Use `create(DeleteMessageRequestSchema)` to create a new message.
+ */
+export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 4);
+
+/**
+ * @generated from message roleplay.v1.DeleteMessageResponse
+ */
+export type DeleteMessageResponse = Message<"roleplay.v1.DeleteMessageResponse"> & {
+};
+
+/**
+ * Describes the message roleplay.v1.DeleteMessageResponse.
+ * Use `create(DeleteMessageResponseSchema)` to create a new message.
+ */
+export const DeleteMessageResponseSchema: GenMessage<DeleteMessageResponse> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 5);
+
+/**
+ * @generated from message roleplay.v1.RewindChatSessionRequest
+ */
+export type RewindChatSessionRequest = Message<"roleplay.v1.RewindChatSessionRequest"> & {
+  /**
+   * @generated from field: string chat_session_id = 1;
+   */
+  chatSessionId: string;
+
+  /**
+   * The last message kept.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+};
+
+/**
+ * Describes the message roleplay.v1.RewindChatSessionRequest.
+ * Use `create(RewindChatSessionRequestSchema)` to create a new message.
+ */
+export const RewindChatSessionRequestSchema: GenMessage<RewindChatSessionRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 6);
+
+/**
+ * @generated from message roleplay.v1.RewindChatSessionResponse
+ */
+export type RewindChatSessionResponse = Message<"roleplay.v1.RewindChatSessionResponse"> & {
+  /**
+   * The messages deleted, oldest first.
+   *
+   * @generated from field: repeated string deleted_message_ids = 1;
+   */
+  deletedMessageIds: string[];
+};
+
+/**
+ * Describes the message roleplay.v1.RewindChatSessionResponse.
+ * Use `create(RewindChatSessionResponseSchema)` to create a new message.
+ */
+export const RewindChatSessionResponseSchema: GenMessage<RewindChatSessionResponse> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 7);
+
+/**
+ * @generated from message roleplay.v1.ListAlternativesRequest
+ */
+export type ListAlternativesRequest = Message<"roleplay.v1.ListAlternativesRequest"> & {
+  /**
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+};
+
+/**
+ * Describes the message roleplay.v1.ListAlternativesRequest.
+ * Use `create(ListAlternativesRequestSchema)` to create a new message.
+ */
+export const ListAlternativesRequestSchema: GenMessage<ListAlternativesRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 8);
+
+/**
+ * @generated from message roleplay.v1.ListAlternativesResponse
+ */
+export type ListAlternativesResponse = Message<"roleplay.v1.ListAlternativesResponse"> & {
+  /**
+   * Entry i is alternative i (its alternative_index is i), with its own
+   * content, status, model, usage and timestamps.
+   *
+   * @generated from field: repeated roleplay.v1.Message alternatives = 1;
+   */
+  alternatives: Message$1[];
+
+  /**
+   * The alternative the chat continues from.
+   *
+   * @generated from field: uint32 selected_index = 2;
+   */
+  selectedIndex: number;
+};
+
+/**
+ * Describes the message roleplay.v1.ListAlternativesResponse.
+ * Use `create(ListAlternativesResponseSchema)` to create a new message.
+ */
+export const ListAlternativesResponseSchema: GenMessage<ListAlternativesResponse> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 9);
 
 /**
  * @generated from message roleplay.v1.AddUserMessageRequest
@@ -38,7 +235,7 @@ export type AddUserMessageRequest = Message<"roleplay.v1.AddUserMessageRequest">
  * Use `create(AddUserMessageRequestSchema)` to create a new message.
  */
 export const AddUserMessageRequestSchema: GenMessage<AddUserMessageRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 0);
+  messageDesc(file_roleplay_v1_message, 10);
 
 /**
  * @generated from message roleplay.v1.ResumePosition
@@ -62,7 +259,7 @@ export type ResumePosition = Message<"roleplay.v1.ResumePosition"> & {
  * Use `create(ResumePositionSchema)` to create a new message.
  */
 export const ResumePositionSchema: GenMessage<ResumePosition> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 1);
+  messageDesc(file_roleplay_v1_message, 11);
 
 /**
  * @generated from message roleplay.v1.SubscribeChatSessionRequest
@@ -87,7 +284,7 @@ export type SubscribeChatSessionRequest = Message<"roleplay.v1.SubscribeChatSess
  * Use `create(SubscribeChatSessionRequestSchema)` to create a new message.
  */
 export const SubscribeChatSessionRequestSchema: GenMessage<SubscribeChatSessionRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 2);
+  messageDesc(file_roleplay_v1_message, 12);
 
 /**
  * @generated from message roleplay.v1.CancelGenerationRequest
@@ -112,7 +309,7 @@ export type CancelGenerationRequest = Message<"roleplay.v1.CancelGenerationReque
  * Use `create(CancelGenerationRequestSchema)` to create a new message.
  */
 export const CancelGenerationRequestSchema: GenMessage<CancelGenerationRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 3);
+  messageDesc(file_roleplay_v1_message, 13);
 
 /**
  * @generated from message roleplay.v1.CancelGenerationResponse
@@ -143,7 +340,7 @@ export type CancelGenerationResponse = Message<"roleplay.v1.CancelGenerationResp
  * Use `create(CancelGenerationResponseSchema)` to create a new message.
  */
 export const CancelGenerationResponseSchema: GenMessage<CancelGenerationResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 4);
+  messageDesc(file_roleplay_v1_message, 14);
 
 /**
  * @generated from message roleplay.v1.GetStreamStatusRequest
@@ -160,7 +357,7 @@ export type GetStreamStatusRequest = Message<"roleplay.v1.GetStreamStatusRequest
  * Use `create(GetStreamStatusRequestSchema)` to create a new message.
  */
 export const GetStreamStatusRequestSchema: GenMessage<GetStreamStatusRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 5);
+  messageDesc(file_roleplay_v1_message, 15);
 
 /**
  * @generated from message roleplay.v1.StreamStatus
@@ -203,7 +400,7 @@ export type StreamStatus = Message<"roleplay.v1.StreamStatus"> & {
  * Use `create(StreamStatusSchema)` to create a new message.
  */
 export const StreamStatusSchema: GenMessage<StreamStatus> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 6);
+  messageDesc(file_roleplay_v1_message, 16);
 
 /**
  * @generated from message roleplay.v1.GenerationEvent
@@ -248,6 +445,12 @@ export type GenerationEvent = Message<"roleplay.v1.GenerationEvent"> & {
      */
     value: Cancelled;
     case: "cancelled";
+  } | {
+    /**
+     * @generated from field: roleplay.v1.ChatChanged chat_changed = 7;
+     */
+    value: ChatChanged;
+    case: "chatChanged";
   } | { case: undefined; value?: undefined };
 };
 
@@ -256,7 +459,40 @@ export type GenerationEvent = Message<"roleplay.v1.GenerationEvent"> & {
  * Use `create(GenerationEventSchema)` to create a new message.
  */
 export const GenerationEventSchema: GenMessage<GenerationEvent> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 7);
+  messageDesc(file_roleplay_v1_message, 17);
+
+/**
+ * Sent to watchers (SubscribeChatSession) when messages changed other than by
+ * a reply: reload those messages (ListMessages) to stay in step.
+ *
+ * @generated from message roleplay.v1.ChatChanged
+ */
+export type ChatChanged = Message<"roleplay.v1.ChatChanged"> & {
+  /**
+   * @generated from field: string chat_session_id = 1;
+   */
+  chatSessionId: string;
+
+  /**
+   * @generated from field: roleplay.v1.ChatChangeKind kind = 2;
+   */
+  kind: ChatChangeKind;
+
+  /**
+   * Edited or selected: the message changed. Deleted and rewound: the
+   * messages removed.
+   *
+   * @generated from field: repeated string message_ids = 3;
+   */
+  messageIds: string[];
+};
+
+/**
+ * Describes the message roleplay.v1.ChatChanged.
+ * Use `create(ChatChangedSchema)` to create a new message.
+ */
+export const ChatChangedSchema: GenMessage<ChatChanged> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 18);
 
 /**
  * @generated from message roleplay.v1.Started
@@ -291,6 +527,32 @@ export type Started = Message<"roleplay.v1.Started"> & {
    * @generated from field: google.protobuf.Timestamp started_at = 6;
    */
   startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: roleplay.v1.ReplyKind kind = 7;
+   */
+  kind: ReplyKind;
+
+  /**
+   * The alternative of the assistant message this reply fills, counted from
+   * 0, and how many the message has with it.
+   *
+   * @generated from field: uint32 alternative_index = 8;
+   */
+  alternativeIndex: number;
+
+  /**
+   * @generated from field: uint32 alternative_count = 9;
+   */
+  alternativeCount: number;
+
+  /**
+   * Continuations: bytes of the message that existed before; the new text
+   * starts at this offset. 0 for other replies.
+   *
+   * @generated from field: uint64 continues_from = 10;
+   */
+  continuesFrom: bigint;
 };
 
 /**
@@ -298,7 +560,7 @@ export type Started = Message<"roleplay.v1.Started"> & {
  * Use `create(StartedSchema)` to create a new message.
  */
 export const StartedSchema: GenMessage<Started> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 8);
+  messageDesc(file_roleplay_v1_message, 19);
 
 /**
  * @generated from message roleplay.v1.Delta
@@ -327,7 +589,7 @@ export type Delta = Message<"roleplay.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 9);
+  messageDesc(file_roleplay_v1_message, 20);
 
 /**
  * Sent when nothing else was sent for a while, so idle connections stay open.
@@ -342,7 +604,7 @@ export type Heartbeat = Message<"roleplay.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 10);
+  messageDesc(file_roleplay_v1_message, 21);
 
 /**
  * @generated from message roleplay.v1.Usage
@@ -376,7 +638,7 @@ export type Usage = Message<"roleplay.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 11);
+  messageDesc(file_roleplay_v1_message, 22);
 
 /**
  * @generated from message roleplay.v1.Completed
@@ -412,7 +674,7 @@ export type Completed = Message<"roleplay.v1.Completed"> & {
  * Use `create(CompletedSchema)` to create a new message.
  */
 export const CompletedSchema: GenMessage<Completed> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 12);
+  messageDesc(file_roleplay_v1_message, 23);
 
 /**
  * @generated from message roleplay.v1.Failed
@@ -448,7 +710,7 @@ export type Failed = Message<"roleplay.v1.Failed"> & {
  * Use `create(FailedSchema)` to create a new message.
  */
 export const FailedSchema: GenMessage<Failed> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 13);
+  messageDesc(file_roleplay_v1_message, 24);
 
 /**
  * @generated from message roleplay.v1.Cancelled
@@ -477,7 +739,85 @@ export type Cancelled = Message<"roleplay.v1.Cancelled"> & {
  * Use `create(CancelledSchema)` to create a new message.
  */
 export const CancelledSchema: GenMessage<Cancelled> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 14);
+  messageDesc(file_roleplay_v1_message, 25);
+
+/**
+ * What kind of request started a reply.
+ *
+ * @generated from enum roleplay.v1.ReplyKind
+ */
+export enum ReplyKind {
+  /**
+   * @generated from enum value: REPLY_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * AddUserMessageStreaming.
+   *
+   * @generated from enum value: REPLY_KIND_SEND = 1;
+   */
+  SEND = 1,
+
+  /**
+   * RegenerateReply: a new alternative of an existing message, or an answer
+   * to a user message that had none.
+   *
+   * @generated from enum value: REPLY_KIND_REGENERATE = 2;
+   */
+  REGENERATE = 2,
+
+  /**
+   * ContinueReply: more text appended to an existing message.
+   *
+   * @generated from enum value: REPLY_KIND_CONTINUE = 3;
+   */
+  CONTINUE = 3,
+}
+
+/**
+ * Describes the enum roleplay.v1.ReplyKind.
+ */
+export const ReplyKindSchema: GenEnum<ReplyKind> = /*@__PURE__*/
+  enumDesc(file_roleplay_v1_message, 0);
+
+/**
+ * @generated from enum roleplay.v1.ChatChangeKind
+ */
+export enum ChatChangeKind {
+  /**
+   * Too many changes to list (a watcher fell behind): reload the chat.
+   *
+   * @generated from enum value: CHAT_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CHAT_CHANGE_KIND_EDITED = 1;
+   */
+  EDITED = 1,
+
+  /**
+   * @generated from enum value: CHAT_CHANGE_KIND_DELETED = 2;
+   */
+  DELETED = 2,
+
+  /**
+   * @generated from enum value: CHAT_CHANGE_KIND_SELECTED = 3;
+   */
+  SELECTED = 3,
+
+  /**
+   * @generated from enum value: CHAT_CHANGE_KIND_REWOUND = 4;
+   */
+  REWOUND = 4,
+}
+
+/**
+ * Describes the enum roleplay.v1.ChatChangeKind.
+ */
+export const ChatChangeKindSchema: GenEnum<ChatChangeKind> = /*@__PURE__*/
+  enumDesc(file_roleplay_v1_message, 1);
 
 /**
  * @generated from enum roleplay.v1.FailureCode
@@ -542,7 +882,7 @@ export enum FailureCode {
  * Describes the enum roleplay.v1.FailureCode.
  */
 export const FailureCodeSchema: GenEnum<FailureCode> = /*@__PURE__*/
-  enumDesc(file_roleplay_v1_message, 0);
+  enumDesc(file_roleplay_v1_message, 2);
 
 /**
  * @generated from enum roleplay.v1.CancelReason
@@ -579,7 +919,7 @@ export enum CancelReason {
  * Describes the enum roleplay.v1.CancelReason.
  */
 export const CancelReasonSchema: GenEnum<CancelReason> = /*@__PURE__*/
-  enumDesc(file_roleplay_v1_message, 1);
+  enumDesc(file_roleplay_v1_message, 3);
 
 /**
  * Sending messages and following the replies as they are generated.
@@ -640,6 +980,92 @@ export const MessageService: GenService<{
     methodKind: "unary";
     input: typeof GetStreamStatusRequestSchema;
     output: typeof StreamStatusSchema;
+  },
+  /**
+   * Generates a new alternative ("swipe") for the chat's last assistant
+   * message and selects it; earlier alternatives stay (see ListAlternatives).
+   * When the chat ends with a user message instead (its reply was deleted, or
+   * rewound away), answers that message. Streams like AddUserMessageStreaming;
+   * Started carries the alternative's index and count. A failed, cancelled or
+   * interrupted reply is retried this way.
+   *
+   * Statuses before Started: as AddUserMessageStreaming, and
+   * FAILED_PRECONDITION when the chat has no message to answer.
+   *
+   * @generated from rpc roleplay.v1.MessageService.RegenerateReply
+   */
+  regenerateReply: {
+    methodKind: "server_streaming";
+    input: typeof RegenerateReplyRequestSchema;
+    output: typeof GenerationEventSchema;
+  },
+  /**
+   * Asks the model to go on from the end of the chat's last assistant
+   * message and appends the new text to it (the same alternative). Offsets in
+   * Deltas count from the start of the whole message, so the new text starts
+   * at Started.continues_from; resume works as for any reply.
+   *
+   * FAILED_PRECONDITION when the chat's last message is not an assistant reply.
+   *
+   * @generated from rpc roleplay.v1.MessageService.ContinueReply
+   */
+  continueReply: {
+    methodKind: "server_streaming";
+    input: typeof ContinueReplyRequestSchema;
+    output: typeof GenerationEventSchema;
+  },
+  /**
+   * Makes alternative `index` the one the story continues from, shown by
+   * ListMessages and sent to the model. INVALID_ARGUMENT when out of range.
+   *
+   * @generated from rpc roleplay.v1.MessageService.SelectAlternative
+   */
+  selectAlternative: {
+    methodKind: "unary";
+    input: typeof SelectAlternativeRequestSchema;
+    output: typeof MessageSchema;
+  },
+  /**
+   * Replaces a user message's content, or the selected alternative of an
+   * assistant message, and records edited_at.
+   *
+   * @generated from rpc roleplay.v1.MessageService.EditMessage
+   */
+  editMessage: {
+    methodKind: "unary";
+    input: typeof EditMessageRequestSchema;
+    output: typeof MessageSchema;
+  },
+  /**
+   * Removes a message with all its alternatives.
+   *
+   * @generated from rpc roleplay.v1.MessageService.DeleteMessage
+   */
+  deleteMessage: {
+    methodKind: "unary";
+    input: typeof DeleteMessageRequestSchema;
+    output: typeof DeleteMessageResponseSchema;
+  },
+  /**
+   * Keeps `message_id` and deletes every message after it.
+   *
+   * @generated from rpc roleplay.v1.MessageService.RewindChatSession
+   */
+  rewindChatSession: {
+    methodKind: "unary";
+    input: typeof RewindChatSessionRequestSchema;
+    output: typeof RewindChatSessionResponseSchema;
+  },
+  /**
+   * Every alternative of a message, in order, each with its own status,
+   * model, provider, finish reason, usage and timestamps.
+   *
+   * @generated from rpc roleplay.v1.MessageService.ListAlternatives
+   */
+  listAlternatives: {
+    methodKind: "unary";
+    input: typeof ListAlternativesRequestSchema;
+    output: typeof ListAlternativesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roleplay_v1_message, 0);
