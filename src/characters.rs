@@ -3,10 +3,12 @@
 //! NOT_FOUND, exactly like one that does not exist.
 
 pub use crate::store::models::{CharacterChanges, UserProfileChanges};
+use serde_json::{Map, Value};
+
 use crate::{
     error::{Error, Result},
     store::{
-        DeleteOutcome, Page, PageRequest, Store,
+        CharacterFilter, DeleteOutcome, Page, PageRequest, Store,
         models::{Character, UserProfile},
         new_id, now,
     },
@@ -21,24 +23,63 @@ pub struct NewCharacter {
     pub system_prompt: Option<String>,
     pub post_history_instructions: Option<String>,
     pub first_message: Option<String>,
+    pub personality: String,
+    pub scenario: String,
+    pub mes_example: String,
+    pub alternate_greetings: Vec<String>,
+    pub tags: Vec<String>,
+    pub creator: String,
+    pub creator_notes: String,
+    pub character_version: String,
+    pub extensions: Map<String, Value>,
+}
+
+impl NewCharacter {
+    /// The row for `owner`, created now.
+    pub fn into_row(self, owner: &str) -> Character {
+        let NewCharacter {
+            name,
+            description,
+            system_prompt,
+            post_history_instructions,
+            first_message,
+            personality,
+            scenario,
+            mes_example,
+            alternate_greetings,
+            tags,
+            creator,
+            creator_notes,
+            character_version,
+            extensions,
+        } = self;
+        Character {
+            description,
+            system_prompt,
+            post_history_instructions,
+            first_message,
+            personality,
+            scenario,
+            mes_example,
+            alternate_greetings: json_list(&alternate_greetings),
+            tags: json_list(&tags),
+            creator,
+            creator_notes,
+            character_version,
+            extensions: Value::Object(extensions).to_string(),
+            ..Character::new(owner, name)
+        }
+    }
+}
+
+/// A list of strings as the JSON text a character row keeps it in.
+pub fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
 pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewCharacter) -> Result<Character> {
-    let store = store.as_ref();
-    let NewCharacter { name, description, system_prompt, post_history_instructions, first_message } = new;
-    let created_at = now();
-    let row = Character {
-        id: new_id(),
-        name,
-        description,
-        system_prompt,
-        post_history_instructions,
-        first_message,
-        created_at,
-        updated_at: created_at,
-        user_id: caller.user_id.clone(),
-    };
-    store.insert_character(&row).await?;
+    let row = new.into_row(&caller.user_id);
+    store.as_ref().insert_character(&row).await?;
     Ok(row)
 }
 
@@ -47,9 +88,13 @@ pub async fn get(store: &impl AsRef<Store>, caller: &Caller, id: &str) -> Result
     store.character(&caller.user_id, id).await?.ok_or_else(|| Error::not_found("character", id))
 }
 
-pub async fn list(store: &impl AsRef<Store>, caller: &Caller, page: &PageRequest) -> Result<Page<Character>> {
-    let store = store.as_ref();
-    Ok(store.list_characters(&caller.user_id, page).await?)
+pub async fn list(
+    store: &impl AsRef<Store>,
+    caller: &Caller,
+    filter: &CharacterFilter,
+    page: &PageRequest,
+) -> Result<Page<Character>> {
+    Ok(store.as_ref().list_characters(&caller.user_id, filter, page).await?)
 }
 
 /// Applies `changes` (`None` fields stay as they are) and stamps the change.

@@ -16,6 +16,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
+    cards::CardError,
+    lorebook::LorebookError,
     registry::RegistryError,
     secrets::SecretError,
     settings::{KeyOwner, KeyProblem},
@@ -49,6 +51,15 @@ pub enum Error {
     /// nothing to continue).
     #[error("{0}")]
     History(&'static str),
+    /// A character card that cannot be read or written.
+    #[error("{0}")]
+    Card(#[from] CardError),
+    /// A lorebook file that cannot be read.
+    #[error("{0}")]
+    Lorebook(#[from] LorebookError),
+    /// A stored document that no longer parses (logged where it is found).
+    #[error("the stored {what} {id} cannot be read")]
+    Corrupt { what: &'static str, id: String },
     #[error("this chat already has {max} watchers, the most allowed; close another stream first")]
     TooManyWatchers { max: usize },
     #[error("stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages")]
@@ -97,7 +108,9 @@ impl Error {
     /// The gRPC code of this error.
     pub fn code(&self) -> Code {
         match self {
-            Self::Invalid { .. } => Code::InvalidArgument,
+            Self::Invalid { .. } | Self::Lorebook(_) => Code::InvalidArgument,
+            Self::Card(CardError::EncodePng(_)) | Self::Corrupt { .. } => Code::Internal,
+            Self::Card(_) => Code::InvalidArgument,
             Self::NotFound { .. } => Code::NotFound,
             Self::NameTaken { .. } => Code::AlreadyExists,
             Self::InUse { .. }

@@ -5,6 +5,8 @@
 //! - [`api`]: the gRPC edge, one module per service in proto/roleplay/v1;
 //!   validation and protobuf conversion live here, nothing else.
 //! - [`characters`]: characters and user profiles, owned by their user.
+//! - [`character_cards`]: characters in and out as cards, with their
+//!   lorebooks and avatars.
 //! - [`chats`]: chat sessions, and the ownership check every chat operation
 //!   goes through.
 //! - [`generation`]: starting a reply (a send, a regeneration or a
@@ -51,6 +53,7 @@
 pub mod api;
 pub mod backlog;
 pub mod cards;
+pub mod character_cards;
 pub mod characters;
 pub mod chats;
 pub mod checkpoint;

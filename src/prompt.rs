@@ -131,15 +131,10 @@ mod tests {
 
     fn character(system_prompt: Option<&str>, post: Option<&str>) -> Character {
         Character {
-            id: "c".into(),
-            name: "Aria".into(),
             description: "{{char}} is a bard who teases {{user}}.".into(),
             system_prompt: system_prompt.map(Into::into),
             post_history_instructions: post.map(Into::into),
-            first_message: None,
-            created_at: now(),
-            updated_at: now(),
-            user_id: "u".into(),
+            ..Character::new("u", "Aria".into())
         }
     }
 

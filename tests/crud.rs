@@ -18,6 +18,7 @@ async fn character(server: &TestServer, name: &str) -> pb::Character {
             system_prompt: Some("Be {{char}}.".into()),
             post_history_instructions: None,
             first_message: Some("Hello {{user}}, I am {{char}}.".into()),
+            ..Default::default()
         })
         .await
         .expect("create character")
@@ -156,7 +157,7 @@ async fn paging_returns_every_row_once(db: Db) {
     let mut pages = 0;
     loop {
         let page = client
-            .list_characters(pb::ListCharactersRequest { page_size: 50, page_token: token.clone() })
+            .list_characters(pb::ListCharactersRequest { page_size: 50, page_token: token.clone(), ..Default::default() })
             .await
             .expect("page")
             .into_inner();
@@ -202,7 +203,7 @@ async fn paging_returns_every_row_once(db: Db) {
     assert!(page.next_page_token.is_empty(), "one message, one page");
 
     let token = client
-        .list_characters(pb::ListCharactersRequest { page_size: 1, page_token: String::new() })
+        .list_characters(pb::ListCharactersRequest { page_size: 1, page_token: String::new(), ..Default::default() })
         .await
         .expect("page")
         .into_inner()
@@ -245,12 +246,12 @@ async fn bad_input_is_refused_and_changes_nothing(db: Db) {
         .expect_err("unknown");
     assert_eq!(err.code(), Code::NotFound);
     let err = characters
-        .list_characters(pb::ListCharactersRequest { page_size: -1, page_token: String::new() })
+        .list_characters(pb::ListCharactersRequest { page_size: -1, page_token: String::new(), ..Default::default() })
         .await
         .expect_err("negative");
     assert_eq!(err.code(), Code::InvalidArgument);
     let err = characters
-        .list_characters(pb::ListCharactersRequest { page_size: 10, page_token: "garbage".into() })
+        .list_characters(pb::ListCharactersRequest { page_size: 10, page_token: "garbage".into(), ..Default::default() })
         .await
         .expect_err("garbage token");
     assert_eq!(err.code(), Code::InvalidArgument);

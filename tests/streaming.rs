@@ -31,6 +31,7 @@ async fn layered_chat(server: &TestServer) -> pb::ChatSession {
             system_prompt: Some("You are {{char}}.".into()),
             post_history_instructions: Some("Answer {{user}} in rhyme.".into()),
             first_message: Some("Greetings, {{user}}!".into()),
+            ..Default::default()
         })
         .await
         .expect("character")

@@ -26,6 +26,8 @@ fn token_count(value: Option<i32>) -> Option<u32> {
 
 impl From<Character> for pb::Character {
     fn from(row: Character) -> Self {
+        let avatar_url = row.avatar_path().unwrap_or_default();
+        let (alternate_greetings, tags) = (row.alternate_greetings(), row.tags());
         let Character {
             id,
             name,
@@ -36,6 +38,19 @@ impl From<Character> for pb::Character {
             created_at,
             updated_at,
             user_id: _,
+            personality,
+            scenario,
+            mes_example,
+            alternate_greetings: _,
+            tags: _,
+            creator,
+            creator_notes,
+            character_version,
+            extensions,
+            // Written back on export only.
+            card_extra: _,
+            avatar_hash: _,
+            lorebook_id,
         } = row;
         Self {
             id,
@@ -46,6 +61,17 @@ impl From<Character> for pb::Character {
             first_message,
             created_at: timestamp(created_at),
             updated_at: timestamp(updated_at),
+            personality,
+            scenario,
+            mes_example,
+            alternate_greetings,
+            tags,
+            creator,
+            creator_notes,
+            character_version,
+            extensions_json: extensions,
+            avatar_url,
+            lorebook_id,
         }
     }
 }

@@ -2,14 +2,33 @@
 //! query is scoped to the owning user: another user's row is simply absent.
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{
-    Page, PageRequest, Store, StoreResult,
-    models::{Character, CharacterChanges, UserProfile, UserProfileChanges},
-    schema::{characters, user_profiles},
+    Page, PageRequest, Store, StoreError, StoreResult,
+    models::{Character, CharacterChanges, LorebookRow, UserProfile, UserProfileChanges},
+    schema::{characters, lorebooks, user_profiles},
     with_conn,
 };
+
+diesel::define_sql_function! {
+    /// SQL's lower(): the same on both backends for these searches.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Which characters to list (every filter that is set must hold).
+#[derive(Debug, Clone, Default)]
+pub struct CharacterFilter {
+    /// Has this tag (case-insensitive).
+    pub tag: Option<String>,
+    /// The name contains this text (case-insensitive).
+    pub name_contains: Option<String>,
+}
+
+/// `text` matched literally by LIKE ... ESCAPE '\'.
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
 
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +66,42 @@ impl Store {
             .optional()?))
     }
 
-    pub async fn list_characters(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<Character>> {
+    /// Stores an imported character with its card's lorebook, together.
+    pub async fn insert_character_with_book(&self, row: &Character, book: Option<&LorebookRow>) -> StoreResult<()> {
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                if let Some(book) = book {
+                    diesel::insert_into(lorebooks::table).values(book).execute(conn).await?;
+                }
+                diesel::insert_into(characters::table).values(row).execute(conn).await?;
+                Ok(())
+            })
+            .await)
+    }
+
+    pub async fn list_characters(
+        &self,
+        owner: &str,
+        filter: &CharacterFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Character>> {
+        let tag = filter.tag.as_ref().map(|tag| {
+            // Tags are a JSON array of strings written by serde_json, so a
+            // tag is present exactly when its JSON string is.
+            let needle = serde_json::Value::String(tag.to_lowercase()).to_string();
+            format!("%{}%", like_escaped(&needle))
+        });
+        let name = filter.name_contains.as_ref().map(|text| format!("%{}%", like_escaped(&text.to_lowercase())));
         let rows = with_conn!(self, conn => {
             let mut query = characters::table.filter(characters::user_id.eq(owner)).select(Character::as_select()).order(characters::id.asc()).into_boxed();
             if let Some(after) = &page.after {
                 query = query.filter(characters::id.gt(after.clone()));
+            }
+            if let Some(tag) = &tag {
+                query = query.filter(lower(characters::tags).like(tag.clone()).escape('\\'));
+            }
+            if let Some(name) = &name {
+                query = query.filter(lower(characters::name).like(name.clone()).escape('\\'));
             }
             query.limit(page.fetch_limit()).load(conn).await?
         });

@@ -6,8 +6,10 @@
 //! ([`schema`]); ids are UUIDv7 text and timestamps are truncated to
 //! microseconds, so values read back are equal on either backend.
 
+mod avatars;
 mod chats;
 mod editing;
+mod lorebooks;
 pub mod library;
 mod messages;
 pub mod models;
@@ -33,7 +35,7 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub use library::DeleteOutcome;
+pub use library::{CharacterFilter, DeleteOutcome};
 pub use paging::{Page, PageRequest};
 pub use usage::{UsageGroupRow, UsageGrouping, UsageQuery};
 use writer::SqliteWriter;

@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{characters, chat_sessions, message_alternatives, messages, usage_records, user_profiles, users};
+use super::schema::{
+    avatars, characters, chat_sessions, lorebooks, message_alternatives, messages, usage_records, user_profiles, users,
+};
 use crate::text_enum::text_enum;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -20,6 +22,76 @@ pub struct Character {
     pub updated_at: NaiveDateTime,
     /// The owner.
     pub user_id: String,
+    pub personality: String,
+    pub scenario: String,
+    /// Example dialogues, each block starting with `<START>`.
+    pub mes_example: String,
+    /// JSON array of strings: the chat's other possible first messages.
+    pub alternate_greetings: String,
+    /// JSON array of strings.
+    pub tags: String,
+    pub creator: String,
+    pub creator_notes: String,
+    pub character_version: String,
+    /// JSON object: the card's `extensions`, verbatim.
+    pub extensions: String,
+    /// JSON object: card fields this server does not model, for export.
+    pub card_extra: String,
+    /// The avatar's content hash (see [`Avatar`]).
+    pub avatar_hash: Option<String>,
+    /// The card's own lorebook (its `character_book`).
+    pub lorebook_id: Option<String>,
+}
+
+impl Character {
+    /// A new character of `owner`'s, created now, with only a name.
+    pub fn new(owner: &str, name: String) -> Self {
+        let created_at = super::now();
+        Self {
+            id: super::new_id(),
+            name,
+            description: String::new(),
+            system_prompt: None,
+            post_history_instructions: None,
+            first_message: None,
+            created_at,
+            updated_at: created_at,
+            user_id: owner.to_owned(),
+            personality: String::new(),
+            scenario: String::new(),
+            mes_example: String::new(),
+            alternate_greetings: "[]".into(),
+            tags: "[]".into(),
+            creator: String::new(),
+            creator_notes: String::new(),
+            character_version: String::new(),
+            extensions: "{}".into(),
+            card_extra: "{}".into(),
+            avatar_hash: None,
+            lorebook_id: None,
+        }
+    }
+
+    /// The path the avatar is served at, when there is one.
+    pub fn avatar_path(&self) -> Option<String> {
+        self.avatar_hash.as_ref().map(|_| format!("/v1/characters/{}/avatar", self.id))
+    }
+
+    pub fn alternate_greetings(&self) -> Vec<String> {
+        serde_json::from_str(&self.alternate_greetings).unwrap_or_default()
+    }
+
+    pub fn tags(&self) -> Vec<String> {
+        serde_json::from_str(&self.tags).unwrap_or_default()
+    }
+
+    pub fn extensions(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.extensions).unwrap_or_default()
+    }
+
+    pub fn card_extra(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.card_extra).unwrap_or_default()
+    }
 }
 
 /// Fields to change; `None` leaves a field as it is, `Some(None)` clears a
@@ -33,6 +105,40 @@ pub struct CharacterChanges {
     pub post_history_instructions: Option<Option<String>>,
     pub first_message: Option<Option<String>>,
     pub updated_at: Option<NaiveDateTime>,
+    pub personality: Option<String>,
+    pub scenario: Option<String>,
+    pub mes_example: Option<String>,
+    pub alternate_greetings: Option<String>,
+    pub tags: Option<String>,
+    pub creator: Option<String>,
+    pub creator_notes: Option<String>,
+    pub character_version: Option<String>,
+    pub extensions: Option<String>,
+    pub avatar_hash: Option<Option<String>>,
+}
+
+/// An avatar image, stored once per content.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = avatars)]
+pub struct Avatar {
+    /// SHA-256 of `data`, hex.
+    pub hash: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+    pub created_at: NaiveDateTime,
+}
+
+/// A lorebook: its settings and entries as one JSON document
+/// ([`crate::lorebook::Lorebook`]).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = lorebooks)]
+pub struct LorebookRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub book: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -12,6 +12,52 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         user_id -> Text,
+        personality -> Text,
+        scenario -> Text,
+        mes_example -> Text,
+        alternate_greetings -> Text,
+        tags -> Text,
+        creator -> Text,
+        creator_notes -> Text,
+        character_version -> Text,
+        extensions -> Text,
+        card_extra -> Text,
+        avatar_hash -> Nullable<Text>,
+        lorebook_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    avatars (hash) {
+        hash -> Text,
+        content_type -> Text,
+        data -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lorebooks (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        book -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    character_lorebooks (character_id, lorebook_id) {
+        character_id -> Text,
+        lorebook_id -> Text,
+    }
+}
+
+diesel::table! {
+    chat_lorebooks (chat_session_id, lorebook_id) {
+        chat_session_id -> Text,
+        lorebook_id -> Text,
     }
 }
 
@@ -128,12 +174,20 @@ diesel::joinable!(chat_sessions -> characters (character_id));
 diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
 diesel::joinable!(messages -> chat_sessions (chat_session_id));
 diesel::joinable!(message_alternatives -> messages (message_id));
+diesel::joinable!(character_lorebooks -> characters (character_id));
+diesel::joinable!(character_lorebooks -> lorebooks (lorebook_id));
+diesel::joinable!(chat_lorebooks -> chat_sessions (chat_session_id));
+diesel::joinable!(chat_lorebooks -> lorebooks (lorebook_id));
 diesel::allow_tables_to_appear_in_same_query!(
     characters,
     user_profiles,
     chat_sessions,
     messages,
     message_alternatives,
+    avatars,
+    lorebooks,
+    character_lorebooks,
+    chat_lorebooks,
     settings,
     users,
     usage_records

@@ -1,0 +1,16 @@
+DROP TABLE chat_lorebooks;
+DROP TABLE character_lorebooks;
+DROP TABLE lorebooks;
+DROP TABLE avatars;
+ALTER TABLE characters DROP COLUMN lorebook_id;
+ALTER TABLE characters DROP COLUMN avatar_hash;
+ALTER TABLE characters DROP COLUMN card_extra;
+ALTER TABLE characters DROP COLUMN extensions;
+ALTER TABLE characters DROP COLUMN character_version;
+ALTER TABLE characters DROP COLUMN creator_notes;
+ALTER TABLE characters DROP COLUMN creator;
+ALTER TABLE characters DROP COLUMN tags;
+ALTER TABLE characters DROP COLUMN alternate_greetings;
+ALTER TABLE characters DROP COLUMN mes_example;
+ALTER TABLE characters DROP COLUMN scenario;
+ALTER TABLE characters DROP COLUMN personality;
