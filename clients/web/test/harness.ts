@@ -431,6 +431,9 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** The problems list of the World that opened each page (for failure messages). */
+const PROBLEMS = new WeakMap<Page, string[]>();
+
 /** Everything one test file needs: upstream, server, page origin, browser. */
 export class World {
   upstream!: FakeUpstream;
@@ -505,6 +508,7 @@ export class World {
   }
 
   watch(page: Page): Page {
+    PROBLEMS.set(page, this.problems);
     page.on("console", (msg) => {
       const text = msg.text();
       if (/Content Security Policy|Refused to/i.test(text) || msg.type() === "error") {
@@ -562,4 +566,54 @@ export function slowReply(pieces = 40): string[] {
   const out: string[] = [];
   for (let i = 0; i < pieces; i++) out.push(`${i === 0 ? "" : " "}${words[i % words.length]}${i}`);
   return out;
+}
+
+// --- Page helpers ----------------------------------------------------------------
+
+/** The text of the last finished assistant message on screen. */
+export async function lastReplyOnScreen(page: Page): Promise<string> {
+  return ((await page.locator(".msg-assistant:not(.live) .msg-body").last().textContent()) ?? "").trim();
+}
+
+export async function liveText(page: Page): Promise<string> {
+  const live = page.locator(".live .msg-body");
+  if ((await live.count()) === 0) return "";
+  return ((await live.first().textContent()) ?? "").trim();
+}
+
+/** Waits until a reply is streaming on the page and shows at least `chars` characters. */
+export async function waitForLiveText(page: Page, chars: number, ms = 10_000): Promise<string> {
+  await page.waitForFunction(
+    (n) => ((document.querySelector(".live .msg-body")?.textContent ?? "").trim().length >= n),
+    chars,
+    { timeout: ms },
+  );
+  return liveText(page);
+}
+
+export async function waitReplyDone(page: Page, ms = 15_000): Promise<void> {
+  try {
+    await page.waitForFunction(() => document.querySelector(".chat")?.getAttribute("data-streaming") === "false" && !document.querySelector(".live"), null, { timeout: ms });
+  } catch (err) {
+    // Say where the page stands, for the failure message.
+    const state = await page
+      .evaluate(() => ({
+        conn: document.querySelector(".conn")?.textContent,
+        reconnects: document.querySelector(".conn")?.getAttribute("data-reconnects"),
+        streaming: document.querySelector(".chat")?.getAttribute("data-streaming"),
+        live: document.querySelector(".live .msg-body")?.textContent?.slice(-60),
+        error: document.querySelector(".chat .error")?.textContent,
+        online: navigator.onLine,
+      }))
+      .catch((e: unknown) => String(e));
+    const problems = (PROBLEMS.get(page) ?? []).slice(-10).join("\n");
+    throw new Error(`the reply did not end on the page: ${JSON.stringify(state)}\n${problems}`, { cause: err });
+  }
+}
+
+export async function send(page: Page, text: string): Promise<void> {
+  await page.fill("#composer", text);
+  await page.press("#composer", "Enter");
+  // Sending (or failing to) shows at once: the pending message, then the reply.
+  await page.waitForFunction(() => document.querySelector(".chat")?.getAttribute("data-streaming") === "true" || document.querySelector(".error:not([hidden])"), null, { timeout: 5000 });
 }

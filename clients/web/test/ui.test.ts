@@ -7,11 +7,16 @@ import {
   ARTIFACTS_DIR,
   createChat,
   delay,
+  lastReplyOnScreen,
   lastStoredReply,
+  liveText,
   PACKAGE_DIR,
   RPC,
+  send,
   slowReply,
+  waitForLiveText,
   waitForWatchers,
+  waitReplyDone,
   World,
   type Clients,
 } from "./harness.js";
@@ -32,57 +37,10 @@ after(async () => {
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS_DIR, `${name}.png`), fullPage: false });
 
-/** The text of the last finished assistant message on screen. */
-async function lastReplyOnScreen(page: Page): Promise<string> {
-  return ((await page.locator(".msg-assistant:not(.live) .msg-body").last().textContent()) ?? "").trim();
-}
-
-async function liveText(page: Page): Promise<string> {
-  const live = page.locator(".live .msg-body");
-  if ((await live.count()) === 0) return "";
-  return ((await live.first().textContent()) ?? "").trim();
-}
-
-/** Waits until a reply is streaming on the page and shows at least `chars` characters. */
-async function waitForLiveText(page: Page, chars: number, ms = 10_000): Promise<string> {
-  await page.waitForFunction(
-    (n) => ((document.querySelector(".live .msg-body")?.textContent ?? "").trim().length >= n),
-    chars,
-    { timeout: ms },
-  );
-  return liveText(page);
-}
-
-async function waitReplyDone(page: Page, ms = 15_000): Promise<void> {
-  try {
-    await page.waitForFunction(() => document.querySelector(".chat")?.getAttribute("data-streaming") === "false" && !document.querySelector(".live"), null, { timeout: ms });
-  } catch (err) {
-    // Say where the page stands, for the failure message.
-    const state = await page
-      .evaluate(() => ({
-        conn: document.querySelector(".conn")?.textContent,
-        reconnects: document.querySelector(".conn")?.getAttribute("data-reconnects"),
-        streaming: document.querySelector(".chat")?.getAttribute("data-streaming"),
-        live: document.querySelector(".live .msg-body")?.textContent?.slice(-60),
-        error: document.querySelector(".chat .error")?.textContent,
-        online: navigator.onLine,
-      }))
-      .catch((e: unknown) => String(e));
-    throw new Error(`the reply did not end on the page: ${JSON.stringify(state)}\n${world.problems.slice(-10).join("\n")}`, { cause: err });
-  }
-}
-
 async function openChat(page: Page, id = chatId): Promise<void> {
   await page.goto(world.url(`#/chat/${id}`), { timeout: 15_000 });
   await page.waitForSelector("#composer", { timeout: 10_000 });
   // Following: the server counts the page as a watcher.
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.fill("#composer", text);
-  await page.press("#composer", "Enter");
-  // Sending (or failing to) shows at once: the pending message, then the reply.
-  await page.waitForFunction(() => document.querySelector(".chat")?.getAttribute("data-streaming") === "true" || document.querySelector(".error:not([hidden])"), null, { timeout: 5000 });
 }
 
 function assertNoProblems(): void {
