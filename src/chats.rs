@@ -7,7 +7,7 @@ use crate::{
     state::AppState,
     store::{
         DeleteOutcome, Page, PageRequest, Store,
-        models::{ChatSession, Message, MessageStatus, Role},
+        models::{Alternative, ChatSession, Message, MessageStatus, Role},
         new_id, now,
     },
     users::Caller,
@@ -46,11 +46,34 @@ pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewChat) ->
         updated_at: created_at,
         user_id: owner.clone(),
     };
-    let first_message = character.first_message.as_deref().filter(|m| !m.trim().is_empty()).map(|text| {
-        let content = substitute_names(text, &character.name, &profile.name);
-        Message::new(&chat.id, Role::Assistant, content, MessageStatus::Completed)
+    // The first message and the alternate greetings are the alternatives
+    // (swipes) of the chat's first message; the first message is selected.
+    let greetings: Vec<String> = character
+        .first_message
+        .iter()
+        .cloned()
+        .chain(character.alternate_greetings())
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| substitute_names(&text, &character.name, &profile.name))
+        .collect();
+    let mut greetings = greetings.into_iter();
+    let first_message = greetings.next().map(|content| Message::new(&chat.id, Role::Assistant, content, MessageStatus::Completed));
+    let others: Vec<Alternative> = match &first_message {
+        Some(first) => greetings
+            .enumerate()
+            .map(|(i, content)| Alternative {
+                alternative_index: i32::try_from(i + 1).unwrap_or(i32::MAX),
+                content,
+                ..first.to_alternative()
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let first_message = first_message.map(|first| Message {
+        alternative_count: i32::try_from(others.len() + 1).unwrap_or(i32::MAX),
+        ..first
     });
-    match store.insert_chat_session(&chat, first_message.as_ref()).await {
+    match store.insert_chat_session(&chat, first_message.as_ref(), &others).await {
         Ok(()) => Ok(chat),
         // The character or profile was deleted between the check and the insert.
         Err(err) if err.is_foreign_key_violation() => Err(Error::NotFound {
@@ -75,18 +98,21 @@ pub async fn list(store: &impl AsRef<Store>, caller: &Caller, page: &PageRequest
 }
 
 /// A page of the chat's messages, oldest first.
+/// A page of the chat's messages, oldest first, and the path of its
+/// character's avatar (for the assistant's messages), if it has one.
 pub async fn messages(
     store: &impl AsRef<Store>,
     caller: &Caller,
     chat_id: &str,
     page: &PageRequest,
-) -> Result<Page<Message>> {
+) -> Result<(Page<Message>, Option<String>)> {
     let store = store.as_ref();
-    owned(store, caller, chat_id).await?;
-    Ok(store.list_messages(chat_id, page).await?)
+    let chat = owned(store, caller, chat_id).await?;
+    let (messages, character) =
+        tokio::try_join!(store.list_messages(chat_id, page), store.character(&caller.user_id, &chat.character_id))?;
+    Ok((messages, character.and_then(|c| c.avatar_path())))
 }
 
-/// Deletes a chat and its messages, unless a reply is being generated in it.
 pub async fn delete(state: &AppState, caller: &Caller, chat_id: &str) -> Result<()> {
     let (store, registry) = (&state.store, &state.registry);
     // Ownership first: another user's chat is NOT_FOUND even while it streams.

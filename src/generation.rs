@@ -16,6 +16,7 @@ use crate::{
     error::{Error, Result},
     follower::{Follower, Start},
     limits::RunningPermit,
+    character_cards, lore,
     prompt::{self, PromptInput},
     reply_plan::ReplyPlan,
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
@@ -86,16 +87,19 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
 
     // Read under the lock: the previous reply in this chat is stored by now.
-    let history = store.chat_history(chat_id).await?;
+    let (history, books) = tokio::try_join!(store.chat_history(chat_id), store.books_for_chat(chat_id, &chat.character_id))?;
     let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
     let plan = ReplyPlan::new(request, history, chat_id, &stream_id, &model)?;
 
+    let books: Vec<_> = books.iter().filter_map(|row| character_cards::stored_book(row).ok()).collect();
+    let lore = lore::for_reply(&books, plan.turn().text(), &plan.history, lore::seed(&stream_id));
     let messages = prompt::build(&PromptInput {
         settings: &settings.prompts,
         character: &character,
         profile: &profile,
         history: &plan.history,
         turn: plan.turn(),
+        lore: &lore,
     });
     let primary = CompletionRequest {
         base_url: settings.provider_base_url.clone(),

@@ -26,6 +26,7 @@
 //! - [`follower`]: turns registry state into a client's event sequence with
 //!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
+//! - [`lore`]: which lorebook entries a reply's prompt gets.
 //! - [`lorebook`]: world info: the model, its two file formats and which
 //!   entries a message activates; pure.
 //! - [`cards`]: character cards as shared (V1/V2/V3 JSON, PNG, CHARX), bytes
@@ -65,6 +66,7 @@ pub mod follower;
 pub mod generation;
 pub mod keys;
 pub mod limits;
+pub mod lore;
 pub mod lorebook;
 pub mod prompt;
 pub mod provider;

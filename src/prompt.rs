@@ -1,25 +1,38 @@
 //! Builds the messages sent to the model: pure, so every layering rule is
 //! unit-tested without a server.
 //!
-//! 1. One system message: the non-empty parts of [global pre_system_prompt,
-//!    character.system_prompt or else the global system_prompt,
-//!    character.description, user_profile.description], joined by "\n---\n".
-//! 2. The chat's history, oldest first: completed messages, and cancelled or
+//! 1. One system message: the non-empty parts of, in order,
+//!    - the global pre_system_prompt;
+//!    - character.system_prompt (where `{{original}}` stands for the global
+//!      one), or else the global system_prompt;
+//!    - lorebook entries placed before the character;
+//!    - character.description, "{{char}}'s personality: …", "Scenario: …";
+//!    - lorebook entries placed after the character;
+//!    - user_profile.description;
+//!    - lorebook entries placed at the author's note (top, then bottom);
+//!
+//!    joined by "\n---\n".
+//! 2. Example dialogues: lorebook entries placed before the examples, each
+//!    `<START>` block of character.mes_example, entries placed after them,
+//!    each as a system message.
+//! 3. The chat's history, oldest first: completed messages, and cancelled or
 //!    interrupted replies with the partial text the user saw. Failed replies
-//!    are left out.
-//! 3. character.post_history_instructions or else the global
+//!    are left out. Lorebook entries placed at depth d go in d messages from
+//!    the newest, with their role.
+//! 4. character.post_history_instructions or else the global
 //!    post_system_prompt, as a system message, when non-empty.
-//! 4. The turn the reply answers: the new user message (a send, or the user
+//! 5. The turn the reply answers: the new user message (a send, or the user
 //!    message whose reply is regenerated), or, to continue a reply, that
 //!    reply's text as the final assistant message, which the model goes on
 //!    from. A regenerated reply with no user message before it has none.
 //!
 //! `{{char}}` and `{{user}}` become the character's and the profile's names in
-//! every system layer.
+//! every system layer, example and lorebook entry.
 
 use serde::Serialize;
 
 use crate::{
+    lorebook::{self, Position},
     settings::PromptSettings,
     store::models::{Character, Message, MessageStatus, Role, UserProfile},
 };
@@ -44,6 +57,15 @@ pub struct PromptInput<'a> {
     pub profile: &'a UserProfile,
     pub history: &'a [Message],
     pub turn: Turn<'a>,
+    /// Lorebook entries activated for this reply, in insertion order.
+    pub lore: &'a [LoreInsert],
+}
+
+/// An activated lorebook entry's text and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoreInsert {
+    pub position: Position,
+    pub content: String,
 }
 
 /// What the prompt ends with, after the history.
@@ -57,15 +79,37 @@ pub enum Turn<'a> {
     None,
 }
 
+impl<'a> Turn<'a> {
+    /// The turn's text ("" for none): what lorebook keys are matched in first.
+    pub fn text(self) -> &'a str {
+        match self {
+            Self::User(text) | Self::Continue(text) => text,
+            Self::None => "",
+        }
+    }
+}
+
 pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
     let names = Names { character: &input.character.name, user: &input.profile.name };
-    let character_system = input.character.system_prompt.as_deref().filter(|s| !s.trim().is_empty());
-    let layers = [
-        input.settings.pre_system_prompt.as_str(),
-        character_system.unwrap_or(&input.settings.system_prompt),
-        &input.character.description,
-        &input.profile.description,
-    ];
+    let character = input.character;
+    let lore = |wanted: fn(&Position) -> bool| {
+        input.lore.iter().filter(move |l| wanted(&l.position)).map(|l| l.content.clone())
+    };
+    let character_system = character.system_prompt.as_deref().filter(|s| !s.trim().is_empty());
+    let system_prompt = match character_system {
+        Some(own) => own.replace("{{original}}", &input.settings.system_prompt).trim().to_owned(),
+        None => input.settings.system_prompt.clone(),
+    };
+    let labelled = |label: &str, text: &str| if text.trim().is_empty() { String::new() } else { format!("{label}{text}") };
+    let mut layers = vec![input.settings.pre_system_prompt.clone(), system_prompt];
+    layers.extend(lore(|p| *p == Position::BeforeCharacter));
+    layers.push(character.description.clone());
+    layers.push(labelled("{{char}}'s personality: ", &character.personality));
+    layers.push(labelled("Scenario: ", &character.scenario));
+    layers.extend(lore(|p| *p == Position::AfterCharacter));
+    layers.push(input.profile.description.clone());
+    layers.extend(lore(|p| *p == Position::AuthorsNoteTop));
+    layers.extend(lore(|p| *p == Position::AuthorsNoteBottom));
     let system = layers
         .iter()
         .filter(|layer| !layer.trim().is_empty())
@@ -73,15 +117,43 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
         .collect::<Vec<_>>()
         .join(LAYER_SEPARATOR);
 
-    let mut messages = Vec::with_capacity(input.history.len() + 3);
+    let mut messages = Vec::with_capacity(input.history.len() + 4);
     if !system.is_empty() {
         messages.push(ChatMessage::new(Role::System, system));
     }
+    let examples = lore(|p| *p == Position::ExamplesTop)
+        .chain(example_dialogues(&character.mes_example).map(str::to_owned))
+        .chain(lore(|p| *p == Position::ExamplesBottom));
     messages.extend(
-        input.history.iter().filter(|m| belongs_in_history(m)).map(|m| ChatMessage::new(m.role(), m.content.clone())),
+        examples.filter(|text| !text.trim().is_empty()).map(|text| ChatMessage::new(Role::System, names.substitute(&text))),
     );
-    let post = input
-        .character
+
+    let mut history: Vec<ChatMessage> = input
+        .history
+        .iter()
+        .filter(|m| belongs_in_history(m))
+        .map(|m| ChatMessage::new(m.role(), m.content.clone()))
+        .collect();
+    // Deepest first, so each insertion counts its depth from the newest
+    // message of the history itself, not of other insertions.
+    let mut at_depth: Vec<(u32, Role, &str)> = input
+        .lore
+        .iter()
+        .filter_map(|l| match l.position {
+            Position::AtDepth { depth, role } => Some((depth, chat_role(role), l.content.as_str())),
+            _ => None,
+        })
+        .collect();
+    at_depth.sort_by_key(|(depth, ..)| std::cmp::Reverse(*depth));
+    let newest = history.len();
+    for (depth, role, content) in at_depth {
+        let at = newest.saturating_sub(depth as usize);
+        let inserted_after = history.len() - newest;
+        history.insert(at + inserted_after, ChatMessage::new(role, names.substitute(content)));
+    }
+    messages.extend(history);
+
+    let post = character
         .post_history_instructions
         .as_deref()
         .filter(|s| !s.trim().is_empty())
@@ -95,6 +167,19 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
         Turn::None => {}
     }
     messages
+}
+
+/// The `<START>`-separated blocks of a character's example dialogues.
+fn example_dialogues(text: &str) -> impl Iterator<Item = &str> {
+    text.split("<START>").map(str::trim).filter(|block| !block.is_empty())
+}
+
+fn chat_role(role: lorebook::Role) -> Role {
+    match role {
+        lorebook::Role::System => Role::System,
+        lorebook::Role::User => Role::User,
+        lorebook::Role::Assistant => Role::Assistant,
+    }
 }
 
 fn belongs_in_history(message: &Message) -> bool {
@@ -176,6 +261,7 @@ mod tests {
             profile: &profile,
             history: &history,
             turn: Turn::User("new {{char}}"),
+            lore: &[],
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
         assert_eq!(
@@ -206,6 +292,7 @@ mod tests {
             profile: &profile(""),
             history: &[],
             turn: Turn::User("hello"),
+            lore: &[],
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
         assert_eq!(got, vec![("system", "Global system"), ("user", "hello")]);
@@ -222,6 +309,7 @@ mod tests {
             profile: &profile(""),
             history: &[],
             turn: Turn::User("hello"),
+            lore: &[],
         });
         assert_eq!(messages, vec![ChatMessage { role: "user", content: "hello".into() }]);
     }
@@ -233,7 +321,8 @@ mod tests {
         character.description.clear();
         let (profile, history) = (profile(""), [message(Role::User, MessageStatus::Completed, "hi")]);
         let got = |turn| {
-            let input = PromptInput { settings: &settings, character: &character, profile: &profile, history: &history, turn };
+            let input =
+                PromptInput { settings: &settings, character: &character, profile: &profile, history: &history, turn, lore: &[] };
             build(&input).into_iter().map(|m| (m.role, m.content)).collect::<Vec<_>>()
         };
         assert_eq!(
@@ -241,5 +330,62 @@ mod tests {
             vec![("user", "hi".into()), ("system", "Post".into()), ("assistant", "Once upon".into())]
         );
         assert_eq!(got(Turn::None), vec![("user", "hi".into()), ("system", "Post".into())]);
+    }
+
+    #[test]
+    fn the_whole_card_and_activated_lore_in_their_places() {
+        let settings = PromptSettings { system_prompt: "Global".into(), ..Default::default() };
+        let character = Character {
+            description: "{{char}} sings.".into(),
+            system_prompt: Some("{{original}} Stay {{char}}.".into()),
+            personality: "cheerful".into(),
+            scenario: "a tavern".into(),
+            mes_example: "<START>\n{{user}}: hi\n{{char}}: hello\n<START>\n{{char}}: la la".into(),
+            ..Character::new("u", "Aria".into())
+        };
+        let profile = profile("{{user}} travels.");
+        let history = [
+            message(Role::User, MessageStatus::Completed, "one"),
+            message(Role::Assistant, MessageStatus::Completed, "two"),
+            message(Role::User, MessageStatus::Completed, "three"),
+        ];
+        let lore = |position, content: &str| LoreInsert { position, content: content.into() };
+        let lore = [
+            lore(Position::BeforeCharacter, "before"),
+            lore(Position::AfterCharacter, "after {{char}}"),
+            lore(Position::ExamplesTop, "examples top"),
+            lore(Position::AtDepth { depth: 1, role: lorebook::Role::System }, "depth 1"),
+            lore(Position::AtDepth { depth: 0, role: lorebook::Role::User }, "depth 0"),
+            lore(Position::AtDepth { depth: 9, role: lorebook::Role::Assistant }, "deepest"),
+        ];
+        let messages = build(&PromptInput {
+            settings: &settings,
+            character: &character,
+            profile: &profile,
+            history: &history,
+            turn: Turn::User("four"),
+            lore: &lore,
+        });
+        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "system",
+                    "Global Stay Aria.\n---\nbefore\n---\nAria sings.\n---\nAria's personality: cheerful\n---\n\
+                     Scenario: a tavern\n---\nafter Aria\n---\nSam travels."
+                ),
+                ("system", "examples top"),
+                ("system", "Sam: hi\nAria: hello"),
+                ("system", "Aria: la la"),
+                ("assistant", "deepest"),
+                ("user", "one"),
+                ("assistant", "two"),
+                ("system", "depth 1"),
+                ("user", "three"),
+                ("user", "depth 0"),
+                ("user", "four"),
+            ]
+        );
     }
 }

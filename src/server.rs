@@ -23,7 +23,7 @@ use crate::{
             settings_service_server::SettingsServiceServer, usage_service_server::UsageServiceServer,
             user_profile_service_server::UserProfileServiceServer, user_service_server::UserServiceServer,
         },
-        sse, web_ui,
+        avatars, sse, web_ui,
     },
     checkpoint,
     state::AppState,
@@ -117,7 +117,11 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
-            CharacterServiceServer::new(CharacterApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+            // Character cards come in as request bytes: room for the largest
+            // card the importer takes, so a larger one is refused by it, in
+            // words, rather than by the transport.
+            CharacterServiceServer::new(CharacterApi::new(state.clone()))
+                .max_decoding_message_size(crate::cards::MAX_INPUT_BYTES + MAX_REQUEST_BYTES),
         )
         .add_service(
             UserProfileServiceServer::new(UserProfileApi::new(state.clone()))
@@ -151,6 +155,7 @@ pub async fn run(
         .merge(sse::router(state.clone()).layer(guard_layer.clone()))
         // Everything on these routes is chat data or settings: never cached.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .merge(avatars::router(state.clone()).layer(guard_layer.clone()))
         .merge(web_ui::router().layer(guard_layer));
 
     // The builder's tcp_nodelay applies only to listeners tonic binds itself.

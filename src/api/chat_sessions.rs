@@ -86,8 +86,13 @@ impl ChatSessionService for ChatSessionApi {
         let chat_id = validate::id("chat_session_id", &chat_session_id)?;
         // Tokens are bound to the chat, so one chat's token cannot page another.
         let listing = Listing::new(format!("messages:{chat_id}"), page_size, &page_token)?;
-        let rows = chats::messages(&self.state, &caller, &chat_id, &listing.page).await?;
-        let (messages, next_page_token) = listing.finish(rows, |m| &m.id);
+        let (rows, avatar) = chats::messages(&self.state, &caller, &chat_id, &listing.page).await?;
+        let (mut messages, next_page_token): (Vec<pb::Message>, _) = listing.finish(rows, |m| &m.id);
+        if let Some(avatar) = avatar {
+            for message in messages.iter_mut().filter(|m| m.role == pb::Role::Assistant as i32) {
+                message.avatar_url.clone_from(&avatar);
+            }
+        }
         Ok(Response::new(pb::ListMessagesResponse { messages, next_page_token }))
     }
 

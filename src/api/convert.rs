@@ -174,6 +174,8 @@ impl From<Message> for pb::Message {
             edited_at: edited_at.and_then(timestamp),
             finish_reason,
             updated_at: timestamp(updated_at),
+            // Set by ListMessages, which knows the chat's character.
+            avatar_url: String::new(),
         }
     }
 }

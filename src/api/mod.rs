@@ -2,6 +2,7 @@
 //! domain and convert back; no SQL, HTTP or locking happens here.
 
 pub mod auth;
+pub mod avatars;
 pub mod browser;
 mod characters;
 mod chat_sessions;

@@ -62,7 +62,10 @@ pub fn export_png(card: &Card, avatar: Option<&[u8]>) -> Result<Vec<u8>, CardErr
 
 #[cfg(test)]
 mod fuzz_tests;
+/// Shared with the integration tests (tests/cards.rs), which import the same
+/// cards through the server.
 #[cfg(test)]
+#[path = "../../tests/common/card_samples.rs"]
 mod samples;
 #[cfg(test)]
 mod tests;

@@ -6,20 +6,29 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::{
     Page, PageRequest, Store, StoreError, StoreResult,
     library::DeleteOutcome,
-    models::{Character, ChatSession, Message, UserProfile},
-    schema::{characters, chat_sessions, messages, user_profiles},
+    models::{Alternative, Character, ChatSession, Message, UserProfile},
+    schema::{characters, chat_sessions, message_alternatives, messages, user_profiles},
     with_conn,
 };
 
 impl Store {
-    /// Inserts the chat and, when the character has one, its first message,
-    /// in one transaction.
-    pub async fn insert_chat_session(&self, chat: &ChatSession, first_message: Option<&Message>) -> StoreResult<()> {
+    /// Inserts the chat and, when the character has one, its first message
+    /// with its other alternatives (the alternate greetings), in one
+    /// transaction.
+    pub async fn insert_chat_session(
+        &self,
+        chat: &ChatSession,
+        first_message: Option<&Message>,
+        alternatives: &[Alternative],
+    ) -> StoreResult<()> {
         with_conn!(self, conn => conn
             .transaction::<_, StoreError, _>(async |conn| {
                 diesel::insert_into(chat_sessions::table).values(chat).execute(conn).await?;
                 if let Some(message) = first_message {
                     diesel::insert_into(messages::table).values(message).execute(conn).await?;
+                }
+                for alternative in alternatives {
+                    diesel::insert_into(message_alternatives::table).values(alternative).execute(conn).await?;
                 }
                 Ok(())
             })

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
+pub mod card_samples;
 pub mod fake_upstream;
 pub mod process;
 pub mod users;

@@ -1,5 +1,8 @@
 //! Realistic cards in every format, built with the png and zip crates, for
-//! the round-trip and fuzz tests.
+//! the card unit tests (src/cards, which include this file) and the
+//! integration tests of importing through the server.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::io::{Cursor, Write};
 
@@ -116,7 +119,10 @@ fn pixels(width: u32, height: u32) -> RgbaImage {
 /// A PNG with the given text chunks written after the image data, as card
 /// editors do.
 pub fn png(chunks: &[(&str, &Value)]) -> Vec<u8> {
-    let image = pixels(16, 24);
+    encode(&pixels(16, 24), chunks)
+}
+
+fn encode(image: &RgbaImage, chunks: &[(&str, &Value)]) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut out, image.width(), image.height());
@@ -152,7 +158,7 @@ pub fn apng(card: &Value) -> Vec<u8> {
 
 /// A plain PNG (no card) of the given size.
 pub fn plain_png(width: u32, height: u32) -> Vec<u8> {
-    super::avatar::encode_png(&pixels(width, height), &[]).unwrap_or_default()
+    encode(&pixels(width, height), &[])
 }
 
 /// A CHARX archive from (path, bytes) pairs, deflated as real ones are.
