@@ -21,6 +21,7 @@ import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { withToken } from "./auth.js";
 import { CharacterService } from "./gen/roleplay/v1/character_pb.js";
 import { ChatSessionService } from "./gen/roleplay/v1/chat_session_pb.js";
+import { LorebookService } from "./gen/roleplay/v1/lorebook_pb.js";
 import { MessageService } from "./gen/roleplay/v1/message_pb.js";
 import { SettingsService } from "./gen/roleplay/v1/settings_pb.js";
 import { UsageService } from "./gen/roleplay/v1/usage_pb.js";
@@ -29,6 +30,7 @@ import { UserProfileService } from "./gen/roleplay/v1/user_profile_pb.js";
 
 export * from "./gen/roleplay/v1/character_pb.js";
 export * from "./gen/roleplay/v1/chat_session_pb.js";
+export * from "./gen/roleplay/v1/lorebook_pb.js";
 export * from "./gen/roleplay/v1/message_pb.js";
 export * from "./gen/roleplay/v1/settings_pb.js";
 export * from "./gen/roleplay/v1/usage_pb.js";
@@ -41,6 +43,7 @@ export * from "./helpers.js";
 export interface RoleplayClients {
   characters: Client<typeof CharacterService>;
   chats: Client<typeof ChatSessionService>;
+  lorebooks: Client<typeof LorebookService>;
   messages: Client<typeof MessageService>;
   settings: Client<typeof SettingsService>;
   usage: Client<typeof UsageService>;
@@ -68,6 +71,7 @@ export function createClients(transport: Transport, options: ClientsOptions = {}
   return {
     characters: createClient(CharacterService, t),
     chats: createClient(ChatSessionService, t),
+    lorebooks: createClient(LorebookService, t),
     messages: createClient(MessageService, t),
     settings: createClient(SettingsService, t),
     usage: createClient(UsageService, t),

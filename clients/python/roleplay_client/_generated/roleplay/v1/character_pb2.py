@@ -25,29 +25,43 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1broleplay/v1/character.proto\x12\x0broleplay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x02\n\tCharacter\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x1a\n\rsystem_prompt\x18\x04 \x01(\tH\x00\x88\x01\x01\x12&\n\x19post_history_instructions\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rfirst_message\x18\x06 \x01(\tH\x02\x88\x01\x01\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0e_system_promptB\x1c\n\x1a_post_history_instructionsB\x10\n\x0e_first_message\"\xdd\x01\n\x16\x43reateCharacterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1a\n\rsystem_prompt\x18\x03 \x01(\tH\x00\x88\x01\x01\x12&\n\x19post_history_instructions\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rfirst_message\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\x10\n\x0e_system_promptB\x1c\n\x1a_post_history_instructionsB\x10\n\x0e_first_message\"!\n\x13GetCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x15ListCharactersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x16ListCharactersResponse\x12*\n\ncharacters\x18\x01 \x03(\x0b\x32\x16.roleplay.v1.Character\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8c\x02\n\x16UpdateCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rsystem_prompt\x18\x04 \x01(\tH\x02\x88\x01\x01\x12&\n\x19post_history_instructions\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x1a\n\rfirst_message\x18\x06 \x01(\tH\x04\x88\x01\x01\x42\x07\n\x05_nameB\x0e\n\x0c_descriptionB\x10\n\x0e_system_promptB\x1c\n\x1a_post_history_instructionsB\x10\n\x0e_first_message\"$\n\x16\x44\x65leteCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteCharacterResponse2\xb5\x03\n\x10\x43haracterService\x12N\n\x0f\x43reateCharacter\x12#.roleplay.v1.CreateCharacterRequest\x1a\x16.roleplay.v1.Character\x12H\n\x0cGetCharacter\x12 .roleplay.v1.GetCharacterRequest\x1a\x16.roleplay.v1.Character\x12Y\n\x0eListCharacters\x12\".roleplay.v1.ListCharactersRequest\x1a#.roleplay.v1.ListCharactersResponse\x12N\n\x0fUpdateCharacter\x12#.roleplay.v1.UpdateCharacterRequest\x1a\x16.roleplay.v1.Character\x12\\\n\x0f\x44\x65leteCharacter\x12#.roleplay.v1.DeleteCharacterRequest\x1a$.roleplay.v1.DeleteCharacterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1broleplay/v1/character.proto\x12\x0broleplay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x04\n\tCharacter\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x1a\n\rsystem_prompt\x18\x04 \x01(\tH\x00\x88\x01\x01\x12&\n\x19post_history_instructions\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rfirst_message\x18\x06 \x01(\tH\x02\x88\x01\x01\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpersonality\x18\t \x01(\t\x12\x10\n\x08scenario\x18\n \x01(\t\x12\x13\n\x0bmes_example\x18\x0b \x01(\t\x12\x1b\n\x13\x61lternate_greetings\x18\x0c \x03(\t\x12\x0c\n\x04tags\x18\r \x03(\t\x12\x0f\n\x07\x63reator\x18\x0e \x01(\t\x12\x15\n\rcreator_notes\x18\x0f \x01(\t\x12\x19\n\x11\x63haracter_version\x18\x10 \x01(\t\x12\x17\n\x0f\x65xtensions_json\x18\x11 \x01(\t\x12\x12\n\navatar_url\x18\x12 \x01(\t\x12\x18\n\x0blorebook_id\x18\x13 \x01(\tH\x03\x88\x01\x01\x42\x10\n\x0e_system_promptB\x1c\n\x1a_post_history_instructionsB\x10\n\x0e_first_messageB\x0e\n\x0c_lorebook_id\"\xa0\x03\n\x16\x43reateCharacterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1a\n\rsystem_prompt\x18\x03 \x01(\tH\x00\x88\x01\x01\x12&\n\x19post_history_instructions\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rfirst_message\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x0bpersonality\x18\x06 \x01(\t\x12\x10\n\x08scenario\x18\x07 \x01(\t\x12\x13\n\x0bmes_example\x18\x08 \x01(\t\x12\x1b\n\x13\x61lternate_greetings\x18\t \x03(\t\x12\x0c\n\x04tags\x18\n \x03(\t\x12\x0f\n\x07\x63reator\x18\x0b \x01(\t\x12\x15\n\rcreator_notes\x18\x0c \x01(\t\x12\x19\n\x11\x63haracter_version\x18\r \x01(\t\x12\x17\n\x0f\x65xtensions_json\x18\x0e \x01(\tB\x10\n\x0e_system_promptB\x1c\n\x1a_post_history_instructionsB\x10\n\x0e_first_message\"!\n\x13GetCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\"b\n\x15ListCharactersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x15\n\rname_contains\x18\x04 \x01(\t\"]\n\x16ListCharactersResponse\x12*\n\ncharacters\x18\x01 \x03(\x0b\x32\x16.roleplay.v1.Character\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9a\x05\n\x16UpdateCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rsystem_prompt\x18\x04 \x01(\tH\x02\x88\x01\x01\x12&\n\x19post_history_instructions\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x1a\n\rfirst_message\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x18\n\x0bpersonality\x18\x07 \x01(\tH\x05\x88\x01\x01\x12\x15\n\x08scenario\x18\x08 \x01(\tH\x06\x88\x01\x01\x12\x18\n\x0bmes_example\x18\t \x01(\tH\x07\x88\x01\x01\x12\x1b\n\x13\x61lternate_greetings\x18\n \x03(\t\x12\x1f\n\x17set_alternate_greetings\x18\x0b \x01(\x08\x12\x0c\n\x04tags\x18\x0c \x03(\t\x12\x10\n\x08set_tags\x18\r \x01(\x08\x12\x14\n\x07\x63reator\x18\x0e \x01(\tH\x08\x88\x01\x01\x12\x1a\n\rcreator_notes\x18\x0f \x01(\tH\t\x88\x01\x01\x12\x1e\n\x11\x63haracter_version\x18\x10 \x01(\tH\n\x88\x01\x01\x12\x1c\n\x0f\x65xtensions_json\x18\x11 \x01(\tH\x0b\x88\x01\x01\x42\x07\n\x05_nameB\x0e\n\x0c_descriptionB\x10\n\x0e_system_promptB\x1c\n\x1a_post_history_instructionsB\x10\n\x0e_first_messageB\x0e\n\x0c_personalityB\x0b\n\t_scenarioB\x0e\n\x0c_mes_exampleB\n\n\x08_creatorB\x10\n\x0e_creator_notesB\x14\n\x12_character_versionB\x12\n\x10_extensions_json\"$\n\x16\x44\x65leteCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteCharacterResponse\"8\n\x16ImportCharacterRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"m\n\x17ImportCharacterResponse\x12)\n\tcharacter\x18\x01 \x01(\x0b\x32\x16.roleplay.v1.Character\x12\'\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x17.roleplay.v1.CardFormat\"O\n\x16\x45xportCharacterRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x19.roleplay.v1.ExportFormat\"O\n\x17\x45xportCharacterResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\"5\n\x19SetCharacterAvatarRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c*\xbb\x01\n\nCardFormat\x12\x1b\n\x17\x43\x41RD_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41RD_FORMAT_V1_JSON\x10\x01\x12\x17\n\x13\x43\x41RD_FORMAT_V2_JSON\x10\x02\x12\x17\n\x13\x43\x41RD_FORMAT_V3_JSON\x10\x03\x12\x16\n\x12\x43\x41RD_FORMAT_PNG_V2\x10\x04\x12\x16\n\x12\x43\x41RD_FORMAT_PNG_V3\x10\x05\x12\x15\n\x11\x43\x41RD_FORMAT_CHARX\x10\x06*\\\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45XPORT_FORMAT_JSON\x10\x01\x12\x15\n\x11\x45XPORT_FORMAT_PNG\x10\x02\x32\xc7\x05\n\x10\x43haracterService\x12N\n\x0f\x43reateCharacter\x12#.roleplay.v1.CreateCharacterRequest\x1a\x16.roleplay.v1.Character\x12H\n\x0cGetCharacter\x12 .roleplay.v1.GetCharacterRequest\x1a\x16.roleplay.v1.Character\x12Y\n\x0eListCharacters\x12\".roleplay.v1.ListCharactersRequest\x1a#.roleplay.v1.ListCharactersResponse\x12N\n\x0fUpdateCharacter\x12#.roleplay.v1.UpdateCharacterRequest\x1a\x16.roleplay.v1.Character\x12\\\n\x0f\x44\x65leteCharacter\x12#.roleplay.v1.DeleteCharacterRequest\x1a$.roleplay.v1.DeleteCharacterResponse\x12\\\n\x0fImportCharacter\x12#.roleplay.v1.ImportCharacterRequest\x1a$.roleplay.v1.ImportCharacterResponse\x12\\\n\x0f\x45xportCharacter\x12#.roleplay.v1.ExportCharacterRequest\x1a$.roleplay.v1.ExportCharacterResponse\x12T\n\x12SetCharacterAvatar\x12&.roleplay.v1.SetCharacterAvatarRequest\x1a\x16.roleplay.v1.Characterb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'roleplay_client._generated.roleplay.v1.character_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CARDFORMAT']._serialized_start=2423
+  _globals['_CARDFORMAT']._serialized_end=2610
+  _globals['_EXPORTFORMAT']._serialized_start=2612
+  _globals['_EXPORTFORMAT']._serialized_end=2704
   _globals['_CHARACTER']._serialized_start=78
-  _globals['_CHARACTER']._serialized_end=394
-  _globals['_CREATECHARACTERREQUEST']._serialized_start=397
-  _globals['_CREATECHARACTERREQUEST']._serialized_end=618
-  _globals['_GETCHARACTERREQUEST']._serialized_start=620
-  _globals['_GETCHARACTERREQUEST']._serialized_end=653
-  _globals['_LISTCHARACTERSREQUEST']._serialized_start=655
-  _globals['_LISTCHARACTERSREQUEST']._serialized_end=717
-  _globals['_LISTCHARACTERSRESPONSE']._serialized_start=719
-  _globals['_LISTCHARACTERSRESPONSE']._serialized_end=812
-  _globals['_UPDATECHARACTERREQUEST']._serialized_start=815
-  _globals['_UPDATECHARACTERREQUEST']._serialized_end=1083
-  _globals['_DELETECHARACTERREQUEST']._serialized_start=1085
-  _globals['_DELETECHARACTERREQUEST']._serialized_end=1121
-  _globals['_DELETECHARACTERRESPONSE']._serialized_start=1123
-  _globals['_DELETECHARACTERRESPONSE']._serialized_end=1148
-  _globals['_CHARACTERSERVICE']._serialized_start=1151
-  _globals['_CHARACTERSERVICE']._serialized_end=1588
+  _globals['_CHARACTER']._serialized_end=651
+  _globals['_CREATECHARACTERREQUEST']._serialized_start=654
+  _globals['_CREATECHARACTERREQUEST']._serialized_end=1070
+  _globals['_GETCHARACTERREQUEST']._serialized_start=1072
+  _globals['_GETCHARACTERREQUEST']._serialized_end=1105
+  _globals['_LISTCHARACTERSREQUEST']._serialized_start=1107
+  _globals['_LISTCHARACTERSREQUEST']._serialized_end=1205
+  _globals['_LISTCHARACTERSRESPONSE']._serialized_start=1207
+  _globals['_LISTCHARACTERSRESPONSE']._serialized_end=1300
+  _globals['_UPDATECHARACTERREQUEST']._serialized_start=1303
+  _globals['_UPDATECHARACTERREQUEST']._serialized_end=1969
+  _globals['_DELETECHARACTERREQUEST']._serialized_start=1971
+  _globals['_DELETECHARACTERREQUEST']._serialized_end=2007
+  _globals['_DELETECHARACTERRESPONSE']._serialized_start=2009
+  _globals['_DELETECHARACTERRESPONSE']._serialized_end=2034
+  _globals['_IMPORTCHARACTERREQUEST']._serialized_start=2036
+  _globals['_IMPORTCHARACTERREQUEST']._serialized_end=2092
+  _globals['_IMPORTCHARACTERRESPONSE']._serialized_start=2094
+  _globals['_IMPORTCHARACTERRESPONSE']._serialized_end=2203
+  _globals['_EXPORTCHARACTERREQUEST']._serialized_start=2205
+  _globals['_EXPORTCHARACTERREQUEST']._serialized_end=2284
+  _globals['_EXPORTCHARACTERRESPONSE']._serialized_start=2286
+  _globals['_EXPORTCHARACTERRESPONSE']._serialized_end=2365
+  _globals['_SETCHARACTERAVATARREQUEST']._serialized_start=2367
+  _globals['_SETCHARACTERAVATARREQUEST']._serialized_end=2420
+  _globals['_CHARACTERSERVICE']._serialized_start=2707
+  _globals['_CHARACTERSERVICE']._serialized_end=3418
 # @@protoc_insertion_point(module_scope)

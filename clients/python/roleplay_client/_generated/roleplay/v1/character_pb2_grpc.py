@@ -61,6 +61,21 @@ class CharacterServiceStub:
                 request_serializer=roleplay_dot_v1_dot_character__pb2.DeleteCharacterRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_character__pb2.DeleteCharacterResponse.FromString,
                 _registered_method=True)
+        self.ImportCharacter = channel.unary_unary(
+                '/roleplay.v1.CharacterService/ImportCharacter',
+                request_serializer=roleplay_dot_v1_dot_character__pb2.ImportCharacterRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_character__pb2.ImportCharacterResponse.FromString,
+                _registered_method=True)
+        self.ExportCharacter = channel.unary_unary(
+                '/roleplay.v1.CharacterService/ExportCharacter',
+                request_serializer=roleplay_dot_v1_dot_character__pb2.ExportCharacterRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_character__pb2.ExportCharacterResponse.FromString,
+                _registered_method=True)
+        self.SetCharacterAvatar = channel.unary_unary(
+                '/roleplay.v1.CharacterService/SetCharacterAvatar',
+                request_serializer=roleplay_dot_v1_dot_character__pb2.SetCharacterAvatarRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_character__pb2.Character.FromString,
+                _registered_method=True)
 
 
 class CharacterServiceServicer:
@@ -102,6 +117,38 @@ class CharacterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportCharacter(self, request, context):
+        """Reads a character card as the community shares them and stores it as a
+        new character: TavernAI V1 JSON, Character Card V2 or V3 JSON, a PNG (or
+        APNG) with the card in a `chara` (V2) or `ccv3` (V3, preferred) text
+        chunk, or CHARX (a zip with card.json and assets). A PNG's image becomes
+        the avatar; a card's character_book becomes a lorebook attached to the
+        character. INVALID_ARGUMENT says what is wrong with a file that is not a
+        usable card (over 20 MiB, not a card, invalid base64 or JSON, an
+        unsupported spec, a field too long, an image that does not decode), and
+        nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCharacter(self, request, context):
+        """The character as a card: V3 JSON, or a PNG with the avatar as its image
+        carrying both a `ccv3` and a V2 `chara` chunk (for older tools). Import
+        then export then import gives back every field, extensions included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetCharacterAvatar(self, request, context):
+        """Sets (or with empty data, removes) the character's avatar: PNG, JPEG or
+        WebP, up to 20 MiB and 4096 pixels a side. Served at `avatar_url`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CharacterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +176,21 @@ def add_CharacterServiceServicer_to_server(servicer, server):
                     servicer.DeleteCharacter,
                     request_deserializer=roleplay_dot_v1_dot_character__pb2.DeleteCharacterRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_character__pb2.DeleteCharacterResponse.SerializeToString,
+            ),
+            'ImportCharacter': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportCharacter,
+                    request_deserializer=roleplay_dot_v1_dot_character__pb2.ImportCharacterRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_character__pb2.ImportCharacterResponse.SerializeToString,
+            ),
+            'ExportCharacter': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCharacter,
+                    request_deserializer=roleplay_dot_v1_dot_character__pb2.ExportCharacterRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_character__pb2.ExportCharacterResponse.SerializeToString,
+            ),
+            'SetCharacterAvatar': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCharacterAvatar,
+                    request_deserializer=roleplay_dot_v1_dot_character__pb2.SetCharacterAvatarRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_character__pb2.Character.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +330,87 @@ class CharacterService:
             '/roleplay.v1.CharacterService/DeleteCharacter',
             roleplay_dot_v1_dot_character__pb2.DeleteCharacterRequest.SerializeToString,
             roleplay_dot_v1_dot_character__pb2.DeleteCharacterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportCharacter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.CharacterService/ImportCharacter',
+            roleplay_dot_v1_dot_character__pb2.ImportCharacterRequest.SerializeToString,
+            roleplay_dot_v1_dot_character__pb2.ImportCharacterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCharacter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.CharacterService/ExportCharacter',
+            roleplay_dot_v1_dot_character__pb2.ExportCharacterRequest.SerializeToString,
+            roleplay_dot_v1_dot_character__pb2.ExportCharacterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCharacterAvatar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.CharacterService/SetCharacterAvatar',
+            roleplay_dot_v1_dot_character__pb2.SetCharacterAvatarRequest.SerializeToString,
+            roleplay_dot_v1_dot_character__pb2.Character.FromString,
             options,
             channel_credentials,
             insecure,

@@ -135,7 +135,7 @@ class ListMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("id", "chat_session_id", "role", "content", "status", "model", "prompt_tokens", "completion_tokens", "error", "created_at", "stream_id", "duration_ms", "provider", "alternative_index", "alternative_count", "edited_at", "finish_reason", "updated_at")
+    __slots__ = ("id", "chat_session_id", "role", "content", "status", "model", "prompt_tokens", "completion_tokens", "error", "created_at", "stream_id", "duration_ms", "provider", "alternative_index", "alternative_count", "edited_at", "finish_reason", "updated_at", "avatar_url")
     ID_FIELD_NUMBER: _ClassVar[int]
     CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +154,7 @@ class Message(_message.Message):
     EDITED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     chat_session_id: str
     role: Role
@@ -172,4 +173,5 @@ class Message(_message.Message):
     edited_at: _timestamp_pb2.Timestamp
     finish_reason: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., status: _Optional[_Union[MessageStatus, str]] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream_id: _Optional[str] = ..., duration_ms: _Optional[int] = ..., provider: _Optional[str] = ..., alternative_index: _Optional[int] = ..., alternative_count: _Optional[int] = ..., edited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_reason: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    avatar_url: str
+    def __init__(self, id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., status: _Optional[_Union[MessageStatus, str]] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream_id: _Optional[str] = ..., duration_ms: _Optional[int] = ..., provider: _Optional[str] = ..., alternative_index: _Optional[int] = ..., alternative_count: _Optional[int] = ..., edited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_reason: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., avatar_url: _Optional[str] = ...) -> None: ...

@@ -2,8 +2,8 @@
 // @generated from file roleplay/v1/character.proto (package roleplay.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roleplay/v1/character.proto.
  */
 export const file_roleplay_v1_character: GenFile = /*@__PURE__*/
-  fileDesc("Chtyb2xlcGxheS92MS9jaGFyYWN0ZXIucHJvdG8SC3JvbGVwbGF5LnYxIrwCCglDaGFyYWN0ZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIaCg1zeXN0ZW1fcHJvbXB0GAQgASgJSACIAQESJgoZcG9zdF9oaXN0b3J5X2luc3RydWN0aW9ucxgFIAEoCUgBiAEBEhoKDWZpcnN0X21lc3NhZ2UYBiABKAlIAogBARIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIQCg5fc3lzdGVtX3Byb21wdEIcChpfcG9zdF9oaXN0b3J5X2luc3RydWN0aW9uc0IQCg5fZmlyc3RfbWVzc2FnZSLdAQoWQ3JlYXRlQ2hhcmFjdGVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhoKDXN5c3RlbV9wcm9tcHQYAyABKAlIAIgBARImChlwb3N0X2hpc3RvcnlfaW5zdHJ1Y3Rpb25zGAQgASgJSAGIAQESGgoNZmlyc3RfbWVzc2FnZRgFIAEoCUgCiAEBQhAKDl9zeXN0ZW1fcHJvbXB0QhwKGl9wb3N0X2hpc3RvcnlfaW5zdHJ1Y3Rpb25zQhAKDl9maXJzdF9tZXNzYWdlIiEKE0dldENoYXJhY3RlclJlcXVlc3QSCgoCaWQYASABKAkiPgoVTGlzdENoYXJhY3RlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KFkxpc3RDaGFyYWN0ZXJzUmVzcG9uc2USKgoKY2hhcmFjdGVycxgBIAMoCzIWLnJvbGVwbGF5LnYxLkNoYXJhY3RlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkijAIKFlVwZGF0ZUNoYXJhY3RlclJlcXVlc3QSCgoCaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhgKC2Rlc2NyaXB0aW9uGAMgASgJSAGIAQESGgoNc3lzdGVtX3Byb21wdBgEIAEoCUgCiAEBEiYKGXBvc3RfaGlzdG9yeV9pbnN0cnVjdGlvbnMYBSABKAlIA4gBARIaCg1maXJzdF9tZXNzYWdlGAYgASgJSASIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQhAKDl9zeXN0ZW1fcHJvbXB0QhwKGl9wb3N0X2hpc3RvcnlfaW5zdHJ1Y3Rpb25zQhAKDl9maXJzdF9tZXNzYWdlIiQKFkRlbGV0ZUNoYXJhY3RlclJlcXVlc3QSCgoCaWQYASABKAkiGQoXRGVsZXRlQ2hhcmFjdGVyUmVzcG9uc2UytQMKEENoYXJhY3RlclNlcnZpY2USTgoPQ3JlYXRlQ2hhcmFjdGVyEiMucm9sZXBsYXkudjEuQ3JlYXRlQ2hhcmFjdGVyUmVxdWVzdBoWLnJvbGVwbGF5LnYxLkNoYXJhY3RlchJICgxHZXRDaGFyYWN0ZXISIC5yb2xlcGxheS52MS5HZXRDaGFyYWN0ZXJSZXF1ZXN0GhYucm9sZXBsYXkudjEuQ2hhcmFjdGVyElkKDkxpc3RDaGFyYWN0ZXJzEiIucm9sZXBsYXkudjEuTGlzdENoYXJhY3RlcnNSZXF1ZXN0GiMucm9sZXBsYXkudjEuTGlzdENoYXJhY3RlcnNSZXNwb25zZRJOCg9VcGRhdGVDaGFyYWN0ZXISIy5yb2xlcGxheS52MS5VcGRhdGVDaGFyYWN0ZXJSZXF1ZXN0GhYucm9sZXBsYXkudjEuQ2hhcmFjdGVyElwKD0RlbGV0ZUNoYXJhY3RlchIjLnJvbGVwbGF5LnYxLkRlbGV0ZUNoYXJhY3RlclJlcXVlc3QaJC5yb2xlcGxheS52MS5EZWxldGVDaGFyYWN0ZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chtyb2xlcGxheS92MS9jaGFyYWN0ZXIucHJvdG8SC3JvbGVwbGF5LnYxIr0ECglDaGFyYWN0ZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIaCg1zeXN0ZW1fcHJvbXB0GAQgASgJSACIAQESJgoZcG9zdF9oaXN0b3J5X2luc3RydWN0aW9ucxgFIAEoCUgBiAEBEhoKDWZpcnN0X21lc3NhZ2UYBiABKAlIAogBARIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtwZXJzb25hbGl0eRgJIAEoCRIQCghzY2VuYXJpbxgKIAEoCRITCgttZXNfZXhhbXBsZRgLIAEoCRIbChNhbHRlcm5hdGVfZ3JlZXRpbmdzGAwgAygJEgwKBHRhZ3MYDSADKAkSDwoHY3JlYXRvchgOIAEoCRIVCg1jcmVhdG9yX25vdGVzGA8gASgJEhkKEWNoYXJhY3Rlcl92ZXJzaW9uGBAgASgJEhcKD2V4dGVuc2lvbnNfanNvbhgRIAEoCRISCgphdmF0YXJfdXJsGBIgASgJEhgKC2xvcmVib29rX2lkGBMgASgJSAOIAQFCEAoOX3N5c3RlbV9wcm9tcHRCHAoaX3Bvc3RfaGlzdG9yeV9pbnN0cnVjdGlvbnNCEAoOX2ZpcnN0X21lc3NhZ2VCDgoMX2xvcmVib29rX2lkIqADChZDcmVhdGVDaGFyYWN0ZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSGgoNc3lzdGVtX3Byb21wdBgDIAEoCUgAiAEBEiYKGXBvc3RfaGlzdG9yeV9pbnN0cnVjdGlvbnMYBCABKAlIAYgBARIaCg1maXJzdF9tZXNzYWdlGAUgASgJSAKIAQESEwoLcGVyc29uYWxpdHkYBiABKAkSEAoIc2NlbmFyaW8YByABKAkSEwoLbWVzX2V4YW1wbGUYCCABKAkSGwoTYWx0ZXJuYXRlX2dyZWV0aW5ncxgJIAMoCRIMCgR0YWdzGAogAygJEg8KB2NyZWF0b3IYCyABKAkSFQoNY3JlYXRvcl9ub3RlcxgMIAEoCRIZChFjaGFyYWN0ZXJfdmVyc2lvbhgNIAEoCRIXCg9leHRlbnNpb25zX2pzb24YDiABKAlCEAoOX3N5c3RlbV9wcm9tcHRCHAoaX3Bvc3RfaGlzdG9yeV9pbnN0cnVjdGlvbnNCEAoOX2ZpcnN0X21lc3NhZ2UiIQoTR2V0Q2hhcmFjdGVyUmVxdWVzdBIKCgJpZBgBIAEoCSJiChVMaXN0Q2hhcmFjdGVyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSCwoDdGFnGAMgASgJEhUKDW5hbWVfY29udGFpbnMYBCABKAkiXQoWTGlzdENoYXJhY3RlcnNSZXNwb25zZRIqCgpjaGFyYWN0ZXJzGAEgAygLMhYucm9sZXBsYXkudjEuQ2hhcmFjdGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKaBQoWVXBkYXRlQ2hhcmFjdGVyUmVxdWVzdBIKCgJpZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAyABKAlIAYgBARIaCg1zeXN0ZW1fcHJvbXB0GAQgASgJSAKIAQESJgoZcG9zdF9oaXN0b3J5X2luc3RydWN0aW9ucxgFIAEoCUgDiAEBEhoKDWZpcnN0X21lc3NhZ2UYBiABKAlIBIgBARIYCgtwZXJzb25hbGl0eRgHIAEoCUgFiAEBEhUKCHNjZW5hcmlvGAggASgJSAaIAQESGAoLbWVzX2V4YW1wbGUYCSABKAlIB4gBARIbChNhbHRlcm5hdGVfZ3JlZXRpbmdzGAogAygJEh8KF3NldF9hbHRlcm5hdGVfZ3JlZXRpbmdzGAsgASgIEgwKBHRhZ3MYDCADKAkSEAoIc2V0X3RhZ3MYDSABKAgSFAoHY3JlYXRvchgOIAEoCUgIiAEBEhoKDWNyZWF0b3Jfbm90ZXMYDyABKAlICYgBARIeChFjaGFyYWN0ZXJfdmVyc2lvbhgQIAEoCUgKiAEBEhwKD2V4dGVuc2lvbnNfanNvbhgRIAEoCUgLiAEBQgcKBV9uYW1lQg4KDF9kZXNjcmlwdGlvbkIQCg5fc3lzdGVtX3Byb21wdEIcChpfcG9zdF9oaXN0b3J5X2luc3RydWN0aW9uc0IQCg5fZmlyc3RfbWVzc2FnZUIOCgxfcGVyc29uYWxpdHlCCwoJX3NjZW5hcmlvQg4KDF9tZXNfZXhhbXBsZUIKCghfY3JlYXRvckIQCg5fY3JlYXRvcl9ub3Rlc0IUChJfY2hhcmFjdGVyX3ZlcnNpb25CEgoQX2V4dGVuc2lvbnNfanNvbiIkChZEZWxldGVDaGFyYWN0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIhkKF0RlbGV0ZUNoYXJhY3RlclJlc3BvbnNlIjgKFkltcG9ydENoYXJhY3RlclJlcXVlc3QSDAoEZGF0YRgBIAEoDBIQCghmaWxlbmFtZRgCIAEoCSJtChdJbXBvcnRDaGFyYWN0ZXJSZXNwb25zZRIpCgljaGFyYWN0ZXIYASABKAsyFi5yb2xlcGxheS52MS5DaGFyYWN0ZXISJwoGZm9ybWF0GAIgASgOMhcucm9sZXBsYXkudjEuQ2FyZEZvcm1hdCJPChZFeHBvcnRDaGFyYWN0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEikKBmZvcm1hdBgCIAEoDjIZLnJvbGVwbGF5LnYxLkV4cG9ydEZvcm1hdCJPChdFeHBvcnRDaGFyYWN0ZXJSZXNwb25zZRIMCgRkYXRhGAEgASgMEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRIQCghmaWxlbmFtZRgDIAEoCSI1ChlTZXRDaGFyYWN0ZXJBdmF0YXJSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBGRhdGEYAiABKAwquwEKCkNhcmRGb3JtYXQSGwoXQ0FSRF9GT1JNQVRfVU5TUEVDSUZJRUQQABIXChNDQVJEX0ZPUk1BVF9WMV9KU09OEAESFwoTQ0FSRF9GT1JNQVRfVjJfSlNPThACEhcKE0NBUkRfRk9STUFUX1YzX0pTT04QAxIWChJDQVJEX0ZPUk1BVF9QTkdfVjIQBBIWChJDQVJEX0ZPUk1BVF9QTkdfVjMQBRIVChFDQVJEX0ZPUk1BVF9DSEFSWBAGKlwKDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASFgoSRVhQT1JUX0ZPUk1BVF9KU09OEAESFQoRRVhQT1JUX0ZPUk1BVF9QTkcQAjLHBQoQQ2hhcmFjdGVyU2VydmljZRJOCg9DcmVhdGVDaGFyYWN0ZXISIy5yb2xlcGxheS52MS5DcmVhdGVDaGFyYWN0ZXJSZXF1ZXN0GhYucm9sZXBsYXkudjEuQ2hhcmFjdGVyEkgKDEdldENoYXJhY3RlchIgLnJvbGVwbGF5LnYxLkdldENoYXJhY3RlclJlcXVlc3QaFi5yb2xlcGxheS52MS5DaGFyYWN0ZXISWQoOTGlzdENoYXJhY3RlcnMSIi5yb2xlcGxheS52MS5MaXN0Q2hhcmFjdGVyc1JlcXVlc3QaIy5yb2xlcGxheS52MS5MaXN0Q2hhcmFjdGVyc1Jlc3BvbnNlEk4KD1VwZGF0ZUNoYXJhY3RlchIjLnJvbGVwbGF5LnYxLlVwZGF0ZUNoYXJhY3RlclJlcXVlc3QaFi5yb2xlcGxheS52MS5DaGFyYWN0ZXISXAoPRGVsZXRlQ2hhcmFjdGVyEiMucm9sZXBsYXkudjEuRGVsZXRlQ2hhcmFjdGVyUmVxdWVzdBokLnJvbGVwbGF5LnYxLkRlbGV0ZUNoYXJhY3RlclJlc3BvbnNlElwKD0ltcG9ydENoYXJhY3RlchIjLnJvbGVwbGF5LnYxLkltcG9ydENoYXJhY3RlclJlcXVlc3QaJC5yb2xlcGxheS52MS5JbXBvcnRDaGFyYWN0ZXJSZXNwb25zZRJcCg9FeHBvcnRDaGFyYWN0ZXISIy5yb2xlcGxheS52MS5FeHBvcnRDaGFyYWN0ZXJSZXF1ZXN0GiQucm9sZXBsYXkudjEuRXhwb3J0Q2hhcmFjdGVyUmVzcG9uc2USVAoSU2V0Q2hhcmFjdGVyQXZhdGFyEiYucm9sZXBsYXkudjEuU2V0Q2hhcmFjdGVyQXZhdGFyUmVxdWVzdBoWLnJvbGVwbGF5LnYxLkNoYXJhY3RlcmIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message roleplay.v1.Character
@@ -67,6 +67,77 @@ export type Character = Message<"roleplay.v1.Character"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Prompt layers after the description (up to 20,000 characters each).
+   *
+   * @generated from field: string personality = 9;
+   */
+  personality: string;
+
+  /**
+   * @generated from field: string scenario = 10;
+   */
+  scenario: string;
+
+  /**
+   * Example dialogues: blocks that each start with `<START>` (up to 50,000
+   * characters). Sent after the character definitions.
+   *
+   * @generated from field: string mes_example = 11;
+   */
+  mesExample: string;
+
+  /**
+   * The chat's other possible first messages: a new chat's first message
+   * offers first_message and these as alternatives (swipes).
+   *
+   * @generated from field: repeated string alternate_greetings = 12;
+   */
+  alternateGreetings: string[];
+
+  /**
+   * @generated from field: repeated string tags = 13;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: string creator = 14;
+   */
+  creator: string;
+
+  /**
+   * @generated from field: string creator_notes = 15;
+   */
+  creatorNotes: string;
+
+  /**
+   * @generated from field: string character_version = 16;
+   */
+  characterVersion: string;
+
+  /**
+   * The card's `extensions` object as JSON, kept verbatim (other tools keep
+   * their data there). "{}" when none.
+   *
+   * @generated from field: string extensions_json = 17;
+   */
+  extensionsJson: string;
+
+  /**
+   * Path of the avatar image on this server (GET, same authorization as the
+   * SSE endpoint), e.g. "/v1/characters/<id>/avatar"; empty when none.
+   *
+   * @generated from field: string avatar_url = 18;
+   */
+  avatarUrl: string;
+
+  /**
+   * The card's own lorebook (see LorebookService), when it has one.
+   *
+   * @generated from field: optional string lorebook_id = 19;
+   */
+  lorebookId?: string | undefined;
 };
 
 /**
@@ -104,6 +175,57 @@ export type CreateCharacterRequest = Message<"roleplay.v1.CreateCharacterRequest
    * @generated from field: optional string first_message = 5;
    */
   firstMessage?: string | undefined;
+
+  /**
+   * @generated from field: string personality = 6;
+   */
+  personality: string;
+
+  /**
+   * @generated from field: string scenario = 7;
+   */
+  scenario: string;
+
+  /**
+   * @generated from field: string mes_example = 8;
+   */
+  mesExample: string;
+
+  /**
+   * Up to 64, each up to 20,000 characters.
+   *
+   * @generated from field: repeated string alternate_greetings = 9;
+   */
+  alternateGreetings: string[];
+
+  /**
+   * Up to 64, each 1 to 100 characters.
+   *
+   * @generated from field: repeated string tags = 10;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: string creator = 11;
+   */
+  creator: string;
+
+  /**
+   * @generated from field: string creator_notes = 12;
+   */
+  creatorNotes: string;
+
+  /**
+   * @generated from field: string character_version = 13;
+   */
+  characterVersion: string;
+
+  /**
+   * A JSON object, or empty for none.
+   *
+   * @generated from field: string extensions_json = 14;
+   */
+  extensionsJson: string;
 };
 
 /**
@@ -147,6 +269,20 @@ export type ListCharactersRequest = Message<"roleplay.v1.ListCharactersRequest">
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only characters with this tag (case-insensitive).
+   *
+   * @generated from field: string tag = 3;
+   */
+  tag: string;
+
+  /**
+   * Only characters whose name contains this text (case-insensitive).
+   *
+   * @generated from field: string name_contains = 4;
+   */
+  nameContains: string;
 };
 
 /**
@@ -213,6 +349,66 @@ export type UpdateCharacterRequest = Message<"roleplay.v1.UpdateCharacterRequest
    * @generated from field: optional string first_message = 6;
    */
   firstMessage?: string | undefined;
+
+  /**
+   * @generated from field: optional string personality = 7;
+   */
+  personality?: string | undefined;
+
+  /**
+   * @generated from field: optional string scenario = 8;
+   */
+  scenario?: string | undefined;
+
+  /**
+   * @generated from field: optional string mes_example = 9;
+   */
+  mesExample?: string | undefined;
+
+  /**
+   * Replaces the list when `set_alternate_greetings` is true (so it can be
+   * emptied).
+   *
+   * @generated from field: repeated string alternate_greetings = 10;
+   */
+  alternateGreetings: string[];
+
+  /**
+   * @generated from field: bool set_alternate_greetings = 11;
+   */
+  setAlternateGreetings: boolean;
+
+  /**
+   * Replaces the list when `set_tags` is true.
+   *
+   * @generated from field: repeated string tags = 12;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: bool set_tags = 13;
+   */
+  setTags: boolean;
+
+  /**
+   * @generated from field: optional string creator = 14;
+   */
+  creator?: string | undefined;
+
+  /**
+   * @generated from field: optional string creator_notes = 15;
+   */
+  creatorNotes?: string | undefined;
+
+  /**
+   * @generated from field: optional string character_version = 16;
+   */
+  characterVersion?: string | undefined;
+
+  /**
+   * @generated from field: optional string extensions_json = 17;
+   */
+  extensionsJson?: string | undefined;
 };
 
 /**
@@ -251,6 +447,211 @@ export type DeleteCharacterResponse = Message<"roleplay.v1.DeleteCharacterRespon
  */
 export const DeleteCharacterResponseSchema: GenMessage<DeleteCharacterResponse> = /*@__PURE__*/
   messageDesc(file_roleplay_v1_character, 7);
+
+/**
+ * @generated from message roleplay.v1.ImportCharacterRequest
+ */
+export type ImportCharacterRequest = Message<"roleplay.v1.ImportCharacterRequest"> & {
+  /**
+   * The file's bytes, up to 20 MiB.
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * The file's name, for messages only: the format is read from the content.
+   *
+   * @generated from field: string filename = 2;
+   */
+  filename: string;
+};
+
+/**
+ * Describes the message roleplay.v1.ImportCharacterRequest.
+ * Use `create(ImportCharacterRequestSchema)` to create a new message.
+ */
+export const ImportCharacterRequestSchema: GenMessage<ImportCharacterRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_character, 8);
+
+/**
+ * @generated from message roleplay.v1.ImportCharacterResponse
+ */
+export type ImportCharacterResponse = Message<"roleplay.v1.ImportCharacterResponse"> & {
+  /**
+   * @generated from field: roleplay.v1.Character character = 1;
+   */
+  character?: Character | undefined;
+
+  /**
+   * What the file was.
+   *
+   * @generated from field: roleplay.v1.CardFormat format = 2;
+   */
+  format: CardFormat;
+};
+
+/**
+ * Describes the message roleplay.v1.ImportCharacterResponse.
+ * Use `create(ImportCharacterResponseSchema)` to create a new message.
+ */
+export const ImportCharacterResponseSchema: GenMessage<ImportCharacterResponse> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_character, 9);
+
+/**
+ * @generated from message roleplay.v1.ExportCharacterRequest
+ */
+export type ExportCharacterRequest = Message<"roleplay.v1.ExportCharacterRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * JSON when unspecified.
+   *
+   * @generated from field: roleplay.v1.ExportFormat format = 2;
+   */
+  format: ExportFormat;
+};
+
+/**
+ * Describes the message roleplay.v1.ExportCharacterRequest.
+ * Use `create(ExportCharacterRequestSchema)` to create a new message.
+ */
+export const ExportCharacterRequestSchema: GenMessage<ExportCharacterRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_character, 10);
+
+/**
+ * @generated from message roleplay.v1.ExportCharacterResponse
+ */
+export type ExportCharacterResponse = Message<"roleplay.v1.ExportCharacterResponse"> & {
+  /**
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * "application/json" or "image/png".
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * A file name for it: the character's name and the extension.
+   *
+   * @generated from field: string filename = 3;
+   */
+  filename: string;
+};
+
+/**
+ * Describes the message roleplay.v1.ExportCharacterResponse.
+ * Use `create(ExportCharacterResponseSchema)` to create a new message.
+ */
+export const ExportCharacterResponseSchema: GenMessage<ExportCharacterResponse> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_character, 11);
+
+/**
+ * @generated from message roleplay.v1.SetCharacterAvatarRequest
+ */
+export type SetCharacterAvatarRequest = Message<"roleplay.v1.SetCharacterAvatarRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * PNG, JPEG or WebP; empty removes the avatar.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message roleplay.v1.SetCharacterAvatarRequest.
+ * Use `create(SetCharacterAvatarRequestSchema)` to create a new message.
+ */
+export const SetCharacterAvatarRequestSchema: GenMessage<SetCharacterAvatarRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_character, 12);
+
+/**
+ * @generated from enum roleplay.v1.CardFormat
+ */
+export enum CardFormat {
+  /**
+   * @generated from enum value: CARD_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CARD_FORMAT_V1_JSON = 1;
+   */
+  V1_JSON = 1,
+
+  /**
+   * @generated from enum value: CARD_FORMAT_V2_JSON = 2;
+   */
+  V2_JSON = 2,
+
+  /**
+   * @generated from enum value: CARD_FORMAT_V3_JSON = 3;
+   */
+  V3_JSON = 3,
+
+  /**
+   * @generated from enum value: CARD_FORMAT_PNG_V2 = 4;
+   */
+  PNG_V2 = 4,
+
+  /**
+   * @generated from enum value: CARD_FORMAT_PNG_V3 = 5;
+   */
+  PNG_V3 = 5,
+
+  /**
+   * @generated from enum value: CARD_FORMAT_CHARX = 6;
+   */
+  CHARX = 6,
+}
+
+/**
+ * Describes the enum roleplay.v1.CardFormat.
+ */
+export const CardFormatSchema: GenEnum<CardFormat> = /*@__PURE__*/
+  enumDesc(file_roleplay_v1_character, 0);
+
+/**
+ * @generated from enum roleplay.v1.ExportFormat
+ */
+export enum ExportFormat {
+  /**
+   * @generated from enum value: EXPORT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Character Card V3 JSON.
+   *
+   * @generated from enum value: EXPORT_FORMAT_JSON = 1;
+   */
+  JSON = 1,
+
+  /**
+   * A PNG carrying `ccv3` and `chara` chunks.
+   *
+   * @generated from enum value: EXPORT_FORMAT_PNG = 2;
+   */
+  PNG = 2,
+}
+
+/**
+ * Describes the enum roleplay.v1.ExportFormat.
+ */
+export const ExportFormatSchema: GenEnum<ExportFormat> = /*@__PURE__*/
+  enumDesc(file_roleplay_v1_character, 1);
 
 /**
  * Characters are the personas the model plays. A character's prompt fields
@@ -304,6 +705,47 @@ export const CharacterService: GenService<{
     methodKind: "unary";
     input: typeof DeleteCharacterRequestSchema;
     output: typeof DeleteCharacterResponseSchema;
+  },
+  /**
+   * Reads a character card as the community shares them and stores it as a
+   * new character: TavernAI V1 JSON, Character Card V2 or V3 JSON, a PNG (or
+   * APNG) with the card in a `chara` (V2) or `ccv3` (V3, preferred) text
+   * chunk, or CHARX (a zip with card.json and assets). A PNG's image becomes
+   * the avatar; a card's character_book becomes a lorebook attached to the
+   * character. INVALID_ARGUMENT says what is wrong with a file that is not a
+   * usable card (over 20 MiB, not a card, invalid base64 or JSON, an
+   * unsupported spec, a field too long, an image that does not decode), and
+   * nothing is stored.
+   *
+   * @generated from rpc roleplay.v1.CharacterService.ImportCharacter
+   */
+  importCharacter: {
+    methodKind: "unary";
+    input: typeof ImportCharacterRequestSchema;
+    output: typeof ImportCharacterResponseSchema;
+  },
+  /**
+   * The character as a card: V3 JSON, or a PNG with the avatar as its image
+   * carrying both a `ccv3` and a V2 `chara` chunk (for older tools). Import
+   * then export then import gives back every field, extensions included.
+   *
+   * @generated from rpc roleplay.v1.CharacterService.ExportCharacter
+   */
+  exportCharacter: {
+    methodKind: "unary";
+    input: typeof ExportCharacterRequestSchema;
+    output: typeof ExportCharacterResponseSchema;
+  },
+  /**
+   * Sets (or with empty data, removes) the character's avatar: PNG, JPEG or
+   * WebP, up to 20 MiB and 4096 pixels a side. Served at `avatar_url`.
+   *
+   * @generated from rpc roleplay.v1.CharacterService.SetCharacterAvatar
+   */
+  setCharacterAvatar: {
+    methodKind: "unary";
+    input: typeof SetCharacterAvatarRequestSchema;
+    output: typeof CharacterSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roleplay_v1_character, 0);
