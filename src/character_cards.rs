@@ -89,7 +89,12 @@ pub async fn import(
 }
 
 /// The caller's character as a card file.
-pub async fn export(store: &impl AsRef<Store>, caller: &Caller, id: &str, format: ExportFormat) -> Result<ExportedCard> {
+pub async fn export(
+    store: &impl AsRef<Store>,
+    caller: &Caller,
+    id: &str,
+    format: ExportFormat,
+) -> Result<ExportedCard> {
     let store = store.as_ref();
     let character = characters::get(store, caller, id).await?;
     let book = match &character.lorebook_id {
@@ -156,7 +161,8 @@ fn book_row(owner: &str, character_name: &str, book: &Lorebook) -> Result<Lorebo
         id: new_id(),
         user_id: owner.to_owned(),
         name: name.chars().take(NAME_MAX_CHARS).collect(),
-        book: serde_json::to_string(book).map_err(|err| Error::invalid("the card's character_book", err.to_string()))?,
+        book: serde_json::to_string(book)
+            .map_err(|err| Error::invalid("the card's character_book", err.to_string()))?,
         created_at,
         updated_at: created_at,
     })
@@ -189,8 +195,8 @@ fn checked_avatar(data: &[u8]) -> Result<Avatar> {
     if data.len() > cards::MAX_INPUT_BYTES {
         return Err(cards::CardError::TooLarge { size: data.len(), limit: cards::MAX_INPUT_BYTES }.into());
     }
-    let content_type = cards::avatar_content_type(data)
-        .ok_or_else(|| Error::invalid("avatar", "is not a PNG, JPEG or WebP image"))?;
+    let content_type =
+        cards::avatar_content_type(data).ok_or_else(|| Error::invalid("avatar", "is not a PNG, JPEG or WebP image"))?;
     // Decoding it (for the thumbnail) proves the image is whole and not too
     // large; the original is what is kept and served.
     cards::avatar_thumbnail(data)?;

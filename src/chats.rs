@@ -57,7 +57,8 @@ pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewChat) ->
         .map(|text| substitute_names(&text, &character.name, &profile.name))
         .collect();
     let mut greetings = greetings.into_iter();
-    let first_message = greetings.next().map(|content| Message::new(&chat.id, Role::Assistant, content, MessageStatus::Completed));
+    let first_message =
+        greetings.next().map(|content| Message::new(&chat.id, Role::Assistant, content, MessageStatus::Completed));
     let others: Vec<Alternative> = match &first_message {
         Some(first) => greetings
             .enumerate()
@@ -69,10 +70,8 @@ pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewChat) ->
             .collect(),
         None => Vec::new(),
     };
-    let first_message = first_message.map(|first| Message {
-        alternative_count: i32::try_from(others.len() + 1).unwrap_or(i32::MAX),
-        ..first
-    });
+    let first_message = first_message
+        .map(|first| Message { alternative_count: i32::try_from(others.len() + 1).unwrap_or(i32::MAX), ..first });
     match store.insert_chat_session(&chat, first_message.as_ref(), &others).await {
         Ok(()) => Ok(chat),
         // The character or profile was deleted between the check and the insert.

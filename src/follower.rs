@@ -25,9 +25,17 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum Event {
     Started(Arc<Generation>),
-    Delta { generation: Arc<Generation>, offset: usize, text: String },
+    Delta {
+        generation: Arc<Generation>,
+        offset: usize,
+        text: String,
+    },
     Heartbeat,
-    Ended { generation: Arc<Generation>, partial_length: usize, outcome: Arc<Outcome> },
+    Ended {
+        generation: Arc<Generation>,
+        partial_length: usize,
+        outcome: Arc<Outcome>,
+    },
     /// Messages were edited, deleted, selected or rewound.
     ChatChanged(Arc<ChatChange>),
 }

@@ -13,14 +13,15 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::{
+    character_cards,
     error::{Error, Result},
     follower::{Follower, Start},
     limits::RunningPermit,
-    character_cards, lore,
+    lore,
     prompt::{self, PromptInput},
-    reply_plan::ReplyPlan,
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry},
+    reply_plan::ReplyPlan,
     settings::{self, Fallback, names},
     state::AppState,
     store::{
@@ -87,7 +88,8 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
 
     // Read under the lock: the previous reply in this chat is stored by now.
-    let (history, books) = tokio::try_join!(store.chat_history(chat_id), store.books_for_chat(chat_id, &chat.character_id))?;
+    let (history, books) =
+        tokio::try_join!(store.chat_history(chat_id), store.books_for_chat(chat_id, &chat.character_id))?;
     let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
     let plan = ReplyPlan::new(request, history, chat_id, &stream_id, &model)?;
 

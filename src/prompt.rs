@@ -100,7 +100,8 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
         Some(own) => own.replace("{{original}}", &input.settings.system_prompt).trim().to_owned(),
         None => input.settings.system_prompt.clone(),
     };
-    let labelled = |label: &str, text: &str| if text.trim().is_empty() { String::new() } else { format!("{label}{text}") };
+    let labelled =
+        |label: &str, text: &str| if text.trim().is_empty() { String::new() } else { format!("{label}{text}") };
     let mut layers = vec![input.settings.pre_system_prompt.clone(), system_prompt];
     layers.extend(lore(|p| *p == Position::BeforeCharacter));
     layers.push(character.description.clone());
@@ -125,7 +126,9 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
         .chain(example_dialogues(&character.mes_example).map(str::to_owned))
         .chain(lore(|p| *p == Position::ExamplesBottom));
     messages.extend(
-        examples.filter(|text| !text.trim().is_empty()).map(|text| ChatMessage::new(Role::System, names.substitute(&text))),
+        examples
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| ChatMessage::new(Role::System, names.substitute(&text))),
     );
 
     let mut history: Vec<ChatMessage> = input
@@ -321,8 +324,14 @@ mod tests {
         character.description.clear();
         let (profile, history) = (profile(""), [message(Role::User, MessageStatus::Completed, "hi")]);
         let got = |turn| {
-            let input =
-                PromptInput { settings: &settings, character: &character, profile: &profile, history: &history, turn, lore: &[] };
+            let input = PromptInput {
+                settings: &settings,
+                character: &character,
+                profile: &profile,
+                history: &history,
+                turn,
+                lore: &[],
+            };
             build(&input).into_iter().map(|m| (m.role, m.content)).collect::<Vec<_>>()
         };
         assert_eq!(

@@ -398,7 +398,13 @@ impl Registry {
         }
         let latest = entry.latest.subscribe();
         let changes = entry.changes.subscribe();
-        Ok(ChatWatch { registry: self.clone(), chat_id: chat_id.to_owned(), entry: Arc::clone(&entry), latest, changes })
+        Ok(ChatWatch {
+            registry: self.clone(),
+            chat_id: chat_id.to_owned(),
+            entry: Arc::clone(&entry),
+            latest,
+            changes,
+        })
     }
 
     /// Makes a generation visible to watchers and resumable by its stream id.

@@ -36,7 +36,7 @@ pub struct ReplyPlan {
 #[derive(Debug)]
 enum Write {
     /// New rows: the reply, after a new user message when there is one.
-    Exchange { user: Option<Message> },
+    Exchange { user: Option<Box<Message>> },
     /// The turn's selected alternative is put aside for a new one.
     Alternative { current: Box<Message> },
     /// The message streams again under the new stream, keeping its text.
@@ -68,7 +68,7 @@ impl ReplyPlan {
                     user_turn: Some(content),
                     kind: ReplyKind::Send,
                     user_message_id: user.id.clone(),
-                    write: Write::Exchange { user: Some(user) },
+                    write: Write::Exchange { user: Some(Box::new(user)) },
                     reply: new_reply(),
                 }
             }
@@ -169,7 +169,7 @@ impl ReplyPlan {
     /// Stores the start of the reply: after this, `Started` may be sent.
     pub async fn store(&self, store: &Store) -> StoreResult<()> {
         match &self.write {
-            Write::Exchange { user } => store.insert_exchange(user.as_ref(), &self.reply).await,
+            Write::Exchange { user } => store.insert_exchange(user.as_deref(), &self.reply).await,
             Write::Alternative { current } => store.start_alternative(current, &self.reply).await,
             Write::Continuation { .. } => {
                 let (stream_id, model) = (self.reply.stream_id.as_deref(), self.reply.model.as_deref());

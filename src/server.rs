@@ -16,6 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::{
     api::{
         CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UsageApi, UserApi, UserProfileApi, auth,
+        avatars,
         browser::{self, CorsOrigins, Guard},
         pb::{
             self, character_service_server::CharacterServiceServer,
@@ -23,7 +24,7 @@ use crate::{
             settings_service_server::SettingsServiceServer, usage_service_server::UsageServiceServer,
             user_profile_service_server::UserProfileServiceServer, user_service_server::UserServiceServer,
         },
-        avatars, sse, web_ui,
+        sse, web_ui,
     },
     checkpoint,
     state::AppState,

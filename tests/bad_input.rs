@@ -222,7 +222,11 @@ async fn bad_input_is_refused_clearly_and_changes_nothing(db: Db) {
         case("list: garbage page token", Code::InvalidArgument, "not a token this server issued", {
             let a = a.clone();
             async move {
-                let request = pb::ListCharactersRequest { page_size: 5, page_token: "%%%not-base64".into(), ..Default::default() };
+                let request = pb::ListCharactersRequest {
+                    page_size: 5,
+                    page_token: "%%%not-base64".into(),
+                    ..Default::default()
+                };
                 shown(a.characters().list_characters(request).await)
             }
         }),

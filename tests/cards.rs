@@ -10,7 +10,11 @@ use roleplay_server::api::pb;
 use serde_json::{Value, json};
 use tonic::Code;
 
-async fn import(server: &TestServer, data: Vec<u8>, filename: &str) -> Result<pb::ImportCharacterResponse, tonic::Status> {
+async fn import(
+    server: &TestServer,
+    data: Vec<u8>,
+    filename: &str,
+) -> Result<pb::ImportCharacterResponse, tonic::Status> {
     let request = pb::ImportCharacterRequest { data, filename: filename.into() };
     server.characters().import_character(request).await.map(tonic::Response::into_inner)
 }
@@ -40,7 +44,11 @@ async fn every_format_imports_and_round_trips(db: Db) {
         ("v2.json", samples::bytes(&samples::v2_json()), pb::CardFormat::V2Json),
         ("v3.json", samples::bytes(&samples::v3_json()), pb::CardFormat::V3Json),
         ("v2.png", samples::png(&[("chara", &samples::v2_json())]), pb::CardFormat::PngV2),
-        ("both.png", samples::png(&[("chara", &samples::v2_json()), ("ccv3", &samples::v3_json())]), pb::CardFormat::PngV3),
+        (
+            "both.png",
+            samples::png(&[("chara", &samples::v2_json()), ("ccv3", &samples::v3_json())]),
+            pb::CardFormat::PngV3,
+        ),
         ("animated.png", samples::apng(&samples::v2_json()), pb::CardFormat::PngV2),
         ("mara.charx", samples::charx(), pb::CardFormat::Charx),
     ];
@@ -62,16 +70,24 @@ async fn every_format_imports_and_round_trips(db: Db) {
         // Export, import the export, export again: nothing changes.
         for export_format in [pb::ExportFormat::Json, pb::ExportFormat::Png] {
             let first = export(&server, &character.id, export_format).await;
-            let again = import(&server, first.data.clone(), &first.filename).await.expect("re-import").character.expect("c");
+            let again =
+                import(&server, first.data.clone(), &first.filename).await.expect("re-import").character.expect("c");
             assert_eq!(card_fields(&again), card_fields(&character), "{filename} via {export_format:?}");
             let second = export(&server, &again.id, pb::ExportFormat::Json).await;
             let first_json = export(&server, &character.id, pb::ExportFormat::Json).await;
-            let (a, b): (Value, Value) =
-                (serde_json::from_slice(&first_json.data).expect("json"), serde_json::from_slice(&second.data).expect("json"));
+            let (a, b): (Value, Value) = (
+                serde_json::from_slice(&first_json.data).expect("json"),
+                serde_json::from_slice(&second.data).expect("json"),
+            );
             assert_eq!(a, b, "{filename}: import → export → import is the identity");
         }
     }
-    let png = export(&server, &import(&server, samples::bytes(&samples::v3_json()), "m.json").await.expect("i").character.expect("c").id, pb::ExportFormat::Png).await;
+    let png = export(
+        &server,
+        &import(&server, samples::bytes(&samples::v3_json()), "m.json").await.expect("i").character.expect("c").id,
+        pb::ExportFormat::Png,
+    )
+    .await;
     assert_eq!(png.content_type, "image/png");
     assert!(png.filename.ends_with(".png"));
 }
@@ -146,7 +162,10 @@ async fn open_chat(server: &TestServer, character_id: &str) -> pb::ChatSession {
     server.set_api_key().await;
     let profile = server
         .profiles()
-        .create_user_profile(pb::CreateUserProfileRequest { name: "Sam".into(), description: "{{user}} travels.".into() })
+        .create_user_profile(pb::CreateUserProfileRequest {
+            name: "Sam".into(),
+            description: "{{user}} travels.".into(),
+        })
         .await
         .expect("profile")
         .into_inner();
@@ -175,7 +194,8 @@ fn system_messages(server: &TestServer) -> Vec<String> {
 
 async fn the_whole_card_and_its_lorebook_reach_the_prompt(db: Db) {
     let server = TestServer::start(db).await;
-    let character = import(&server, samples::bytes(&dragon_card()), "aria.json").await.expect("import").character.expect("c");
+    let character =
+        import(&server, samples::bytes(&dragon_card()), "aria.json").await.expect("import").character.expect("c");
     let chat = open_chat(&server, &character.id).await;
 
     // Alternate greetings are the first message's swipes; no avatar yet.
@@ -229,12 +249,8 @@ async fn bad_files_are_refused_and_nothing_is_stored(db: Db) {
         assert_eq!(status.code(), Code::InvalidArgument, "{filename}: {status:?}");
         assert!(status.message().contains(says), "{filename}: {:?} should mention {says:?}", status.message());
     }
-    let listed = server
-        .characters()
-        .list_characters(pb::ListCharactersRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
+    let listed =
+        server.characters().list_characters(pb::ListCharactersRequest::default()).await.expect("list").into_inner();
     assert!(listed.characters.is_empty(), "nothing stored");
 }
 
@@ -270,7 +286,10 @@ async fn characters_are_listed_by_tag_and_name(db: Db) {
         }
     };
     assert_eq!(names(pb::ListCharactersRequest { tag: "sea".into(), ..Default::default() }).await, ["Mara"]);
-    assert_eq!(names(pb::ListCharactersRequest { name_contains: "MAR".into(), ..Default::default() }).await, ["Mara", "Marek"]);
+    assert_eq!(
+        names(pb::ListCharactersRequest { name_contains: "MAR".into(), ..Default::default() }).await,
+        ["Mara", "Marek"]
+    );
     assert_eq!(names(pb::ListCharactersRequest { tag: "%".into(), ..Default::default() }).await, Vec::<String>::new());
 }
 

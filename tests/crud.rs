@@ -157,7 +157,11 @@ async fn paging_returns_every_row_once(db: Db) {
     let mut pages = 0;
     loop {
         let page = client
-            .list_characters(pb::ListCharactersRequest { page_size: 50, page_token: token.clone(), ..Default::default() })
+            .list_characters(pb::ListCharactersRequest {
+                page_size: 50,
+                page_token: token.clone(),
+                ..Default::default()
+            })
             .await
             .expect("page")
             .into_inner();
@@ -251,7 +255,11 @@ async fn bad_input_is_refused_and_changes_nothing(db: Db) {
         .expect_err("negative");
     assert_eq!(err.code(), Code::InvalidArgument);
     let err = characters
-        .list_characters(pb::ListCharactersRequest { page_size: 10, page_token: "garbage".into(), ..Default::default() })
+        .list_characters(pb::ListCharactersRequest {
+            page_size: 10,
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("garbage token");
     assert_eq!(err.code(), Code::InvalidArgument);

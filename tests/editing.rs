@@ -103,7 +103,9 @@ async fn regenerated_alternatives_are_kept_and_the_selected_one_is_what_the_mode
     assert_eq!(listed.selected_index, 3);
     let texts: Vec<_> = listed.alternatives.iter().map(|a| (a.alternative_index, a.content.as_str())).collect();
     assert_eq!(texts, [(0, "take 0"), (1, "take 1"), (2, "take 2"), (3, "take 3")]);
-    assert!(listed.alternatives.iter().all(|a| a.status == pb::MessageStatus::Completed as i32 && a.stream_id.is_some()));
+    assert!(
+        listed.alternatives.iter().all(|a| a.status == pb::MessageStatus::Completed as i32 && a.stream_id.is_some())
+    );
 
     for index in 0..4u32 {
         let shown = select(&server, &reply_id, index).await.expect("select");
@@ -240,7 +242,10 @@ async fn edit_delete_rewind_and_fork_change_exactly_what_they_say(db: Db) {
         .expect("fork")
         .into_inner();
     assert_eq!(fork.title, format!("{} (fork)", chat.title));
-    assert_eq!((fork.character_id.as_str(), fork.user_profile_id.as_str()), (chat.character_id.as_str(), chat.user_profile_id.as_str()));
+    assert_eq!(
+        (fork.character_id.as_str(), fork.user_profile_id.as_str()),
+        (chat.character_id.as_str(), chat.user_profile_id.as_str())
+    );
     let forked = server.messages_of(&fork.id).await;
     assert_eq!(
         contents(&forked),

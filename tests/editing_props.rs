@@ -103,7 +103,10 @@ async fn check(server: &TestServer, ops: &[Op]) -> Result<(), TestCaseError> {
                         collect(&mut result.expect("continue").into_inner()).await;
                         last.alternatives[last.selected].push_str(&reply);
                     }
-                    _ => prop_assert_eq!(result.expect_err("nothing to continue").code(), tonic::Code::FailedPrecondition),
+                    _ => prop_assert_eq!(
+                        result.expect_err("nothing to continue").code(),
+                        tonic::Code::FailedPrecondition
+                    ),
                 }
             }
             Op::Select(turn, index) => {
@@ -133,8 +136,10 @@ async fn check(server: &TestServer, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Rewind(turn) if !model.is_empty() => {
                 let index = turn % model.len();
-                let request =
-                    pb::RewindChatSessionRequest { chat_session_id: chat.id.clone(), message_id: model[index].id.clone() };
+                let request = pb::RewindChatSessionRequest {
+                    chat_session_id: chat.id.clone(),
+                    message_id: model[index].id.clone(),
+                };
                 messages.clone().rewind_chat_session(request).await.expect("rewind");
                 model.truncate(index + 1);
             }

@@ -47,7 +47,12 @@ fn old_rows() -> String {
 macro_rules! to_previous_schema {
     ($conn:expr, $migrations:expr) => {{
         $conn.run_pending_migrations($migrations).expect("migrate");
-        while $conn.applied_migrations().expect("applied").iter().any(|v| digits(&v.to_string()).as_str() > BEFORE_SWIPES) {
+        while $conn
+            .applied_migrations()
+            .expect("applied")
+            .iter()
+            .any(|v| digits(&v.to_string()).as_str() > BEFORE_SWIPES)
+        {
             $conn.revert_last_migration($migrations).expect("revert");
         }
     }};
@@ -116,7 +121,10 @@ async fn old_chats_read_resume_and_swipe_after_the_migration(db: Db) {
         .await
         .expect("select the old reply")
         .into_inner();
-    assert_eq!((back.content.as_str(), back.model.as_deref(), back.completion_tokens), ("An old reply", Some("old/model"), Some(3)));
+    assert_eq!(
+        (back.content.as_str(), back.model.as_deref(), back.completion_tokens),
+        ("An old reply", Some("old/model"), Some(3))
+    );
     assert_eq!(server.messages_of(CHAT).await[1].content, "An old reply");
 }
 

@@ -103,7 +103,11 @@ impl CharacterService for CharacterApi {
         };
         // Tokens are bound to the filter, so a page of one search cannot
         // continue another.
-        let scope = format!("{PAGE_SCOPE}:{}:{}", filter.tag.as_deref().unwrap_or(""), filter.name_contains.as_deref().unwrap_or(""));
+        let scope = format!(
+            "{PAGE_SCOPE}:{}:{}",
+            filter.tag.as_deref().unwrap_or(""),
+            filter.name_contains.as_deref().unwrap_or("")
+        );
         let listing = Listing::new(scope, page_size, &page_token)?;
         let rows = characters::list(&self.state, &caller, &filter, &listing.page).await?;
         let (characters, next_page_token) = listing.finish(rows, |c| &c.id);
@@ -158,7 +162,9 @@ impl CharacterService for CharacterApi {
             creator: validate::optional_at_most("creator", creator, NAME_MAX_CHARS)?,
             creator_notes: validate::optional_at_most("creator_notes", creator_notes, DESCRIPTION_MAX_CHARS)?,
             character_version: validate::optional_at_most("character_version", character_version, NAME_MAX_CHARS)?,
-            extensions: extensions_json.map(|e| extensions(&e).map(|map| Value::Object(map).to_string())).transpose()?,
+            extensions: extensions_json
+                .map(|e| extensions(&e).map(|map| Value::Object(map).to_string()))
+                .transpose()?,
             avatar_hash: None,
         };
         Ok(Response::new(characters::update(&self.state, &caller, &id, changes).await?.into()))

@@ -122,9 +122,8 @@ impl Store {
     /// Deletes every message of the chat after `message_id`; returns their
     /// ids, oldest first.
     pub async fn rewind_chat(&self, chat_session_id: &str, message_id: &str) -> StoreResult<Vec<String>> {
-        let later = messages::table
-            .filter(messages::chat_session_id.eq(chat_session_id))
-            .filter(messages::id.gt(message_id));
+        let later =
+            messages::table.filter(messages::chat_session_id.eq(chat_session_id)).filter(messages::id.gt(message_id));
         let mut ids: Vec<String> =
             with_conn!(self, conn => diesel::delete(later).returning(messages::id).get_results(conn).await?);
         ids.sort_unstable();

@@ -26,10 +26,12 @@ impl Store {
     /// attached to the chat. Oldest first, each once.
     pub async fn books_for_chat(&self, chat_session_id: &str, character_id: &str) -> StoreResult<Vec<LorebookRow>> {
         let card_book = characters::table.find(character_id).select(characters::lorebook_id).single_value();
-        let of_character =
-            character_lorebooks::table.filter(character_lorebooks::character_id.eq(character_id)).select(character_lorebooks::lorebook_id);
-        let of_chat =
-            chat_lorebooks::table.filter(chat_lorebooks::chat_session_id.eq(chat_session_id)).select(chat_lorebooks::lorebook_id);
+        let of_character = character_lorebooks::table
+            .filter(character_lorebooks::character_id.eq(character_id))
+            .select(character_lorebooks::lorebook_id);
+        let of_chat = chat_lorebooks::table
+            .filter(chat_lorebooks::chat_session_id.eq(chat_session_id))
+            .select(chat_lorebooks::lorebook_id);
         Ok(with_conn!(self, conn => lorebooks::table
             .filter(
                 lorebooks::id

@@ -9,8 +9,8 @@
 mod avatars;
 mod chats;
 mod editing;
-mod lorebooks;
 pub mod library;
+mod lorebooks;
 mod messages;
 pub mod models;
 mod paging;

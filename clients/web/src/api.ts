@@ -3,6 +3,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { CharacterService } from "./gen/roleplay/v1/character_pb.js";
 import { ChatSessionService } from "./gen/roleplay/v1/chat_session_pb.js";
+import { LorebookService } from "./gen/roleplay/v1/lorebook_pb.js";
 import { MessageService } from "./gen/roleplay/v1/message_pb.js";
 import { SettingsService } from "./gen/roleplay/v1/settings_pb.js";
 import { UsageService } from "./gen/roleplay/v1/usage_pb.js";
@@ -57,6 +58,7 @@ const transport = createGrpcWebTransport({ baseUrl: apiBaseUrl(), interceptors: 
 export const api = {
   characters: createClient(CharacterService, transport),
   chats: createClient(ChatSessionService, transport),
+  lorebooks: createClient(LorebookService, transport),
   messages: createClient(MessageService, transport),
   settings: createClient(SettingsService, transport),
   usage: createClient(UsageService, transport),

@@ -60,6 +60,27 @@ export function field(
   return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hintEl);
 }
 
+/** An error line (`role=alert`), hidden until `showError`. */
+export function errorBox(): HTMLParagraphElement {
+  return h("p", { class: "error", role: "alert", hidden: true });
+}
+
+/** Shows `text` in an error or status line. */
+export function showError(box: HTMLElement, text: string): void {
+  box.textContent = text;
+  box.hidden = false;
+}
+
+export const note = showError;
+
+export function input(props: Record<string, string | number | boolean | undefined> = {}): HTMLInputElement {
+  return h("input", { type: "text", ...props });
+}
+
+export function textarea(value = "", rows = 3): HTMLTextAreaElement {
+  return h("textarea", { rows, value });
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 export function svg(tag: string, attrs: Record<string, string | number> = {}, ...children: (Node | string)[]): SVGElement {
   const el = document.createElementNS(SVG, tag);

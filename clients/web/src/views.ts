@@ -5,29 +5,7 @@ import type { Settings } from "./gen/roleplay/v1/settings_pb.js";
 import { UsageGrouping, type UsageTotal } from "./gen/roleplay/v1/usage_pb.js";
 import type { UserProfile } from "./gen/roleplay/v1/user_profile_pb.js";
 import { allPages, api, describeError, UNARY } from "./api.js";
-import { clear, field, h, svg } from "./dom.js";
-
-function errorBox(): HTMLParagraphElement {
-  return h("p", { class: "error", role: "alert", hidden: true });
-}
-
-function showError(box: HTMLElement, text: string): void {
-  box.textContent = text;
-  box.hidden = false;
-}
-
-function note(box: HTMLElement, text: string): void {
-  box.textContent = text;
-  box.hidden = false;
-}
-
-function input(props: Record<string, string | number | boolean | undefined> = {}): HTMLInputElement {
-  return h("input", { type: "text", ...props });
-}
-
-function textarea(value = "", rows = 3): HTMLTextAreaElement {
-  return h("textarea", { rows, value });
-}
+import { clear, errorBox, field, h, input, note, showError, svg, textarea } from "./dom.js";
 
 async function listCharacters(): Promise<Character[]> {
   return allPages(async (pageToken) => {

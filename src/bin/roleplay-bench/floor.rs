@@ -88,7 +88,10 @@ impl MessageService for Floor {
         Err(only_streaming())
     }
 
-    async fn select_alternative(&self, _: Request<pb::SelectAlternativeRequest>) -> Result<Response<pb::Message>, Status> {
+    async fn select_alternative(
+        &self,
+        _: Request<pb::SelectAlternativeRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
         Err(only_streaming())
     }
 
@@ -96,15 +99,24 @@ impl MessageService for Floor {
         Err(only_streaming())
     }
 
-    async fn delete_message(&self, _: Request<pb::DeleteMessageRequest>) -> Result<Response<pb::DeleteMessageResponse>, Status> {
+    async fn delete_message(
+        &self,
+        _: Request<pb::DeleteMessageRequest>,
+    ) -> Result<Response<pb::DeleteMessageResponse>, Status> {
         Err(only_streaming())
     }
 
-    async fn rewind_chat_session(&self, _: Request<pb::RewindChatSessionRequest>) -> Result<Response<pb::RewindChatSessionResponse>, Status> {
+    async fn rewind_chat_session(
+        &self,
+        _: Request<pb::RewindChatSessionRequest>,
+    ) -> Result<Response<pb::RewindChatSessionResponse>, Status> {
         Err(only_streaming())
     }
 
-    async fn list_alternatives(&self, _: Request<pb::ListAlternativesRequest>) -> Result<Response<pb::ListAlternativesResponse>, Status> {
+    async fn list_alternatives(
+        &self,
+        _: Request<pb::ListAlternativesRequest>,
+    ) -> Result<Response<pb::ListAlternativesResponse>, Status> {
         Err(only_streaming())
     }
 }
