@@ -28,6 +28,7 @@ import {
 } from "./gen/roleplay/v1/chat_session_pb.js";
 import { CancelReason, FailureCode, ReplyKind, type GenerationEvent } from "./gen/roleplay/v1/message_pb.js";
 import { allPages, api, Code, ConnectError, describeError, UNARY } from "./api.js";
+import { avatar } from "./avatars.js";
 import { clear, h } from "./dom.js";
 import { setMarkdown } from "./markdown.js";
 import { answerTool, confirmBar, editInput, editor, endNote, messageTools, replyTools } from "./message-ui.js";
@@ -85,6 +86,8 @@ export class ChatView {
   readonly #chatId: string;
   #chat: ChatSession = create(ChatSessionSchema);
   #charName = "Character";
+  /** The character's avatar path: from GetCharacter, then from ListMessages (Message.avatar_url), which follows a change. */
+  #avatarUrl = "";
   #userName = "You";
   #messages: Message[] = [];
   /** Reply ids (stream ids) whose end this view has already shown. */
@@ -185,7 +188,10 @@ export class ChatView {
         api.characters.getCharacter({ id: this.#chat.characterId }, UNARY).catch(() => undefined),
         api.profiles.getUserProfile({ id: this.#chat.userProfileId }, UNARY).catch(() => undefined),
       ]);
-      if (character) this.#charName = character.name;
+      if (character) {
+        this.#charName = character.name;
+        this.#avatarUrl = character.avatarUrl;
+      }
       if (profile) this.#userName = profile.name;
       this.#title.textContent = this.#chat.title || `Chat with ${this.#charName}`;
       await this.#loadMessages();
@@ -263,6 +269,9 @@ export class ChatView {
       if (ended && messages[i].status === MessageStatus.STREAMING) messages[i] = ended;
     }
     this.#messages = messages;
+    // Listed assistant messages carry the avatar (streamed ones do not).
+    const listedReply = messages.find((m) => m.role === Role.ASSISTANT);
+    if (listedReply) this.#avatarUrl = listedReply.avatarUrl;
     for (const m of messages) {
       if (m.role === Role.ASSISTANT && m.streamId && m.status !== MessageStatus.STREAMING) {
         // Ended replies: their repeated Started / end on a resume are not news.
@@ -859,9 +868,13 @@ export class ChatView {
   #bubble(role: Role, id: string, body: HTMLElement, status?: MessageStatus, error?: string, ...extra: (HTMLElement | null)[]): HTMLLIElement {
     const who = role === Role.USER ? this.#userName : role === Role.ASSISTANT ? this.#charName : "System";
     const badge = status !== undefined && STATUS_LABEL[status] ? h("span", { class: `badge badge-${STATUS_LABEL[status]}` }, STATUS_LABEL[status]) : null;
+    // The character's avatar beside its messages (the name is next to it: no alt text).
+    const picture = role === Role.ASSISTANT && this.#avatarUrl ? avatar(this.#avatarUrl, "", "small") : null;
+    picture?.classList.add("msg-avatar");
     return h(
       "li",
-      { class: `msg msg-${role === Role.USER ? "user" : role === Role.ASSISTANT ? "assistant" : "system"}`, "data-id": id },
+      { class: `msg msg-${role === Role.USER ? "user" : role === Role.ASSISTANT ? "assistant" : "system"}${picture ? " with-avatar" : ""}`, "data-id": id },
+      picture,
       h("div", { class: "msg-meta" }, h("span", { class: "who" }, who), badge),
       body,
       error ? h("p", { class: "msg-error" }, error) : null,

@@ -2,9 +2,11 @@
 import "./style.css";
 import type { User } from "./gen/roleplay/v1/user_pb.js";
 import { api, Code, ConnectError, describeError, getToken, setToken, UNARY } from "./api.js";
+import { forgetAvatar } from "./avatars.js";
+import { charactersView } from "./characters.js";
 import { ChatView } from "./chat.js";
 import { clear, field, h } from "./dom.js";
-import { charactersView, chatsView, profilesView, settingsView, usageView } from "./views.js";
+import { chatsView, profilesView, settingsView, usageView } from "./views.js";
 
 const app = document.getElementById("app") as HTMLElement;
 let user: User | undefined;
@@ -25,6 +27,7 @@ async function boot(): Promise<void> {
 function showSignIn(message: string): void {
   current?.dispose();
   current = undefined;
+  forgetAvatar();
   clear(app);
   const token = h("input", { type: "password", id: "token", autocomplete: "off", spellcheck: "false" });
   const error = h("p", { class: "error", role: "alert", hidden: !message }, message);
@@ -85,6 +88,7 @@ async function route(): Promise<void> {
   const hash = location.hash || "#/chats";
   current?.dispose();
   current = undefined;
+  forgetAvatar();
   for (const a of nav.querySelectorAll("a")) {
     const active = hash === a.getAttribute("href") || (hash.startsWith("#/chat/") && a.getAttribute("href") === "#/chats");
     if (active) a.setAttribute("aria-current", "page");

@@ -1,18 +1,11 @@
-/** The list-and-form screens: chats, characters, profiles, settings, usage. */
-import type { Character } from "./gen/roleplay/v1/character_pb.js";
+/** The list-and-form screens: chats, profiles, settings, usage (characters: src/characters.ts). */
 import type { ChatSession } from "./gen/roleplay/v1/chat_session_pb.js";
 import type { Settings } from "./gen/roleplay/v1/settings_pb.js";
 import { UsageGrouping, type UsageTotal } from "./gen/roleplay/v1/usage_pb.js";
 import type { UserProfile } from "./gen/roleplay/v1/user_profile_pb.js";
 import { allPages, api, describeError, UNARY } from "./api.js";
+import { listCharacters } from "./characters.js";
 import { clear, errorBox, field, h, input, note, showError, svg, textarea } from "./dom.js";
-
-async function listCharacters(): Promise<Character[]> {
-  return allPages(async (pageToken) => {
-    const r = await api.characters.listCharacters({ pageSize: 500, pageToken }, UNARY);
-    return { items: r.characters, next: r.nextPageToken };
-  });
-}
 
 async function listProfiles(): Promise<UserProfile[]> {
   return allPages(async (pageToken) => {
@@ -115,96 +108,7 @@ export async function chatsView(): Promise<HTMLElement> {
   return h("section", { class: "page", "aria-labelledby": "chats-h" }, h("h2", { id: "chats-h" }, "Chats"), error, list, form);
 }
 
-// --- Characters and profiles -----------------------------------------------------
-
-export async function charactersView(): Promise<HTMLElement> {
-  const error = errorBox();
-  const status = h("p", { class: "ok", role: "status" });
-  const characters = await listCharacters();
-  const list = h("ul", { class: "cards", "aria-label": "Characters" });
-  const formHost = h("div");
-
-  const showForm = (c?: Character) => {
-    clear(formHost);
-    const name = input({ value: c?.name ?? "", required: true, maxlength: 200 });
-    const description = textarea(c?.description ?? "", 4);
-    const firstMessage = textarea(c?.firstMessage ?? "", 3);
-    const systemPrompt = textarea(c?.systemPrompt ?? "", 3);
-    const postHistory = textarea(c?.postHistoryInstructions ?? "", 2);
-    const heading = c ? `Edit ${c.name}` : "New character";
-    const form = h(
-      "form",
-      { class: "panel", "aria-label": heading },
-      h("h3", null, heading),
-      field("Name", name),
-      field("Description", description, "{{char}} and {{user}} become the names."),
-      field("First message", firstMessage),
-      field("System prompt (optional)", systemPrompt),
-      field("Post-history instructions (optional)", postHistory),
-      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, c ? "Save character" : "Create character"),
-        c ? h("button", { type: "button", onclick: () => showForm() }, "Cancel") : null),
-    );
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      try {
-        if (c) {
-          const updated = await api.characters.updateCharacter(
-            {
-              id: c.id,
-              name: name.value,
-              description: description.value,
-              firstMessage: firstMessage.value,
-              systemPrompt: systemPrompt.value,
-              postHistoryInstructions: postHistory.value,
-            },
-            UNARY,
-          );
-          characters[characters.indexOf(c)] = updated;
-          note(status, `Saved ${updated.name}.`);
-        } else {
-          const created = await api.characters.createCharacter(
-            {
-              name: name.value,
-              description: description.value,
-              firstMessage: optional(firstMessage.value),
-              systemPrompt: optional(systemPrompt.value),
-              postHistoryInstructions: optional(postHistory.value),
-            },
-            UNARY,
-          );
-          characters.push(created);
-          note(status, `Created ${created.name}.`);
-        }
-        error.hidden = true;
-        renderList();
-        showForm();
-      } catch (err) {
-        showError(error, `Could not save: ${describeError(err)}`);
-      }
-    });
-    formHost.appendChild(form);
-    if (c) name.focus();
-  };
-
-  const renderList = () => {
-    clear(list);
-    if (characters.length === 0) list.appendChild(h("li", { class: "empty" }, "No characters yet."));
-    for (const c of characters) {
-      list.appendChild(
-        h(
-          "li",
-          { class: "card" },
-          h("span", { class: "card-title" }, c.name),
-          h("span", { class: "meta" }, c.description.slice(0, 120)),
-          h("div", { class: "actions" }, h("button", { type: "button", "aria-label": `Edit ${c.name}`, onclick: () => showForm(c) }, "Edit")),
-        ),
-      );
-    }
-  };
-  renderList();
-  showForm();
-  return h("section", { class: "page", "aria-labelledby": "characters-h" }, h("h2", { id: "characters-h" }, "Characters"), error, status, list, formHost);
-}
+// --- Profiles ---------------------------------------------------------------------
 
 export async function profilesView(): Promise<HTMLElement> {
   const error = errorBox();

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { png, v2Card } from "./cards.js";
 import { ARTIFACTS_DIR, RPC, waitUntil, World } from "./harness.js";
 
 let world: World;
@@ -74,6 +75,21 @@ test("tokens: sign in, a wrong token is refused, sign out; a plain user cannot c
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("API token").waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem("roleplay.token")), null);
+  await ctx.close();
+});
+
+test("with tokens, avatars are fetched with the token (not shown to a request without one)", async () => {
+  const bob = world.server.clients(bobToken);
+  const { character } = await bob.characters.importCharacter({ data: png([30, 140, 90], v2Card("Tokeny")), filename: "tokeny.png" }, RPC);
+  assert.ok(character?.avatarUrl);
+  const bare = await fetch(`${world.server.baseUrl}${character.avatarUrl}`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(bare.status, 401);
+  const ctx = await world.context({ token: bobToken });
+  const page = await world.newPage(ctx, "#/characters");
+  const img = page.locator("li.card.character", { hasText: "Tokeny" }).locator('.avatar[data-avatar="shown"] img');
+  await img.waitFor();
+  assert.equal(await img.evaluate((el: HTMLImageElement) => el.naturalWidth), 16);
+  assert.match((await img.getAttribute("src")) ?? "", /^blob:/);
   await ctx.close();
 });
 
