@@ -73,6 +73,9 @@ pub fn stored_generation(message: Message, user_message_id: String) -> Arc<Gener
         alternative_index: u32::try_from(message.alternative_index).unwrap_or(0),
         alternative_count: u32::try_from(message.alternative_count).unwrap_or(1),
         continues_from: 0,
+        prompt_tokens: 0,
+        history_included: 0,
+        history_omitted: 0,
     };
     let reason = message.finish_reason.clone().unwrap_or_default();
     let outcome = match message.status() {

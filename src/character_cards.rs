@@ -13,6 +13,7 @@ use crate::{
     characters::{self, NewCharacter},
     error::{Error, Result},
     lorebook::Lorebook,
+    samplers::Samplers,
     store::{
         Store,
         models::{Avatar, Character, CharacterChanges, LorebookRow},
@@ -76,6 +77,7 @@ pub async fn import(
         creator_notes: card.creator_notes,
         character_version: card.character_version,
         extensions: card.extensions,
+        samplers: Samplers::default(),
     }
     .into_row(owner);
     row.card_extra = Value::Object(card.extra).to_string();

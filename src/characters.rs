@@ -5,6 +5,8 @@
 pub use crate::store::models::{CharacterChanges, UserProfileChanges};
 use serde_json::{Map, Value};
 
+use crate::samplers::Samplers;
+
 use crate::{
     error::{Error, Result},
     store::{
@@ -32,6 +34,7 @@ pub struct NewCharacter {
     pub creator_notes: String,
     pub character_version: String,
     pub extensions: Map<String, Value>,
+    pub samplers: Samplers,
 }
 
 impl NewCharacter {
@@ -52,6 +55,7 @@ impl NewCharacter {
             creator_notes,
             character_version,
             extensions,
+            samplers,
         } = self;
         Character {
             description,
@@ -67,6 +71,7 @@ impl NewCharacter {
             creator_notes,
             character_version,
             extensions: Value::Object(extensions).to_string(),
+            samplers: samplers.to_stored(),
             ..Character::new(owner, name)
         }
     }

@@ -4,10 +4,11 @@
 use crate::{
     error::{Error, Result},
     prompt::substitute_names,
+    samplers::Samplers,
     state::AppState,
     store::{
         DeleteOutcome, Page, PageRequest, Store,
-        models::{Alternative, ChatSession, Message, MessageStatus, Role},
+        models::{Alternative, ChatChanges, ChatSession, Message, MessageStatus, Role},
         new_id, now,
     },
     users::Caller,
@@ -20,8 +21,10 @@ pub struct NewChat {
     pub user_profile_id: String,
     pub title: Option<String>,
     pub model: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<i32>,
+    pub samplers: Samplers,
+    pub context_tokens: Option<u32>,
+    pub authors_note: String,
+    pub authors_note_depth: u32,
 }
 
 /// Opens a chat; the character's first message, with names filled in, becomes
@@ -40,11 +43,15 @@ pub async fn create(store: &impl AsRef<Store>, caller: &Caller, new: NewChat) ->
         user_profile_id: profile.id.clone(),
         title: new.title.unwrap_or_else(|| format!("Chat with {}", character.name)),
         model: new.model,
-        temperature: new.temperature,
-        max_tokens: new.max_tokens,
+        temperature: new.samplers.temperature,
+        max_tokens: new.samplers.max_tokens.and_then(|t| i32::try_from(t).ok()),
         created_at,
         updated_at: created_at,
         user_id: owner.clone(),
+        samplers: new.samplers.to_stored(),
+        context_tokens: new.context_tokens.and_then(|t| i32::try_from(t).ok()),
+        authors_note: new.authors_note,
+        authors_note_depth: i32::try_from(new.authors_note_depth).unwrap_or(i32::MAX),
     };
     // The first message and the alternate greetings are the alternatives
     // (swipes) of the chat's first message; the first message is selected.
@@ -91,9 +98,69 @@ pub async fn owned(store: &impl AsRef<Store>, caller: &Caller, chat_id: &str) ->
 }
 
 /// The caller's chats, newest first.
-pub async fn list(store: &impl AsRef<Store>, caller: &Caller, page: &PageRequest) -> Result<Page<ChatSession>> {
-    let store = store.as_ref();
-    Ok(store.list_chat_sessions(&caller.user_id, page).await?)
+/// The caller's chats by last activity, newest first; only those with
+/// `character_id` when given.
+pub async fn list(
+    store: &impl AsRef<Store>,
+    caller: &Caller,
+    character_id: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<ChatSession>> {
+    Ok(store.as_ref().list_chat_sessions(&caller.user_id, character_id, page).await?)
+}
+
+/// A chat's settings to change (UpdateChatSession), already validated;
+/// `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ChatUpdate {
+    pub title: Option<String>,
+    pub model: Option<Option<String>>,
+    pub samplers: Option<SamplersUpdate>,
+    pub context_tokens: Option<Option<u32>>,
+    pub authors_note: Option<String>,
+    pub authors_note_depth: Option<u32>,
+}
+
+/// How a chat's samplers change.
+#[derive(Debug, Clone)]
+pub enum SamplersUpdate {
+    /// These replace the chat's own samplers.
+    Whole(Samplers),
+    /// These fields (see [`Samplers::FIELDS`]) are taken from `given`; the
+    /// others stay.
+    Fields { given: Samplers, fields: Vec<String> },
+}
+
+/// Changes a chat's settings; the change counts as activity.
+pub async fn update(state: &AppState, caller: &Caller, chat_id: &str, update: ChatUpdate) -> Result<ChatSession> {
+    let store = &state.store;
+    let chat = owned(store, caller, chat_id).await?;
+    let ChatUpdate { title, model, samplers, context_tokens, authors_note, authors_note_depth } = update;
+    let samplers = samplers.map(|update| match update {
+        SamplersUpdate::Whole(samplers) => samplers,
+        SamplersUpdate::Fields { given, fields } => {
+            let mut samplers = chat.samplers();
+            for field in &fields {
+                samplers.copy_field(&given, field);
+            }
+            samplers
+        }
+    });
+    let changes = ChatChanges {
+        title,
+        model,
+        temperature: samplers.as_ref().map(|s| s.temperature),
+        max_tokens: samplers.as_ref().map(|s| s.max_tokens.and_then(|t| i32::try_from(t).ok())),
+        samplers: samplers.as_ref().map(Samplers::to_stored),
+        context_tokens: context_tokens.map(|t| t.and_then(|t| i32::try_from(t).ok())),
+        authors_note,
+        authors_note_depth: authors_note_depth.map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        updated_at: Some(now()),
+    };
+    store
+        .update_chat_session(&caller.user_id, chat_id, &changes)
+        .await?
+        .ok_or_else(|| Error::not_found("chat session", chat_id))
 }
 
 /// A page of the chat's messages, oldest first.

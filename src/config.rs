@@ -156,6 +156,13 @@ pub struct ServerOptions {
     #[arg(long, env = "OPENROUTER_BASE_URL", default_value = DEFAULT_PROVIDER_BASE_URL, global = true)]
     pub provider_base_url: String,
 
+    /// Hugging Face tokenizer files for exact token counts, as
+    /// `MODEL_PREFIX=PATH` pairs (comma-separated in the environment): a
+    /// model whose id starts with the prefix is counted with that file.
+    /// Other models use tiktoken's encodings.
+    #[arg(long = "tokenizer", env = "ROLEPLAY_TOKENIZERS", value_delimiter = ',', global = true)]
+    pub tokenizer_files: Vec<String>,
+
     /// Model used when neither the chat nor the settings name one.
     #[arg(long, env = "ROLEPLAY_DEFAULT_MODEL", default_value = DEFAULT_MODEL, global = true)]
     pub default_model: String,

@@ -57,6 +57,15 @@ pub enum Error {
     /// A lorebook file that cannot be read.
     #[error("{0}")]
     Lorebook(#[from] LorebookError),
+    /// Even the parts of a prompt that must go in exceed the model's context.
+    #[error(
+        "the prompt needs {needs} tokens without any history, but the model allows {allows} \
+         ({context} tokens of context, {reply} kept for the reply); shorten the message, the character or \
+         the author's note, or lower max_tokens"
+    )]
+    PromptTooLong { needs: usize, allows: usize, context: u32, reply: u32 },
+    #[error("the provider's model list is not available: {0}")]
+    CatalogUnavailable(String),
     /// A stored document that no longer parses (logged where it is found).
     #[error("the stored {what} {id} cannot be read")]
     Corrupt { what: &'static str, id: String },
@@ -116,6 +125,7 @@ impl Error {
             Self::InUse { .. }
             | Self::ReplyRunning { .. }
             | Self::History(_)
+            | Self::PromptTooLong { .. }
             | Self::StreamNotResumable { .. }
             | Self::NoApiKey
             | Self::KeyUnusable { .. }
@@ -124,6 +134,7 @@ impl Error {
             Self::TooManyWatchers { .. } | Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::AdminOnly { .. } => Code::PermissionDenied,
+            Self::CatalogUnavailable(_) => Code::Unavailable,
             Self::ShuttingDown | Self::NotStarted | Self::Random(_) | Self::Encryption(_) => Code::Unavailable,
             Self::Store(StoreError::Unavailable(_)) => Code::Unavailable,
             Self::Store(_) => Code::Internal,

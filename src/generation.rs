@@ -13,15 +13,12 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::{
-    character_cards,
     error::{Error, Result},
     follower::{Follower, Start},
     limits::RunningPermit,
-    lore,
-    prompt::{self, PromptInput},
+    next_prompt::{self, NextPrompt, next_prompt},
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry},
-    reply_plan::ReplyPlan,
     settings::{self, Fallback, names},
     state::AppState,
     store::{
@@ -64,16 +61,7 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
         return Err(Error::ShuttingDown);
     }
     let store = &state.store;
-    let ((chat, character, profile), settings, own_key) = tokio::try_join!(
-        async {
-            store
-                .chat_with_parties(&caller.user_id, chat_id)
-                .await?
-                .ok_or_else(|| Error::not_found("chat session", chat_id))
-        },
-        state.settings(),
-        state.user_api_key(&caller.user_id),
-    )?;
+    let (parties, settings, own_key) = next_prompt::load(state, caller, chat_id).await?;
     let api_key = settings::choose_api_key(&own_key, &settings)?;
     // Refusals that count nothing come first: a busy chat or the cap on
     // running replies uses up no allowance (the permit is returned on drop).
@@ -88,28 +76,15 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
 
     // Read under the lock: the previous reply in this chat is stored by now.
-    let (history, books) =
-        tokio::try_join!(store.chat_history(chat_id), store.books_for_chat(chat_id, &chat.character_id))?;
-    let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
-    let plan = ReplyPlan::new(request, history, chat_id, &stream_id, &model)?;
-
-    let books: Vec<_> = books.iter().filter_map(|row| character_cards::stored_book(row).ok()).collect();
-    let lore = lore::for_reply(&books, plan.turn().text(), &plan.history, lore::seed(&stream_id));
-    let messages = prompt::build(&PromptInput {
-        settings: &settings.prompts,
-        character: &character,
-        profile: &profile,
-        history: &plan.history,
-        turn: plan.turn(),
-        lore: &lore,
-    });
+    let NextPrompt { plan, composed, .. } =
+        next_prompt(state, &settings, &parties, request, &stream_id, Some(api_key.clone())).await?;
+    let model = composed.model.clone();
     let primary = CompletionRequest {
         base_url: settings.provider_base_url.clone(),
         api_key: Some(api_key),
         model: model.clone(),
-        messages,
-        temperature: chat.temperature,
-        max_tokens: chat.max_tokens.and_then(|t| u32::try_from(t).ok()),
+        messages: composed.messages(),
+        samplers: composed.samplers.clone(),
     };
 
     // The provider request goes out while the rows are committed, so the
@@ -125,7 +100,7 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
         chunk: state.options.chunk_timeout,
         idle: state.options.idle_timeout,
     };
-    let info = plan.stream_info(stream_id, model);
+    let info = plan.stream_info(stream_id, model, &composed.fitted);
     let continues_from = info.continues_from;
     let (store, registry, tasks, user_id) =
         (store.clone(), state.registry.clone(), state.lifecycle.tasks.clone(), caller.user_id.clone());

@@ -26,11 +26,19 @@
 //! - [`follower`]: turns registry state into a client's event sequence with
 //!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
+//! - [`next_prompt`]: a chat's next prompt, loaded, planned and composed.
+//! - [`compose`]: a reply's prompt from its parts, settings resolved and
+//!   the budget applied (shared by replies and PromptPreview).
+//! - [`budget`]: which of a prompt's messages fit the model's context.
+//! - [`macros`]: `{{char}}`, `{{time}}`, `{{random:…}}`... in prompt text.
+//! - [`samplers`]: sampler settings, resolved chat → character → global.
+//! - [`tokens`]: token counts with the model's tokenizer, cached.
 //! - [`lore`]: which lorebook entries a reply's prompt gets.
 //! - [`lorebook`]: world info: the model, its two file formats and which
 //!   entries a message activates; pure.
 //! - [`cards`]: character cards as shared (V1/V2/V3 JSON, PNG, CHARX), bytes
 //!   in and bytes out; pure.
+//! - [`catalog`]: the provider's models, refreshed in the background.
 //! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
 //!   SSE parser.
 //! - [`users`]: users, API tokens (hashed) and resolving a call to its user.
@@ -53,12 +61,15 @@
 
 pub mod api;
 pub mod backlog;
+pub mod budget;
 pub mod cards;
+pub mod catalog;
 pub mod character_cards;
 pub mod characters;
 pub mod chats;
 pub mod checkpoint;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod editing;
 pub mod error;
@@ -68,16 +79,20 @@ pub mod keys;
 pub mod limits;
 pub mod lore;
 pub mod lorebook;
+pub mod macros;
+pub mod next_prompt;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
 pub mod reply_plan;
+pub mod samplers;
 pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod state;
 pub mod store;
 mod text_enum;
+pub mod tokens;
 pub mod usage;
 pub mod users;
 pub mod watching;

@@ -33,21 +33,50 @@ use serde::Serialize;
 
 use crate::{
     lorebook::{self, Position},
+    macros::Macros,
     settings::PromptSettings,
     store::models::{Character, Message, MessageStatus, Role, UserProfile},
 };
 
 const LAYER_SEPARATOR: &str = "\n---\n";
 
+/// A message as sent upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChatMessage {
     pub role: &'static str,
     pub content: String,
 }
 
-impl ChatMessage {
-    fn new(role: Role, content: String) -> Self {
-        Self { role: role.as_str(), content }
+/// Where a prompt message comes from (shown by PromptPreview; the budget
+/// leaves out only [`Source::History`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    System,
+    Example,
+    /// A stored message, by id.
+    History(String),
+    Lore,
+    AuthorsNote,
+    PostHistory,
+    NewMessage,
+    ContinuedReply,
+}
+
+/// One message of a prompt, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptMessage {
+    pub role: Role,
+    pub content: String,
+    pub source: Source,
+}
+
+impl PromptMessage {
+    fn new(role: Role, content: String, source: Source) -> Self {
+        Self { role, content, source }
+    }
+
+    pub fn to_chat(&self) -> ChatMessage {
+        ChatMessage { role: self.role.as_str(), content: self.content.clone() }
     }
 }
 
@@ -59,6 +88,10 @@ pub struct PromptInput<'a> {
     pub turn: Turn<'a>,
     /// Lorebook entries activated for this reply, in insertion order.
     pub lore: &'a [LoreInsert],
+    /// The chat's author's note and how many messages from the end of the
+    /// history it goes (0: after the last one).
+    pub authors_note: (&'a str, u32),
+    pub macros: &'a Macros<'a>,
 }
 
 /// An activated lorebook entry's text and where it goes.
@@ -89,12 +122,14 @@ impl<'a> Turn<'a> {
     }
 }
 
-pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
-    let names = Names { character: &input.character.name, user: &input.profile.name };
+pub fn build(input: &PromptInput<'_>) -> Vec<PromptMessage> {
+    let macros = input.macros;
     let character = input.character;
     let lore = |wanted: fn(&Position) -> bool| {
         input.lore.iter().filter(move |l| wanted(&l.position)).map(|l| l.content.clone())
     };
+    let (note, note_depth) = input.authors_note;
+    let has_note = !note.trim().is_empty();
     let character_system = character.system_prompt.as_deref().filter(|s| !s.trim().is_empty());
     let system_prompt = match character_system {
         Some(own) => own.replace("{{original}}", &input.settings.system_prompt).trim().to_owned(),
@@ -109,51 +144,56 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
     layers.push(labelled("Scenario: ", &character.scenario));
     layers.extend(lore(|p| *p == Position::AfterCharacter));
     layers.push(input.profile.description.clone());
-    layers.extend(lore(|p| *p == Position::AuthorsNoteTop));
-    layers.extend(lore(|p| *p == Position::AuthorsNoteBottom));
+    if !has_note {
+        // With no author's note, its entries stay with the definitions.
+        layers.extend(lore(|p| matches!(p, Position::AuthorsNoteTop | Position::AuthorsNoteBottom)));
+    }
     let system = layers
         .iter()
         .filter(|layer| !layer.trim().is_empty())
-        .map(|layer| names.substitute(layer))
+        .map(|layer| macros.apply(layer, "system"))
         .collect::<Vec<_>>()
         .join(LAYER_SEPARATOR);
 
-    let mut messages = Vec::with_capacity(input.history.len() + 4);
+    let mut messages = Vec::with_capacity(input.history.len() + 5);
     if !system.is_empty() {
-        messages.push(ChatMessage::new(Role::System, system));
+        messages.push(PromptMessage::new(Role::System, system, Source::System));
     }
     let examples = lore(|p| *p == Position::ExamplesTop)
         .chain(example_dialogues(&character.mes_example).map(str::to_owned))
         .chain(lore(|p| *p == Position::ExamplesBottom));
-    messages.extend(
-        examples
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| ChatMessage::new(Role::System, names.substitute(&text))),
-    );
+    messages.extend(examples.filter(|text| !text.trim().is_empty()).enumerate().map(|(i, text)| {
+        PromptMessage::new(Role::System, macros.apply(&text, &format!("example {i}")), Source::Example)
+    }));
 
-    let mut history: Vec<ChatMessage> = input
+    let mut history: Vec<PromptMessage> = input
         .history
         .iter()
         .filter(|m| belongs_in_history(m))
-        .map(|m| ChatMessage::new(m.role(), m.content.clone()))
+        .map(|m| PromptMessage::new(m.role(), macros.apply(&m.content, &m.id), Source::History(m.id.clone())))
         .collect();
-    // Deepest first, so each insertion counts its depth from the newest
-    // message of the history itself, not of other insertions.
-    let mut at_depth: Vec<(u32, Role, &str)> = input
+    let mut at_depth: Vec<(u32, PromptMessage)> = input
         .lore
         .iter()
         .filter_map(|l| match l.position {
-            Position::AtDepth { depth, role } => Some((depth, chat_role(role), l.content.as_str())),
+            Position::AtDepth { depth, role } => {
+                Some((depth, PromptMessage::new(chat_role(role), macros.apply(&l.content, "lore"), Source::Lore)))
+            }
             _ => None,
         })
         .collect();
-    at_depth.sort_by_key(|(depth, ..)| std::cmp::Reverse(*depth));
-    let newest = history.len();
-    for (depth, role, content) in at_depth {
-        let at = newest.saturating_sub(depth as usize);
-        let inserted_after = history.len() - newest;
-        history.insert(at + inserted_after, ChatMessage::new(role, names.substitute(content)));
+    if has_note {
+        let note = lore(|p| *p == Position::AuthorsNoteTop)
+            .chain([note.to_owned()])
+            .chain(lore(|p| *p == Position::AuthorsNoteBottom))
+            .collect::<Vec<_>>()
+            .join("\n");
+        at_depth.push((
+            note_depth,
+            PromptMessage::new(Role::System, macros.apply(&note, "authors note"), Source::AuthorsNote),
+        ));
     }
+    insert_at_depths(&mut history, at_depth);
     messages.extend(history);
 
     let post = character
@@ -162,14 +202,29 @@ pub fn build(input: &PromptInput<'_>) -> Vec<ChatMessage> {
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(&input.settings.post_system_prompt);
     if !post.trim().is_empty() {
-        messages.push(ChatMessage::new(Role::System, names.substitute(post)));
+        messages.push(PromptMessage::new(Role::System, macros.apply(post, "post"), Source::PostHistory));
     }
     match input.turn {
-        Turn::User(text) => messages.push(ChatMessage::new(Role::User, text.to_owned())),
-        Turn::Continue(text) => messages.push(ChatMessage::new(Role::Assistant, text.to_owned())),
+        Turn::User(text) => messages.push(PromptMessage::new(Role::User, text.to_owned(), Source::NewMessage)),
+        Turn::Continue(text) => {
+            messages.push(PromptMessage::new(Role::Assistant, text.to_owned(), Source::ContinuedReply));
+        }
         Turn::None => {}
     }
     messages
+}
+
+/// Puts each message `depth` messages from the end of `history` (0: after
+/// the last; deeper than the history: before the first). Deepest first, so
+/// each depth counts stored messages, not other insertions; equal depths
+/// keep their order.
+fn insert_at_depths(history: &mut Vec<PromptMessage>, mut inserts: Vec<(u32, PromptMessage)>) {
+    inserts.sort_by_key(|(depth, _)| std::cmp::Reverse(*depth));
+    let newest = history.len();
+    for (inserted, (depth, message)) in inserts.into_iter().enumerate() {
+        let at = newest.saturating_sub(depth as usize);
+        history.insert(at + inserted, message);
+    }
 }
 
 /// The `<START>`-separated blocks of a character's example dialogues.
@@ -196,18 +251,6 @@ fn belongs_in_history(message: &Message) -> bool {
     }
 }
 
-struct Names<'a> {
-    character: &'a str,
-    user: &'a str,
-}
-
-impl Names<'_> {
-    fn substitute(&self, text: &str) -> String {
-        substitute_names(text, self.character, self.user)
-    }
-}
-
-/// Replaces `{{char}}` and `{{user}}` with the given names.
 pub fn substitute_names(text: &str, character: &str, user: &str) -> String {
     text.replace("{{char}}", character).replace("{{user}}", user)
 }
@@ -216,6 +259,10 @@ pub fn substitute_names(text: &str, character: &str, user: &str) -> String {
 mod tests {
     use super::*;
     use crate::store::now;
+
+    fn macros() -> Macros<'static> {
+        Macros { character: "Aria", user: "Sam", now: chrono::Utc::now(), last_message_at: None }
+    }
 
     fn character(system_prompt: Option<&str>, post: Option<&str>) -> Character {
         Character {
@@ -265,8 +312,10 @@ mod tests {
             history: &history,
             turn: Turn::User("new {{char}}"),
             lore: &[],
+            authors_note: ("", 0),
+            macros: &macros(),
         });
-        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
+        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -296,8 +345,10 @@ mod tests {
             history: &[],
             turn: Turn::User("hello"),
             lore: &[],
+            authors_note: ("", 0),
+            macros: &macros(),
         });
-        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
+        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
         assert_eq!(got, vec![("system", "Global system"), ("user", "hello")]);
     }
 
@@ -313,8 +364,11 @@ mod tests {
             history: &[],
             turn: Turn::User("hello"),
             lore: &[],
+            authors_note: ("", 0),
+            macros: &macros(),
         });
-        assert_eq!(messages, vec![ChatMessage { role: "user", content: "hello".into() }]);
+        let sent: Vec<ChatMessage> = messages.iter().map(PromptMessage::to_chat).collect();
+        assert_eq!(sent, vec![ChatMessage { role: "user", content: "hello".into() }]);
     }
 
     #[test]
@@ -323,6 +377,7 @@ mod tests {
         let mut character = character(None, None);
         character.description.clear();
         let (profile, history) = (profile(""), [message(Role::User, MessageStatus::Completed, "hi")]);
+        let macros = macros();
         let got = |turn| {
             let input = PromptInput {
                 settings: &settings,
@@ -331,8 +386,10 @@ mod tests {
                 history: &history,
                 turn,
                 lore: &[],
+                authors_note: ("", 0),
+                macros: &macros,
             };
-            build(&input).into_iter().map(|m| (m.role, m.content)).collect::<Vec<_>>()
+            build(&input).into_iter().map(|m| (m.role.as_str(), m.content)).collect::<Vec<_>>()
         };
         assert_eq!(
             got(Turn::Continue("Once upon")),
@@ -374,8 +431,10 @@ mod tests {
             history: &history,
             turn: Turn::User("four"),
             lore: &lore,
+            authors_note: ("", 0),
+            macros: &macros(),
         });
-        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
+        let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -396,5 +455,34 @@ mod tests {
                 ("user", "four"),
             ]
         );
+    }
+
+    #[test]
+    fn the_authors_note_goes_its_depth_from_the_end_with_its_lore() {
+        let settings = PromptSettings::default();
+        let mut character = character(None, None);
+        character.description.clear();
+        let profile = profile("");
+        let history: Vec<Message> =
+            ["a", "b", "c"].iter().map(|t| message(Role::User, MessageStatus::Completed, t)).collect();
+        let lore = [LoreInsert { position: Position::AuthorsNoteTop, content: "top".into() }];
+        let macros = macros();
+        let at = |depth| {
+            let input = PromptInput {
+                settings: &settings,
+                character: &character,
+                profile: &profile,
+                history: &history,
+                turn: Turn::User("new"),
+                lore: &lore,
+                authors_note: ("Keep it short, {{user}}.", depth),
+                macros: &macros,
+            };
+            build(&input).into_iter().map(|m| m.content).collect::<Vec<_>>()
+        };
+        let note = "top\nKeep it short, Sam.";
+        assert_eq!(at(0), ["a", "b", "c", note, "new"]);
+        assert_eq!(at(2), ["a", note, "b", "c", "new"]);
+        assert_eq!(at(9), [note, "a", "b", "c", "new"], "beyond the history: before its first message");
     }
 }

@@ -48,6 +48,11 @@ pub struct StreamInfo {
     pub alternative_count: u32,
     /// Continuations: the bytes of the message before this reply's text.
     pub continues_from: usize,
+    /// The prompt's tokens, and the stored history messages it holds and
+    /// left out (0 for replies rebuilt from the database).
+    pub prompt_tokens: u32,
+    pub history_included: u32,
+    pub history_omitted: u32,
 }
 
 // What started a reply: a new user message (send), a new alternative of a
@@ -606,6 +611,9 @@ mod tests {
             alternative_index: 0,
             alternative_count: 1,
             continues_from: 0,
+            prompt_tokens: 0,
+            history_included: 0,
+            history_omitted: 0,
         }
     }
 

@@ -4,6 +4,7 @@
 //! a server; [`crate::generation`] runs them all through one streaming path.
 
 use crate::{
+    budget::Fitted,
     error::{Error, Result},
     generation::ReplyRequest,
     prompt::Turn,
@@ -150,7 +151,7 @@ impl ReplyPlan {
     }
 
     /// How the reply is announced in `Started`.
-    pub fn stream_info(&self, stream_id: String, model: String) -> StreamInfo {
+    pub fn stream_info(&self, stream_id: String, model: String, prompt: &Fitted) -> StreamInfo {
         let count = |n: i32| u32::try_from(n).unwrap_or(0);
         StreamInfo {
             stream_id,
@@ -163,6 +164,9 @@ impl ReplyPlan {
             alternative_index: count(self.reply.alternative_index),
             alternative_count: count(self.reply.alternative_count),
             continues_from: self.prefix.len(),
+            prompt_tokens: u32::try_from(prompt.prompt_tokens).unwrap_or(u32::MAX),
+            history_included: u32::try_from(prompt.history_included).unwrap_or(u32::MAX),
+            history_omitted: u32::try_from(prompt.omitted.len()).unwrap_or(u32::MAX),
         }
     }
 
@@ -235,7 +239,7 @@ mod tests {
         let plan = plan(ReplyRequest::Regenerate, &history).expect("plan");
         assert_eq!(contents(&plan), ["hi", "hello"]);
         assert_eq!(plan.turn(), Turn::User("go"));
-        let info = plan.stream_info("s".into(), "m".into());
+        let info = plan.stream_info("s".into(), "m".into(), &Fitted::default());
         assert_eq!((info.alternative_index, info.alternative_count), (2, 3));
         assert_eq!(info.assistant_message_id, history[3].id);
         assert_eq!(info.user_message_id, history[2].id);
@@ -263,7 +267,7 @@ mod tests {
         let plan = plan(ReplyRequest::Continue, &history).expect("plan");
         assert_eq!(contents(&plan), ["hi"]);
         assert_eq!(plan.turn(), Turn::Continue("Once upon"));
-        let info = plan.stream_info("s".into(), "m".into());
+        let info = plan.stream_info("s".into(), "m".into(), &Fitted::default());
         assert_eq!(info.continues_from, "Once upon".len());
         assert_eq!(info.assistant_message_id, history[1].id);
         assert_eq!(info.user_message_id, history[0].id);

@@ -65,6 +65,9 @@ pub async fn run(
                 .into(),
         ));
     }
+    if let Err(err) = crate::tokens::TokenCounter::new(&state.options.tokenizer_files) {
+        return Err(ServeError::Refused(format!("{err}; check --tokenizer / ROLEPLAY_TOKENIZERS")));
+    }
     let bound = crate::settings::bind_unbound_keys(&state.store, &state.keys, &state.defaults()).await?;
     if bound > 0 {
         tracing::info!(bound, "bound stored provider keys to the host they are sent to");

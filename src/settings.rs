@@ -15,6 +15,7 @@ use secrecy::SecretString;
 
 use crate::{
     error::{Error, Result},
+    samplers::Samplers,
     secrets::{Keyring, SecretError, api_key_hint, origin_of},
     store::Store,
 };
@@ -27,6 +28,10 @@ pub mod names {
     pub const POST_SYSTEM_PROMPT: &str = "post_system_prompt";
     pub const DEFAULT_MODEL: &str = "default_model";
     pub const PROVIDER_BASE_URL: &str = "provider_base_url";
+    /// Sampler settings for every chat, as JSON (see [`crate::samplers`]).
+    pub const DEFAULT_SAMPLERS: &str = "default_samplers";
+    pub const DEFAULT_CONTEXT_TOKENS: &str = "default_context_tokens";
+    pub const DEFAULT_REPLY_TOKENS: &str = "default_reply_tokens";
 
     /// The ordered fallback providers, as JSON (their keys are stored apart).
     pub const FALLBACK_PROVIDERS: &str = "fallback_providers";
@@ -176,9 +181,23 @@ pub struct FallbackInput {
     pub api_key: Option<SecretString>,
 }
 
+/// A model's context length when neither the catalog nor the chat says.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 8_192;
+/// Tokens kept free for the reply when no max_tokens is set.
+pub const DEFAULT_REPLY_TOKENS: u32 = 1_024;
+
+/// Global defaults for the prompt engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptDefaults {
+    pub samplers: Samplers,
+    pub context_tokens: u32,
+    pub reply_tokens: u32,
+}
+
 #[derive(Debug)]
 pub struct Settings {
     pub prompts: PromptSettings,
+    pub prompt_defaults: PromptDefaults,
     pub default_model: String,
     pub provider_base_url: String,
     pub api_key: ApiKey,
@@ -217,6 +236,9 @@ pub struct SettingsChanges {
     pub provider_base_url: Option<String>,
     /// The global key, given with a base URL change so it is not cleared.
     pub api_key: Option<SecretString>,
+    pub default_samplers: Option<Samplers>,
+    pub default_context_tokens: Option<u32>,
+    pub default_reply_tokens: Option<u32>,
 }
 
 impl Settings {
@@ -244,6 +266,15 @@ impl Settings {
                 pre_system_prompt: take(names::PRE_SYSTEM_PROMPT).unwrap_or_default(),
                 system_prompt: take(names::SYSTEM_PROMPT).unwrap_or_default(),
                 post_system_prompt: take(names::POST_SYSTEM_PROMPT).unwrap_or_default(),
+            },
+            prompt_defaults: PromptDefaults {
+                samplers: Samplers::from_stored(&take(names::DEFAULT_SAMPLERS).unwrap_or_default()),
+                context_tokens: take(names::DEFAULT_CONTEXT_TOKENS)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_CONTEXT_TOKENS),
+                reply_tokens: take(names::DEFAULT_REPLY_TOKENS)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_REPLY_TOKENS),
             },
             default_model: take(names::DEFAULT_MODEL).unwrap_or_else(|| defaults.default_model.clone()),
             provider_base_url: take(names::PROVIDER_BASE_URL).unwrap_or_else(|| defaults.provider_base_url.clone()),
@@ -353,6 +384,16 @@ fn moved_note(what: &str, from: &str, to: &str) -> String {
 /// global key unless `changes.api_key` gives it again for the new origin.
 pub async fn update(store: &Store, keys: &Keyring, defaults: &Defaults, changes: &SettingsChanges) -> Result<()> {
     let mut writes = KeyWrites::default();
+    let numbers = [
+        (names::DEFAULT_SAMPLERS, changes.default_samplers.as_ref().map(Samplers::to_stored)),
+        (names::DEFAULT_CONTEXT_TOKENS, changes.default_context_tokens.map(|n| n.to_string())),
+        (names::DEFAULT_REPLY_TOKENS, changes.default_reply_tokens.map(|n| n.to_string())),
+    ];
+    for (name, value) in &numbers {
+        if let Some(value) = value {
+            writes.plain(name, value);
+        }
+    }
     for (name, value) in [
         (names::PRE_SYSTEM_PROMPT, &changes.pre_system_prompt),
         (names::SYSTEM_PROMPT, &changes.system_prompt),

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    catalog::Catalog,
     config::ServerOptions,
     error::{Error, Result},
     limits::Limits,
@@ -21,6 +22,7 @@ use crate::{
     secrets::Keyring,
     settings::{self, ApiKey, Defaults, FallbackInput, Settings, SettingsChanges},
     store::{Store, StoreError},
+    tokens::TokenCounter,
     users::{Authenticator, Caller},
 };
 
@@ -71,11 +73,23 @@ pub struct AppState {
     /// Resolves each call's token to its user.
     pub auth: Arc<Authenticator>,
     pub limits: Arc<Limits>,
+    /// Counts prompt tokens with each model's tokenizer.
+    pub tokens: TokenCounter,
+    /// The provider's models, for context lengths and ListModels.
+    pub catalog: Arc<Catalog>,
 }
 
 impl AppState {
+    /// A tokenizer file that cannot be read is refused before this, by
+    /// [`crate::server::run`]; here it falls back to the built-in encodings.
     pub fn new(store: Store, keys: Keyring, provider: Arc<dyn ChatProvider>, options: ServerOptions) -> Self {
+        let tokens = TokenCounter::new(&options.tokenizer_files).unwrap_or_else(|err| {
+            tracing::error!(error = %err, "tokenizer files not loaded; counting with the built-in encodings");
+            TokenCounter::builtin()
+        });
         Self {
+            tokens,
+            catalog: Arc::default(),
             auth: Arc::new(Authenticator::new(store.clone())),
             limits: Arc::new(Limits::new(options.limits)),
             store,

@@ -103,6 +103,7 @@ async fn chat_with_first_message_and_deletes(db: Db) {
             model: Some("test/model".into()),
             temperature: Some(0.7),
             max_tokens: Some(256),
+            ..Default::default()
         })
         .await
         .expect("create chat")

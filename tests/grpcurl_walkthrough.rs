@@ -116,6 +116,7 @@ async fn the_documented_grpcurl_commands_work() {
         .store
         .list_chat_sessions(
             roleplay_server::users::LOCAL_USER_ID,
+            None,
             &roleplay_server::store::PageRequest { after: None, size: 10 },
         )
         .await

@@ -26,6 +26,9 @@ fn info() -> StreamInfo {
         alternative_index: 0,
         alternative_count: 1,
         continues_from: 0,
+        prompt_tokens: 0,
+        history_included: 0,
+        history_omitted: 0,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::{
     cards::CardFormat,
     character_cards::{self, ExportFormat},
     characters::{self, CharacterChanges, NewCharacter, json_list},
+    samplers::Samplers,
     state::AppState,
     store::CharacterFilter,
 };
@@ -54,7 +55,9 @@ impl CharacterService for CharacterApi {
             creator_notes,
             character_version,
             extensions_json,
+            samplers,
         } = request.into_inner();
+        let samplers = validate::samplers("samplers", samplers)?;
         let new = NewCharacter {
             name: validate::required("name", name, NAME_MAX_CHARS)?,
             description: validate::at_most("description", description, DESCRIPTION_MAX_CHARS)?,
@@ -77,6 +80,7 @@ impl CharacterService for CharacterApi {
             creator_notes: validate::at_most("creator_notes", creator_notes, DESCRIPTION_MAX_CHARS)?,
             character_version: validate::at_most("character_version", character_version, NAME_MAX_CHARS)?,
             extensions: extensions(&extensions_json)?,
+            samplers,
         };
         Ok(Response::new(characters::create(&self.state, &caller, new).await?.into()))
     }
@@ -137,8 +141,10 @@ impl CharacterService for CharacterApi {
             creator_notes,
             character_version,
             extensions_json,
+            samplers,
         } = request.into_inner();
         let id = validate::id("id", &id)?;
+        let samplers = samplers.map(|s| validate::samplers("samplers", Some(s))).transpose()?;
         let changes = CharacterChanges {
             name: name.map(|n| validate::required("name", n, NAME_MAX_CHARS)).transpose()?,
             description: validate::optional_at_most("description", description, DESCRIPTION_MAX_CHARS)?,
@@ -166,6 +172,7 @@ impl CharacterService for CharacterApi {
                 .map(|e| extensions(&e).map(|map| Value::Object(map).to_string()))
                 .transpose()?,
             avatar_hash: None,
+            samplers: samplers.as_ref().map(Samplers::to_stored),
         };
         Ok(Response::new(characters::update(&self.state, &caller, &id, changes).await?.into()))
     }

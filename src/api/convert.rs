@@ -6,9 +6,13 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::{
+    catalog::CatalogView,
     follower::Event,
-    provider::Usage,
+    next_prompt::NextPrompt,
+    prompt::Source,
+    provider::{ModelInfo, Usage},
     registry::{CancelReason, ChatChangeKind, FailureCode, Outcome, ReplyKind},
+    samplers::{Reasoning, Samplers},
     settings::{self, ApiKey, Fallback, KeyOwner, Settings},
     store::models::{Character, ChatSession, Message, MessageStatus, Role, UsageRecord, User, UserProfile},
     usage::UsageTotal,
@@ -51,6 +55,7 @@ impl From<Character> for pb::Character {
             card_extra: _,
             avatar_hash: _,
             lorebook_id,
+            samplers,
         } = row;
         Self {
             id,
@@ -72,7 +77,162 @@ impl From<Character> for pb::Character {
             extensions_json: extensions,
             avatar_url,
             lorebook_id,
+            samplers: Some(samplers_out(Samplers::from_stored(&samplers))),
         }
+    }
+}
+
+/// A composed prompt as PromptPreview shows it.
+pub fn prompt_preview(next: NextPrompt) -> pb::PromptPreview {
+    let NextPrompt { composed, unknown_model, .. } = next;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let fitted = composed.fitted;
+    let messages = fitted
+        .messages
+        .into_iter()
+        .map(|(message, tokens)| {
+            let (source, message_id) = match message.source {
+                Source::System => (pb::PromptSource::System, String::new()),
+                Source::Example => (pb::PromptSource::Example, String::new()),
+                Source::History(id) => (pb::PromptSource::History, id),
+                Source::Lore => (pb::PromptSource::Lore, String::new()),
+                Source::AuthorsNote => (pb::PromptSource::AuthorsNote, String::new()),
+                Source::PostHistory => (pb::PromptSource::PostHistory, String::new()),
+                Source::NewMessage => (pb::PromptSource::NewMessage, String::new()),
+                Source::ContinuedReply => (pb::PromptSource::ContinuedReply, String::new()),
+            };
+            pb::PromptMessage {
+                role: message.role.as_str().to_owned(),
+                content: message.content,
+                source: source.into(),
+                message_id,
+                tokens: count(tokens),
+            }
+        })
+        .collect();
+    let warning = if unknown_model {
+        format!("model {} is not in the provider's model list; sending will still try it", composed.model)
+    } else {
+        String::new()
+    };
+    pb::PromptPreview {
+        messages,
+        prompt_tokens: count(fitted.prompt_tokens),
+        context_tokens: composed.budget.context_tokens,
+        reply_tokens: composed.budget.reply_tokens,
+        history_included: count(fitted.history_included),
+        history_omitted: count(fitted.omitted.len()),
+        omitted_message_ids: fitted.omitted,
+        model: composed.model,
+        tokenizer: composed.tokenizer,
+        warning,
+    }
+}
+
+/// The catalog as ListModels shows it.
+pub fn model_list(view: CatalogView) -> pb::ListModelsResponse {
+    let models = view
+        .models
+        .iter()
+        .cloned()
+        .map(|model| {
+            let ModelInfo {
+                id,
+                name,
+                context_length,
+                max_completion_tokens,
+                prompt_price,
+                completion_price,
+                supported_parameters,
+            } = model;
+            pb::ModelInfo {
+                id,
+                name,
+                context_length: context_length.unwrap_or(0),
+                max_completion_tokens: max_completion_tokens.unwrap_or(0),
+                prompt_price,
+                completion_price,
+                supported_parameters,
+            }
+        })
+        .collect();
+    pb::ListModelsResponse {
+        models,
+        fetched_at: view.fetched_at.and_then(|at| timestamp(at.naive_utc())),
+        refresh_error: view.refresh_error.unwrap_or_default(),
+    }
+}
+
+/// Samplers as the API carries them (empty `stop` is unset).
+pub fn samplers_in(value: pb::Samplers) -> Samplers {
+    let pb::Samplers {
+        temperature,
+        top_p,
+        top_k,
+        min_p,
+        top_a,
+        frequency_penalty,
+        presence_penalty,
+        repetition_penalty,
+        seed,
+        stop,
+        max_tokens,
+        reasoning,
+    } = value;
+    Samplers {
+        temperature,
+        top_p,
+        top_k,
+        min_p,
+        top_a,
+        frequency_penalty,
+        presence_penalty,
+        repetition_penalty,
+        seed,
+        stop,
+        max_tokens,
+        reasoning: reasoning.map(|pb::Reasoning { effort, max_tokens, exclude, enabled }| Reasoning {
+            effort,
+            max_tokens,
+            exclude,
+            enabled,
+        }),
+    }
+}
+
+pub fn samplers_out(value: Samplers) -> pb::Samplers {
+    let Samplers {
+        temperature,
+        top_p,
+        top_k,
+        min_p,
+        top_a,
+        frequency_penalty,
+        presence_penalty,
+        repetition_penalty,
+        seed,
+        stop,
+        max_tokens,
+        reasoning,
+    } = value;
+    pb::Samplers {
+        temperature,
+        top_p,
+        top_k,
+        min_p,
+        top_a,
+        frequency_penalty,
+        presence_penalty,
+        repetition_penalty,
+        seed,
+        stop,
+        max_tokens,
+        reasoning: reasoning.map(|Reasoning { effort, max_tokens, exclude, enabled }| pb::Reasoning {
+            effort,
+            max_tokens,
+            exclude,
+            enabled,
+        }),
     }
 }
 
@@ -85,6 +245,7 @@ impl From<UserProfile> for pb::UserProfile {
 
 impl From<ChatSession> for pb::ChatSession {
     fn from(row: ChatSession) -> Self {
+        let own_samplers = row.samplers();
         let ChatSession {
             id,
             character_id,
@@ -96,6 +257,10 @@ impl From<ChatSession> for pb::ChatSession {
             created_at,
             updated_at,
             user_id: _,
+            samplers: _,
+            context_tokens,
+            authors_note,
+            authors_note_depth,
         } = row;
         Self {
             id,
@@ -107,6 +272,10 @@ impl From<ChatSession> for pb::ChatSession {
             max_tokens: token_count(max_tokens),
             created_at: timestamp(created_at),
             updated_at: timestamp(updated_at),
+            samplers: Some(samplers_out(own_samplers)),
+            context_tokens: token_count(context_tokens),
+            authors_note,
+            authors_note_depth: u32::try_from(authors_note_depth).unwrap_or(0),
         }
     }
 }
@@ -185,7 +354,7 @@ impl From<Message> for pb::Message {
 /// Each key's problem is judged against the origin it would be sent to.
 pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::Settings {
     let origin = settings.provider_origin();
-    let Settings { prompts, default_model, provider_base_url, api_key, fallbacks } = settings;
+    let Settings { prompts, default_model, provider_base_url, api_key, fallbacks, prompt_defaults } = settings;
     let hint = |key: &ApiKey| if admin { key.hint() } else { String::new() };
     pb::Settings {
         api_key_set: api_key.is_set(),
@@ -210,6 +379,9 @@ pub fn settings_view(settings: Settings, own_key: &ApiKey, admin: bool) -> pb::S
         user_api_key_set: own_key.is_set(),
         user_api_key_hint: own_key.hint(),
         user_api_key_problem: own_key.problem(&origin, KeyOwner::User),
+        default_samplers: Some(samplers_out(prompt_defaults.samplers)),
+        default_context_tokens: prompt_defaults.context_tokens,
+        default_reply_tokens: prompt_defaults.reply_tokens,
     }
 }
 
@@ -358,6 +530,9 @@ impl From<Event> for pb::GenerationEvent {
                     alternative_index: info.alternative_index,
                     alternative_count: info.alternative_count,
                     continues_from: info.continues_from as u64,
+                    prompt_tokens: info.prompt_tokens,
+                    history_included: info.history_included,
+                    history_omitted: info.history_omitted,
                 })
             }
             Event::Delta { generation, offset, text } => {

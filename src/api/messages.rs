@@ -15,6 +15,7 @@ use crate::{
     editing,
     follower::Follower,
     generation::{self, ReplyRequest},
+    next_prompt,
     state::AppState,
     watching::{self, Resume},
 };
@@ -120,6 +121,18 @@ impl MessageService for MessageApi {
         let message_id = validate::id("message_id", &message_id)?;
         let deleted_message_ids = editing::rewind(&self.state, &caller, &chat_id, &message_id).await?;
         Ok(Response::new(pb::RewindChatSessionResponse { deleted_message_ids }))
+    }
+
+    async fn preview_prompt(
+        &self,
+        request: Request<pb::PreviewPromptRequest>,
+    ) -> Result<Response<pb::PromptPreview>, Status> {
+        let caller = caller(&request)?;
+        let pb::PreviewPromptRequest { chat_session_id, content } = request.into_inner();
+        let chat_id = validate::id("chat_session_id", &chat_session_id)?;
+        let content = validate::required("content", content, CONTENT_MAX_CHARS)?;
+        let next = next_prompt::preview(&self.state, &caller, &chat_id, content).await?;
+        Ok(Response::new(super::convert::prompt_preview(next)))
     }
 
     async fn list_alternatives(

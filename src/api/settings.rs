@@ -12,6 +12,7 @@ use super::{
     validate::{self, MODEL_MAX_CHARS, PROMPT_MAX_CHARS},
 };
 use crate::{
+    catalog,
     error::Error,
     settings::{FallbackInput, SettingsChanges, names},
     state::AppState,
@@ -72,6 +73,15 @@ const ADMIN_ACTION: &str = "change the global settings";
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
+    async fn list_models(
+        &self,
+        request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let caller = caller(&request)?;
+        let view = catalog::list(&self.state, &caller).await?;
+        Ok(Response::new(super::convert::model_list(view)))
+    }
+
     async fn get_settings(&self, request: Request<pb::GetSettingsRequest>) -> Result<Response<pb::Settings>, Status> {
         self.current(&caller(&request)?).await
     }
@@ -88,7 +98,14 @@ impl SettingsService for SettingsApi {
             default_model,
             provider_base_url,
             provider_api_key,
+            default_samplers,
+            default_context_tokens,
+            default_reply_tokens,
         } = request.into_inner();
+        let default_samplers = default_samplers.map(|s| validate::samplers("default_samplers", Some(s))).transpose()?;
+        let default_reply_tokens = validate::max_tokens(default_reply_tokens)
+            .map_err(|_| Status::invalid_argument("default_reply_tokens must be from 1 to 1000000"))?
+            .and_then(|n| u32::try_from(n).ok());
         let api_key =
             provider_api_key.map(|key| validate::api_key(&key).map(|()| SecretString::from(key))).transpose()?;
         let changes = SettingsChanges {
@@ -100,6 +117,9 @@ impl SettingsService for SettingsApi {
                 .transpose()?,
             provider_base_url: provider_base_url.map(validate::base_url).transpose()?,
             api_key,
+            default_samplers,
+            default_context_tokens: validate::context_tokens("default_context_tokens", default_context_tokens)?,
+            default_reply_tokens,
         };
         self.state.update_settings(&changes).await?;
         self.current(&caller).await

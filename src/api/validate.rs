@@ -3,8 +3,10 @@
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
+use super::pb;
 use crate::{
     error::{Error, Result},
+    samplers::Samplers,
     store::{Page, PageRequest},
 };
 
@@ -88,6 +90,27 @@ pub fn max_tokens(value: Option<u32>) -> Result<Option<i32>> {
         }
         Some(n) => Ok(i32::try_from(n).ok()),
     }
+}
+
+/// Context lengths a chat or the settings may give.
+pub const CONTEXT_TOKENS_MIN: u32 = 256;
+pub const CONTEXT_TOKENS_MAX: u32 = 10_000_000;
+
+pub fn context_tokens(field: &str, value: Option<u32>) -> Result<Option<u32>> {
+    match value {
+        Some(n) if !(CONTEXT_TOKENS_MIN..=CONTEXT_TOKENS_MAX).contains(&n) => Err(Error::invalid(
+            field,
+            format!("must be from {CONTEXT_TOKENS_MIN} to {CONTEXT_TOKENS_MAX} tokens, not {n}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Sampler settings from the request, checked against the provider's ranges.
+pub fn samplers(field: &str, value: Option<pb::Samplers>) -> Result<Samplers> {
+    let samplers = value.map(super::convert::samplers_in).unwrap_or_default();
+    samplers.validate(field)?;
+    Ok(samplers)
 }
 
 pub fn base_url(value: String) -> Result<String> {

@@ -12,7 +12,7 @@ use std::{pin::Pin, time::Duration};
 use futures_util::{Stream, future::BoxFuture};
 use secrecy::SecretString;
 
-use crate::prompt::ChatMessage;
+use crate::{prompt::ChatMessage, samplers::Samplers};
 
 /// One call to the model.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct CompletionRequest {
     pub api_key: Option<SecretString>,
     pub model: String,
     pub messages: Vec<ChatMessage>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u32>,
+    /// Resolved for the chat; only set fields are sent.
+    pub samplers: Samplers,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,6 +72,26 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderErr
 /// returned stream closes the upstream connection.
 pub trait ChatProvider: Send + Sync + 'static {
     fn stream_chat(&self, request: CompletionRequest) -> BoxFuture<'_, Result<EventStream, ProviderError>>;
+
+    /// The provider's models (`GET {base_url}/models`).
+    fn list_models(
+        &self,
+        base_url: String,
+        api_key: Option<SecretString>,
+    ) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>>;
+}
+
+/// One model of a provider's catalog.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelInfo {
+    pub id: String,
+    pub name: String,
+    pub context_length: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    /// US dollars per token, as the provider writes them.
+    pub prompt_price: String,
+    pub completion_price: String,
+    pub supported_parameters: Vec<String>,
 }
 
 /// How hard to try before the first token.

@@ -11,11 +11,11 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use eventsource_stream::Eventsource;
 use futures_util::future::BoxFuture;
 use reqwest::{StatusCode, header};
-use secrecy::ExposeSecret;
-use serde::Serialize;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 
-use super::{ChatProvider, CompletionRequest, EventStream, ProviderError, RetryPolicy, sse::chat_events};
-use crate::prompt::ChatMessage;
+use super::{ChatProvider, CompletionRequest, EventStream, ModelInfo, ProviderError, RetryPolicy, sse::chat_events};
+use crate::{prompt::ChatMessage, samplers::Samplers};
 
 /// OpenRouter shows these on its dashboard to attribute traffic.
 const REFERER: &str = "https://github.com/roleplay-server/roleplay-server";
@@ -38,10 +38,8 @@ struct RequestBody<'a> {
     stream_options: StreamOptions,
     /// OpenRouter: include token counts and cost in the last chunk.
     usage: UsageOptions,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
+    #[serde(flatten)]
+    samplers: &'a Samplers,
 }
 
 #[derive(Serialize)]
@@ -73,8 +71,7 @@ impl OpenAiCompatible {
             stream: true,
             stream_options: StreamOptions { include_usage: true },
             usage: UsageOptions { include: true },
-            temperature: request.temperature,
-            max_tokens: request.max_tokens,
+            samplers: &request.samplers,
         };
         let body = serde_json::to_vec(&body).map_err(|err| ProviderError::Upstream(err.to_string()))?;
         let mut delays = ExponentialBuilder::default()
@@ -129,6 +126,91 @@ impl OpenAiCompatible {
 impl ChatProvider for OpenAiCompatible {
     fn stream_chat(&self, request: CompletionRequest) -> BoxFuture<'_, Result<EventStream, ProviderError>> {
         Box::pin(self.connect(request))
+    }
+
+    fn list_models(
+        &self,
+        base_url: String,
+        api_key: Option<SecretString>,
+    ) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>> {
+        Box::pin(async move {
+            let url = format!("{}/models", base_url.trim_end_matches('/'));
+            let mut get = self.client.get(&url).timeout(CATALOG_TIMEOUT);
+            if let Some(api_key) = &api_key {
+                get = get.bearer_auth(api_key.expose_secret());
+            }
+            let response = get.send().await.map_err(|err| ProviderError::Unavailable {
+                tries: 1,
+                detail: format!("could not reach {}: {}", host_of(&url), root_cause(&err)),
+            })?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(classify(status, error_detail(response).await));
+            }
+            let body: CatalogBody = response.json().await.map_err(|err| {
+                ProviderError::Upstream(format!("the model list cannot be read: {}", root_cause(&err)))
+            })?;
+            Ok(body.data.into_iter().map(CatalogModel::into_info).collect())
+        })
+    }
+}
+
+/// Longest wait for the model list: it is fetched in the background.
+const CATALOG_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `GET /models`: OpenRouter's shape; an OpenAI-style list (ids only) reads
+/// as models with nothing else known.
+#[derive(Deserialize)]
+struct CatalogBody {
+    data: Vec<CatalogModel>,
+}
+
+#[derive(Deserialize)]
+struct CatalogModel {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    context_length: Option<u64>,
+    #[serde(default)]
+    top_provider: Option<TopProvider>,
+    #[serde(default)]
+    pricing: Option<Pricing>,
+    #[serde(default)]
+    supported_parameters: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct TopProvider {
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Pricing {
+    #[serde(default)]
+    prompt: Option<serde_json::Value>,
+    #[serde(default)]
+    completion: Option<serde_json::Value>,
+}
+
+impl CatalogModel {
+    fn into_info(self) -> ModelInfo {
+        let price = |value: Option<&serde_json::Value>| match value {
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let clamp = |n: Option<u64>| n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)).filter(|n| *n > 0);
+        ModelInfo {
+            name: self.name.unwrap_or_else(|| self.id.clone()),
+            context_length: clamp(self.context_length),
+            max_completion_tokens: clamp(self.top_provider.and_then(|t| t.max_completion_tokens)),
+            prompt_price: price(self.pricing.as_ref().and_then(|p| p.prompt.as_ref())),
+            completion_price: price(self.pricing.as_ref().and_then(|p| p.completion.as_ref())),
+            supported_parameters: self.supported_parameters,
+            id: self.id,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::{
     Page, PageRequest, Store, StoreError, StoreResult,
     library::DeleteOutcome,
-    models::{Alternative, Character, ChatSession, Message, UserProfile},
+    models::{Alternative, Character, ChatChanges, ChatSession, Message, UserProfile},
     schema::{characters, chat_sessions, message_alternatives, messages, user_profiles},
     with_conn,
 };
@@ -63,16 +63,58 @@ impl Store {
             .optional()?))
     }
 
-    /// Newest first.
-    pub async fn list_chat_sessions(&self, owner: &str, page: &PageRequest) -> StoreResult<Page<ChatSession>> {
+    /// By last activity, newest first. The page cursor is the last chat's id;
+    /// its activity time is read back here, so a cursor is a plain id.
+    pub async fn list_chat_sessions(
+        &self,
+        owner: &str,
+        character_id: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ChatSession>> {
         let rows = with_conn!(self, conn => {
-            let mut query = chat_sessions::table.filter(chat_sessions::user_id.eq(owner)).select(ChatSession::as_select()).order(chat_sessions::id.desc()).into_boxed();
+            let mut query = chat_sessions::table
+                .filter(chat_sessions::user_id.eq(owner))
+                .select(ChatSession::as_select())
+                .order((chat_sessions::updated_at.desc(), chat_sessions::id.desc()))
+                .into_boxed();
+            if let Some(character_id) = character_id {
+                query = query.filter(chat_sessions::character_id.eq(character_id.to_owned()));
+            }
             if let Some(after) = &page.after {
-                query = query.filter(chat_sessions::id.lt(after.clone()));
+                let at: Option<chrono::NaiveDateTime> = chat_sessions::table
+                    .find(after)
+                    .select(chat_sessions::updated_at)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                // A chat deleted since the last page: continue from the start
+                // of the list would repeat, so end the listing instead.
+                let Some(at) = at else { return Ok(Page { items: Vec::new(), has_more: false }) };
+                query = query.filter(
+                    chat_sessions::updated_at
+                        .lt(at)
+                        .or(chat_sessions::updated_at.eq(at).and(chat_sessions::id.lt(after.clone()))),
+                );
             }
             query.limit(page.fetch_limit()).load(conn).await?
         });
         Ok(page.finish(rows))
+    }
+
+    pub async fn update_chat_session(
+        &self,
+        owner: &str,
+        id: &str,
+        changes: &ChatChanges,
+    ) -> StoreResult<Option<ChatSession>> {
+        Ok(
+            with_conn!(self, conn => diesel::update(chat_sessions::table.find(id).filter(chat_sessions::user_id.eq(owner)))
+            .set(changes)
+            .returning(ChatSession::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?),
+        )
     }
 
     /// Deletes the chat; its messages go with it (ON DELETE CASCADE).

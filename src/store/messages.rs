@@ -9,7 +9,7 @@ use super::{
     Page, PageRequest, Store, StoreResult, hot_write,
     models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
     now,
-    schema::{message_alternatives, messages, usage_records},
+    schema::{chat_sessions, message_alternatives, messages, usage_records},
     with_conn,
 };
 
@@ -111,12 +111,15 @@ impl Store {
     /// together, so neither exists without the other.
     pub async fn insert_exchange(&self, user: Option<&Message>, reply: &Message) -> StoreResult<()> {
         let rows: Vec<Message> = user.into_iter().chain([reply]).cloned().collect();
+        let (chat_id, at) = (reply.chat_session_id.clone(), reply.created_at);
         hot_write!(self, conn => {
             // One row per statement: SQLite has no DEFAULT keyword for
             // multi-row inserts of optional columns.
             for row in &rows {
                 execute!(diesel::insert_into(messages::table).values(row), conn);
             }
+            // A message is activity: chats are listed by it.
+            execute!(diesel::update(chat_sessions::table.find(&chat_id)).set(chat_sessions::updated_at.eq(at)), conn);
             Ok(())
         })
     }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::schema::{
     avatars, characters, chat_sessions, lorebooks, message_alternatives, messages, usage_records, user_profiles, users,
 };
-use crate::text_enum::text_enum;
+use crate::{samplers::Samplers, text_enum::text_enum};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = characters)]
@@ -41,6 +41,8 @@ pub struct Character {
     pub avatar_hash: Option<String>,
     /// The card's own lorebook (its `character_book`).
     pub lorebook_id: Option<String>,
+    /// JSON: [`Samplers`] for this character's chats.
+    pub samplers: String,
 }
 
 impl Character {
@@ -69,6 +71,7 @@ impl Character {
             card_extra: "{}".into(),
             avatar_hash: None,
             lorebook_id: None,
+            samplers: "{}".into(),
         }
     }
 
@@ -115,6 +118,7 @@ pub struct CharacterChanges {
     pub character_version: Option<String>,
     pub extensions: Option<String>,
     pub avatar_hash: Option<Option<String>>,
+    pub samplers: Option<String>,
 }
 
 /// An avatar image, stored once per content.
@@ -172,9 +176,44 @@ pub struct ChatSession {
     pub temperature: Option<f64>,
     pub max_tokens: Option<i32>,
     pub created_at: NaiveDateTime,
+    /// The last activity: a message sent or changed, or the chat updated.
     pub updated_at: NaiveDateTime,
     /// The owner.
     pub user_id: String,
+    /// JSON: this chat's own [`Samplers`] (temperature and max_tokens live
+    /// in their columns, older than this one).
+    pub samplers: String,
+    pub context_tokens: Option<i32>,
+    pub authors_note: String,
+    pub authors_note_depth: i32,
+}
+
+impl ChatSession {
+    /// The chat's own sampler settings (not resolved with its character's or
+    /// the global ones).
+    pub fn samplers(&self) -> Samplers {
+        let own = Samplers::from_stored(&self.samplers);
+        Samplers {
+            temperature: own.temperature.or(self.temperature),
+            max_tokens: own.max_tokens.or(self.max_tokens.and_then(|t| u32::try_from(t).ok())),
+            ..own
+        }
+    }
+}
+
+/// A chat's fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = chat_sessions)]
+pub struct ChatChanges {
+    pub title: Option<String>,
+    pub model: Option<Option<String>>,
+    pub temperature: Option<Option<f64>>,
+    pub max_tokens: Option<Option<i32>>,
+    pub samplers: Option<String>,
+    pub context_tokens: Option<Option<i32>>,
+    pub authors_note: Option<String>,
+    pub authors_note_depth: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

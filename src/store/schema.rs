@@ -24,6 +24,7 @@ diesel::table! {
         card_extra -> Text,
         avatar_hash -> Nullable<Text>,
         lorebook_id -> Nullable<Text>,
+        samplers -> Text,
     }
 }
 
@@ -84,6 +85,10 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         user_id -> Text,
+        samplers -> Text,
+        context_tokens -> Nullable<Integer>,
+        authors_note -> Text,
+        authors_note_depth -> Integer,
     }
 }
 

@@ -119,6 +119,13 @@ impl MessageService for Floor {
     ) -> Result<Response<pb::ListAlternativesResponse>, Status> {
         Err(only_streaming())
     }
+
+    async fn preview_prompt(
+        &self,
+        _: Request<pb::PreviewPromptRequest>,
+    ) -> Result<Response<pb::PromptPreview>, Status> {
+        Err(only_streaming())
+    }
 }
 
 /// Serves the floor (run in its own process, so its CPU is measured alone).
