@@ -9,8 +9,8 @@
 mod avatars;
 mod chats;
 mod editing;
-mod lorebooks;
 pub mod library;
+mod lorebooks;
 mod messages;
 pub mod models;
 mod paging;
@@ -36,6 +36,7 @@ use diesel_async::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use library::{CharacterFilter, DeleteOutcome};
+pub use lorebooks::LorebookLinks;
 pub use paging::{Page, PageRequest};
 pub use usage::{UsageGroupRow, UsageGrouping, UsageQuery};
 use writer::SqliteWriter;
