@@ -28,6 +28,8 @@
 //! - [`prompt`]: the layered prompt, pure.
 //! - [`lorebook`]: world info: the model, its two file formats and which
 //!   entries a message activates; pure.
+//! - [`lorebooks`]: the user's lorebooks: books and entries, world-info files
+//!   in and out, attaching books to characters and chats.
 //! - [`cards`]: character cards as shared (V1/V2/V3 JSON, PNG, CHARX), bytes
 //!   in and bytes out; pure.
 //! - [`provider`]: the provider trait, the OpenAI/OpenRouter client and its
@@ -66,6 +68,7 @@ pub mod generation;
 pub mod keys;
 pub mod limits;
 pub mod lorebook;
+pub mod lorebooks;
 pub mod prompt;
 pub mod provider;
 pub mod registry;
