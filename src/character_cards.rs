@@ -108,7 +108,7 @@ pub async fn export(
         None => None,
     };
     let card = card_of(&character, book);
-    let stem = file_stem(&character.name);
+    let stem = file_stem(&character.name, "character");
     match format {
         ExportFormat::Json => Ok(ExportedCard {
             data: cards::export_v3_json(&card),
@@ -247,7 +247,8 @@ pub fn check_list(field: &str, items: &[String], max: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_length(field: &str, text: &str, max: usize) -> Result<()> {
+/// `text` is at most `max` characters long.
+pub(crate) fn check_length(field: &str, text: &str, max: usize) -> Result<()> {
     let chars = text.chars().count();
     if chars > max {
         return Err(Error::invalid(field, format!("is {chars} characters long; at most {max} are allowed")));
@@ -259,15 +260,16 @@ fn non_empty(text: String) -> Option<String> {
     (!text.trim().is_empty()).then_some(text)
 }
 
-/// A file name from a character's name: letters, digits, spaces, `-` and
-/// `_` kept, anything else `_`.
-fn file_stem(name: &str) -> String {
+/// A file name from a character's or a book's name: letters, digits,
+/// spaces, `-` and `_` kept, anything else `_`; `fallback` when nothing is
+/// left.
+pub(crate) fn file_stem(name: &str, fallback: &str) -> String {
     let stem: String = name
         .chars()
         .map(|c| if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_') { c } else { '_' })
         .take(100)
         .collect();
-    if stem.trim().is_empty() { "character".into() } else { stem.trim().to_owned() }
+    if stem.trim().is_empty() { fallback.into() } else { stem.trim().to_owned() }
 }
 
 #[cfg(test)]
@@ -276,9 +278,9 @@ mod tests {
 
     #[test]
     fn file_names_keep_only_safe_characters() {
-        assert_eq!(file_stem("Aria the Bard"), "Aria the Bard");
-        assert_eq!(file_stem("../etc/passwd"), "___etc_passwd");
-        assert_eq!(file_stem("  "), "character");
+        assert_eq!(file_stem("Aria the Bard", "character"), "Aria the Bard");
+        assert_eq!(file_stem("../etc/passwd", "character"), "___etc_passwd");
+        assert_eq!(file_stem("  ", "character"), "character");
     }
 
     #[test]

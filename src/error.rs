@@ -66,6 +66,10 @@ pub enum Error {
     PromptTooLong { needs: usize, allows: usize, context: u32, reply: u32 },
     #[error("the provider's model list is not available: {0}")]
     CatalogUnavailable(String),
+    /// A read-modify-write that lost to other writes of the same row every
+    /// time it tried.
+    #[error("{what} {id} was changed by other requests at the same time; try again")]
+    Contended { what: &'static str, id: String },
     /// A stored document that no longer parses (logged where it is found).
     #[error("the stored {what} {id} cannot be read")]
     Corrupt { what: &'static str, id: String },
@@ -130,7 +134,7 @@ impl Error {
             | Self::NoApiKey
             | Self::KeyUnusable { .. }
             | Self::KeyNotReencrypted { .. } => Code::FailedPrecondition,
-            Self::ChatBusy { .. } | Self::ChatChanging => Code::Aborted,
+            Self::ChatBusy { .. } | Self::ChatChanging | Self::Contended { .. } => Code::Aborted,
             Self::TooManyWatchers { .. } | Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::AdminOnly { .. } => Code::PermissionDenied,

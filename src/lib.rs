@@ -36,6 +36,8 @@
 //! - [`lore`]: which lorebook entries a reply's prompt gets.
 //! - [`lorebook`]: world info: the model, its two file formats and which
 //!   entries a message activates; pure.
+//! - [`lorebooks`]: the user's lorebooks: books and entries, world-info files
+//!   in and out, attaching books to characters and chats.
 //! - [`cards`]: character cards as shared (V1/V2/V3 JSON, PNG, CHARX), bytes
 //!   in and bytes out; pure.
 //! - [`catalog`]: the provider's models, refreshed in the background.
@@ -79,6 +81,7 @@ pub mod keys;
 pub mod limits;
 pub mod lore;
 pub mod lorebook;
+pub mod lorebooks;
 pub mod macros;
 pub mod next_prompt;
 pub mod prompt;

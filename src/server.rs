@@ -15,14 +15,15 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{
     api::{
-        CharacterApi, ChatSessionApi, MessageApi, SERVICE_NAMES, SettingsApi, UsageApi, UserApi, UserProfileApi, auth,
-        avatars,
+        CharacterApi, ChatSessionApi, LorebookApi, MessageApi, SERVICE_NAMES, SettingsApi, UsageApi, UserApi,
+        UserProfileApi, auth, avatars,
         browser::{self, CorsOrigins, Guard},
         pb::{
             self, character_service_server::CharacterServiceServer,
-            chat_session_service_server::ChatSessionServiceServer, message_service_server::MessageServiceServer,
-            settings_service_server::SettingsServiceServer, usage_service_server::UsageServiceServer,
-            user_profile_service_server::UserProfileServiceServer, user_service_server::UserServiceServer,
+            chat_session_service_server::ChatSessionServiceServer, lorebook_service_server::LorebookServiceServer,
+            message_service_server::MessageServiceServer, settings_service_server::SettingsServiceServer,
+            usage_service_server::UsageServiceServer, user_profile_service_server::UserProfileServiceServer,
+            user_service_server::UserServiceServer,
         },
         sse, web_ui,
     },
@@ -33,6 +34,10 @@ use crate::{
 /// Largest request accepted, checked before it is decoded: comfortably above
 /// the largest valid message (100,000 characters of up to 4 bytes each).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// Largest LorebookService request: a world-info file being imported, with
+/// room for the rest of the request.
+pub const MAX_LOREBOOK_REQUEST_BYTES: usize = crate::lorebooks::IMPORT_MAX_BYTES + 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -142,8 +147,10 @@ pub async fn run(
             SettingsServiceServer::new(SettingsApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(UserServiceServer::new(UserApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(UsageServiceServer::new(UsageApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES))
         .add_service(
-            UsageServiceServer::new(UsageApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+            LorebookServiceServer::new(LorebookApi::new(state.clone()))
+                .max_decoding_message_size(MAX_LOREBOOK_REQUEST_BYTES),
         );
     // Authentication and the browser guard sit inside gRPC-Web, so their
     // refusals are translated for browsers like any other status. gRPC-Web

@@ -7,6 +7,8 @@ pub mod browser;
 mod characters;
 mod chat_sessions;
 mod convert;
+mod lorebook_convert;
+mod lorebooks;
 mod messages;
 mod settings;
 pub mod sse;
@@ -18,6 +20,7 @@ pub mod web_ui;
 
 pub use characters::CharacterApi;
 pub use chat_sessions::ChatSessionApi;
+pub use lorebooks::LorebookApi;
 pub use messages::MessageApi;
 pub use settings::SettingsApi;
 pub use usage::UsageApi;
@@ -34,7 +37,7 @@ pub mod pb {
 }
 
 /// Names of the services, for health reporting.
-pub const SERVICE_NAMES: [&str; 7] = [
+pub const SERVICE_NAMES: [&str; 8] = [
     "roleplay.v1.CharacterService",
     "roleplay.v1.UserProfileService",
     "roleplay.v1.ChatSessionService",
@@ -42,4 +45,5 @@ pub const SERVICE_NAMES: [&str; 7] = [
     "roleplay.v1.SettingsService",
     "roleplay.v1.UserService",
     "roleplay.v1.UsageService",
+    "roleplay.v1.LorebookService",
 ];

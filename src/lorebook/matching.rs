@@ -44,9 +44,16 @@ pub enum KeyMatcher {
 impl KeyMatcher {
     /// Compiles `key` with the entry's case, whole-word and regex settings.
     pub fn new(key: &str, entry: &Entry) -> Self {
+        Self::compile(key, entry).unwrap_or(Self::Never)
+    }
+
+    /// Like [`KeyMatcher::new`], but a regex key whose pattern does not
+    /// compile is an error: for checking keys when a book is written, where
+    /// the person can still fix them.
+    pub fn compile(key: &str, entry: &Entry) -> Result<Self, regex::Error> {
         let case_sensitive = entry.case_sensitive.unwrap_or(false);
         if key.trim().is_empty() {
-            return Self::Never;
+            return Ok(Self::Never);
         }
         if let Some((pattern, flags)) = slash_regex(key) {
             let built = RegexBuilder::new(pattern)
@@ -56,7 +63,7 @@ impl KeyMatcher {
                 .size_limit(REGEX_SIZE_LIMIT)
                 .dfa_size_limit(REGEX_SIZE_LIMIT)
                 .build();
-            return built.map_or(Self::Never, Self::Regex);
+            return built.map(Self::Regex);
         }
         if entry.use_regex {
             let built = RegexBuilder::new(key)
@@ -64,10 +71,10 @@ impl KeyMatcher {
                 .size_limit(REGEX_SIZE_LIMIT)
                 .dfa_size_limit(REGEX_SIZE_LIMIT)
                 .build();
-            return built.map_or(Self::Never, Self::Regex);
+            return built.map(Self::Regex);
         }
         let needle = if case_sensitive { key.to_owned() } else { key.to_lowercase() };
-        Self::Plain { needle, case_sensitive, whole_words: entry.match_whole_words.unwrap_or(false) }
+        Ok(Self::Plain { needle, case_sensitive, whole_words: entry.match_whole_words.unwrap_or(false) })
     }
 
     pub fn is_match(&self, text: &ScanText) -> bool {
@@ -168,6 +175,9 @@ mod tests {
         let re = Entry { use_regex: true, ..entry() };
         assert!(!matches("[", &re, "["));
         assert!(!matches(r"(\w{1000}){1000}", &re, "word"));
+        assert!(KeyMatcher::compile("/(unclosed/", &entry()).is_err());
+        assert!(KeyMatcher::compile("[", &re).is_err());
+        assert!(KeyMatcher::compile("[", &entry()).is_ok(), "a plain key is never a bad pattern");
     }
 
     #[test]

@@ -36,6 +36,7 @@ use diesel_async::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use library::{CharacterFilter, DeleteOutcome};
+pub use lorebooks::LorebookLinks;
 pub use paging::{Page, PageRequest};
 pub use usage::{UsageGroupRow, UsageGrouping, UsageQuery};
 use writer::SqliteWriter;

@@ -15,8 +15,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use roleplay_server::{
     api::pb::{
         self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
-        generation_event::Event, message_service_client::MessageServiceClient,
-        settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
+        generation_event::Event, lorebook_service_client::LorebookServiceClient,
+        message_service_client::MessageServiceClient, settings_service_client::SettingsServiceClient,
+        user_profile_service_client::UserProfileServiceClient,
     },
     config::ServerOptions,
     limits::LimitOptions,
@@ -251,6 +252,10 @@ impl TestServer {
 
     pub fn settings(&self) -> SettingsServiceClient<Channel> {
         SettingsServiceClient::new(self.channel())
+    }
+
+    pub fn lorebooks(&self) -> LorebookServiceClient<Channel> {
+        LorebookServiceClient::new(self.channel())
     }
 
     pub async fn set_api_key(&self) {

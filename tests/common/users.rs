@@ -3,9 +3,9 @@
 
 use roleplay_server::api::pb::{
     self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
-    message_service_client::MessageServiceClient, settings_service_client::SettingsServiceClient,
-    usage_service_client::UsageServiceClient, user_profile_service_client::UserProfileServiceClient,
-    user_service_client::UserServiceClient,
+    lorebook_service_client::LorebookServiceClient, message_service_client::MessageServiceClient,
+    settings_service_client::SettingsServiceClient, usage_service_client::UsageServiceClient,
+    user_profile_service_client::UserProfileServiceClient, user_service_client::UserServiceClient,
 };
 use tonic::{
     metadata::{Ascii, MetadataValue},
@@ -74,6 +74,9 @@ impl As {
     }
     pub fn usage(&self) -> UsageServiceClient<Authed> {
         UsageServiceClient::new(self.authed())
+    }
+    pub fn lorebooks(&self) -> LorebookServiceClient<Authed> {
+        LorebookServiceClient::new(self.authed())
     }
 
     /// Creates a user (the caller must be an admin) and returns its token.
