@@ -113,10 +113,14 @@ mod tests {
         let messages = vec![system.clone(), history("1", 50), history("2", 50), history("3", 10), new.clone()];
         let budget = Budget { context_tokens: 200, reply_tokens: 50 };
         let fitted = fit(messages.clone(), &tokens, budget).expect("fits");
-        assert_eq!(fitted.omitted, ["1", "2"], "the oldest go first; once one is cut, all older ones are");
-        assert_eq!(fitted.history_included, 1);
+        assert_eq!(fitted.omitted, ["1"], "the oldest goes first");
+        assert_eq!(fitted.history_included, 2);
         let sources: Vec<&Source> = fitted.messages.iter().map(|(m, _)| &m.source).collect();
-        assert_eq!(sources, [&Source::System, &Source::History("3".into()), &Source::NewMessage]);
+        let kept = [&Source::System, &Source::History("2".into()), &Source::History("3".into()), &Source::NewMessage];
+        assert_eq!(sources, kept);
+        // A short old message does not jump a long newer one that did not fit.
+        let gap = vec![system.clone(), history("1", 2), history("2", 90), history("3", 10), new.clone()];
+        assert_eq!(fit(gap, &tokens, budget).expect("fits").omitted, ["1", "2"], "no gaps in the story");
         assert!(fitted.prompt_tokens <= budget.prompt_limit());
         assert_eq!(fitted.prompt_tokens, PER_PROMPT + fitted.messages.iter().map(|(_, n)| n).sum::<usize>());
 

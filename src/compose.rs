@@ -27,6 +27,8 @@ pub struct ComposeInput<'a> {
     /// The history before the turn (see [`crate::reply_plan::ReplyPlan`]).
     pub history: &'a [Message],
     pub turn: Turn<'a>,
+    /// The id of the user message the turn is.
+    pub turn_key: &'a str,
     pub books: &'a [Lorebook],
     /// Fixes lorebook probability rolls for this reply.
     pub seed: u64,
@@ -83,6 +85,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed> {
         lore: &lore,
         authors_note: (&chat.authors_note, authors_note_depth),
         macros: &macros,
+        turn_key: input.turn_key,
     });
     let tokens = input.tokens.for_model(&model);
     let fitted = budget::fit(messages, &tokens, budget)?;

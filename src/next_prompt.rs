@@ -64,6 +64,7 @@ pub async fn next_prompt(
         settings,
         history: &plan.history,
         turn: plan.turn(),
+        turn_key: plan.user_message_id(),
         books: &books,
         seed,
         last_message_at,

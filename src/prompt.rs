@@ -92,6 +92,8 @@ pub struct PromptInput<'a> {
     /// history it goes (0: after the last one).
     pub authors_note: (&'a str, u32),
     pub macros: &'a Macros<'a>,
+    /// The id of the user message the turn is (fixes its `{{random}}`s).
+    pub turn_key: &'a str,
 }
 
 /// An activated lorebook entry's text and where it goes.
@@ -205,7 +207,11 @@ pub fn build(input: &PromptInput<'_>) -> Vec<PromptMessage> {
         messages.push(PromptMessage::new(Role::System, macros.apply(post, "post"), Source::PostHistory));
     }
     match input.turn {
-        Turn::User(text) => messages.push(PromptMessage::new(Role::User, text.to_owned(), Source::NewMessage)),
+        Turn::User(text) => {
+            // Keyed as it will be once stored, so it reads the same then.
+            let text = macros.apply(text, input.turn_key);
+            messages.push(PromptMessage::new(Role::User, text, Source::NewMessage));
+        }
         Turn::Continue(text) => {
             messages.push(PromptMessage::new(Role::Assistant, text.to_owned(), Source::ContinuedReply));
         }
@@ -314,6 +320,7 @@ mod tests {
             lore: &[],
             authors_note: ("", 0),
             macros: &macros(),
+            turn_key: "new",
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
         assert_eq!(
@@ -323,12 +330,12 @@ mod tests {
                     "system",
                     "Pre for Sam\n---\nYou are Aria.\n---\nAria is a bard who teases Sam.\n---\nSam is a traveller."
                 ),
-                ("assistant", "Hello, {{user}}!"),
+                ("assistant", "Hello, Sam!"),
                 ("user", "hi"),
                 ("user", "again"),
                 ("assistant", "partial"),
                 ("system", "Stay as Aria."),
-                ("user", "new {{char}}"),
+                ("user", "new Aria"),
             ]
         );
     }
@@ -347,6 +354,7 @@ mod tests {
             lore: &[],
             authors_note: ("", 0),
             macros: &macros(),
+            turn_key: "new",
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
         assert_eq!(got, vec![("system", "Global system"), ("user", "hello")]);
@@ -366,6 +374,7 @@ mod tests {
             lore: &[],
             authors_note: ("", 0),
             macros: &macros(),
+            turn_key: "new",
         });
         let sent: Vec<ChatMessage> = messages.iter().map(PromptMessage::to_chat).collect();
         assert_eq!(sent, vec![ChatMessage { role: "user", content: "hello".into() }]);
@@ -388,6 +397,7 @@ mod tests {
                 lore: &[],
                 authors_note: ("", 0),
                 macros: &macros,
+                turn_key: "new",
             };
             build(&input).into_iter().map(|m| (m.role.as_str(), m.content)).collect::<Vec<_>>()
         };
@@ -433,6 +443,7 @@ mod tests {
             lore: &lore,
             authors_note: ("", 0),
             macros: &macros(),
+            turn_key: "new",
         });
         let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
         assert_eq!(
@@ -477,6 +488,7 @@ mod tests {
                 lore: &lore,
                 authors_note: ("Keep it short, {{user}}.", depth),
                 macros: &macros,
+                turn_key: "new",
             };
             build(&input).into_iter().map(|m| m.content).collect::<Vec<_>>()
         };

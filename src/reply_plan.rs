@@ -182,6 +182,11 @@ impl ReplyPlan {
         }
     }
 
+    /// The user message the reply answers, or "" when none.
+    pub fn user_message_id(&self) -> &str {
+        &self.user_message_id
+    }
+
     /// Continuations: the completion tokens the message had before.
     pub fn prior_completion_tokens(&self) -> Option<i32> {
         match self.write {

@@ -99,7 +99,8 @@ async fn reply_streams_in_and_is_stored_byte_for_byte(db: Db) {
         json!([
             {"role": "system", "content": "Pre: Sam meets Aria.\n---\nYou are Aria.\n---\nAria is a bard.\n---\nSam is curious."},
             {"role": "assistant", "content": "Greetings, Sam!"},
-            {"role": "user", "content": "Hi {{char}}"},
+            // Macros apply in the history too; the stored text keeps them.
+            {"role": "user", "content": "Hi Aria"},
             {"role": "assistant", "content": "Roses are red"},
             {"role": "system", "content": "Answer Sam in rhyme."},
             {"role": "user", "content": "And then?"},

@@ -46,7 +46,11 @@ impl ChatSessionService for ChatSessionApi {
             authors_note_depth,
         } = request.into_inner();
         // The older top-level fields fill in what `samplers` leaves unset.
-        let legacy = Samplers { temperature, max_tokens, ..Samplers::default() };
+        let legacy = Samplers {
+            temperature: validate::temperature(temperature)?,
+            max_tokens: validate::max_tokens(max_tokens)?.and_then(|n| u32::try_from(n).ok()),
+            ..Samplers::default()
+        };
         let samplers = validate::samplers("samplers", samplers)?.or(&legacy);
         samplers.validate("samplers")?;
         let new = NewChat {
