@@ -23,6 +23,9 @@ use crate::{
 
 /// A list younger than this is served without asking the provider again.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(600);
+/// After a failed fetch, background refreshes wait this long: a provider
+/// without a model list is not asked on every send.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// The list as last fetched.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +42,7 @@ struct Inner {
     base_url: String,
     view: CatalogView,
     fetched: Option<Instant>,
+    failed: Option<Instant>,
     refreshing: bool,
 }
 
@@ -77,8 +81,10 @@ impl Catalog {
     ) {
         {
             let mut inner = self.inner();
-            let fresh = inner.base_url == base_url && inner.fetched.is_some_and(|at| at.elapsed() < REFRESH_EVERY);
-            if fresh || inner.refreshing {
+            let same = inner.base_url == base_url;
+            let fresh = same && inner.fetched.is_some_and(|at| at.elapsed() < REFRESH_EVERY);
+            let failed_lately = same && inner.failed.is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
+            if fresh || failed_lately || inner.refreshing {
                 return;
             }
             inner.refreshing = true;
@@ -132,14 +138,15 @@ impl Catalog {
                 inner.view =
                     CatalogView { models: Arc::new(models), fetched_at: Some(Utc::now()), refresh_error: None };
                 inner.fetched = Some(Instant::now());
+                inner.failed = None;
                 Ok(inner.view.clone())
             }
             Err(err) => {
                 tracing::warn!(error = %err, "the provider's model list could not be fetched");
                 // Try again at the next use rather than at once.
                 inner.view.refresh_error = Some(err.to_string());
+                inner.failed = Some(Instant::now());
                 if inner.fetched.is_some() {
-                    inner.fetched = Some(Instant::now());
                     Ok(inner.view.clone())
                 } else {
                     Err(Error::CatalogUnavailable(err.to_string()))

@@ -66,7 +66,10 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed> {
         .catalog_context
         .or(chat.context_tokens.and_then(|t| u32::try_from(t).ok()))
         .unwrap_or(defaults.context_tokens);
-    let budget = Budget { context_tokens, reply_tokens: samplers.max_tokens.unwrap_or(defaults.reply_tokens) };
+    // An explicit max_tokens is kept free in full; the default reserve takes
+    // at most a quarter of a small context.
+    let reply_tokens = samplers.max_tokens.unwrap_or(defaults.reply_tokens.min(context_tokens / 4));
+    let budget = Budget { context_tokens, reply_tokens };
 
     let lore = lore::for_reply(input.books, input.turn.text(), input.history, input.seed);
     let macros = Macros {

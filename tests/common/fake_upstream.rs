@@ -109,6 +109,10 @@ struct Shared {
     /// Response bodies dropped before they were fully sent: the server hung up.
     hung_up: AtomicUsize,
     finished: AtomicUsize,
+    /// `GET /models`: the body served (OpenRouter's shape), or None for a
+    /// 503; and how many times it was asked.
+    models: Mutex<Option<serde_json::Value>>,
+    model_calls: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -120,7 +124,10 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     pub async fn start() -> Self {
         let shared = Arc::new(Shared::default());
-        let app = Router::new().route("/chat/completions", post(handle)).with_state(Arc::clone(&shared));
+        let app = Router::new()
+            .route("/chat/completions", post(handle))
+            .route("/models", axum::routing::get(models))
+            .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake upstream");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
@@ -153,6 +160,39 @@ impl FakeUpstream {
 
     pub fn finished(&self) -> usize {
         self.shared.finished.load(Ordering::SeqCst)
+    }
+
+    /// Serves these models at `GET /models` ((id, context length) pairs), or
+    /// a 503 with `None`.
+    pub fn set_models(&self, models: Option<&[(&str, u32)]>) {
+        let body = models.map(|models| {
+            let data: Vec<serde_json::Value> = models
+                .iter()
+                .map(|(id, context)| {
+                    json!({
+                        "id": id, "name": format!("Model {id}"), "context_length": context,
+                        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+                        "top_provider": {"max_completion_tokens": 4096},
+                        "supported_parameters": ["temperature", "top_p", "stop"],
+                    })
+                })
+                .collect();
+            json!({ "data": data })
+        });
+        *lock(&self.shared.models) = body;
+    }
+
+    /// How many times `GET /models` was asked.
+    pub fn model_calls(&self) -> usize {
+        self.shared.model_calls.load(Ordering::SeqCst)
+    }
+}
+
+async fn models(State(shared): State<Arc<Shared>>) -> Response {
+    shared.model_calls.fetch_add(1, Ordering::SeqCst);
+    match lock(&shared.models).clone() {
+        Some(body) => axum::Json(body).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "catalog down").into_response(),
     }
 }
 
