@@ -32,6 +32,7 @@ export * from "./gen/roleplay/v1/character_pb.js";
 export * from "./gen/roleplay/v1/chat_session_pb.js";
 export * from "./gen/roleplay/v1/lorebook_pb.js";
 export * from "./gen/roleplay/v1/message_pb.js";
+export * from "./gen/roleplay/v1/samplers_pb.js";
 export * from "./gen/roleplay/v1/settings_pb.js";
 export * from "./gen/roleplay/v1/usage_pb.js";
 export * from "./gen/roleplay/v1/user_pb.js";

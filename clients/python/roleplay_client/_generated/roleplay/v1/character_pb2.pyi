@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from . import samplers_pb2 as _samplers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -37,7 +38,7 @@ EXPORT_FORMAT_JSON: ExportFormat
 EXPORT_FORMAT_PNG: ExportFormat
 
 class Character(_message.Message):
-    __slots__ = ("id", "name", "description", "system_prompt", "post_history_instructions", "first_message", "created_at", "updated_at", "personality", "scenario", "mes_example", "alternate_greetings", "tags", "creator", "creator_notes", "character_version", "extensions_json", "avatar_url", "lorebook_id")
+    __slots__ = ("id", "name", "description", "system_prompt", "post_history_instructions", "first_message", "created_at", "updated_at", "personality", "scenario", "mes_example", "alternate_greetings", "tags", "creator", "creator_notes", "character_version", "extensions_json", "avatar_url", "lorebook_id", "samplers")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +58,7 @@ class Character(_message.Message):
     EXTENSIONS_JSON_FIELD_NUMBER: _ClassVar[int]
     AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
     LOREBOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -76,10 +78,11 @@ class Character(_message.Message):
     extensions_json: str
     avatar_url: str
     lorebook_id: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_history_instructions: _Optional[str] = ..., first_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., personality: _Optional[str] = ..., scenario: _Optional[str] = ..., mes_example: _Optional[str] = ..., alternate_greetings: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., creator: _Optional[str] = ..., creator_notes: _Optional[str] = ..., character_version: _Optional[str] = ..., extensions_json: _Optional[str] = ..., avatar_url: _Optional[str] = ..., lorebook_id: _Optional[str] = ...) -> None: ...
+    samplers: _samplers_pb2.Samplers
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_history_instructions: _Optional[str] = ..., first_message: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., personality: _Optional[str] = ..., scenario: _Optional[str] = ..., mes_example: _Optional[str] = ..., alternate_greetings: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., creator: _Optional[str] = ..., creator_notes: _Optional[str] = ..., character_version: _Optional[str] = ..., extensions_json: _Optional[str] = ..., avatar_url: _Optional[str] = ..., lorebook_id: _Optional[str] = ..., samplers: _Optional[_Union[_samplers_pb2.Samplers, _Mapping]] = ...) -> None: ...
 
 class CreateCharacterRequest(_message.Message):
-    __slots__ = ("name", "description", "system_prompt", "post_history_instructions", "first_message", "personality", "scenario", "mes_example", "alternate_greetings", "tags", "creator", "creator_notes", "character_version", "extensions_json")
+    __slots__ = ("name", "description", "system_prompt", "post_history_instructions", "first_message", "personality", "scenario", "mes_example", "alternate_greetings", "tags", "creator", "creator_notes", "character_version", "extensions_json", "samplers")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +97,7 @@ class CreateCharacterRequest(_message.Message):
     CREATOR_NOTES_FIELD_NUMBER: _ClassVar[int]
     CHARACTER_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXTENSIONS_JSON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     system_prompt: str
@@ -108,7 +112,8 @@ class CreateCharacterRequest(_message.Message):
     creator_notes: str
     character_version: str
     extensions_json: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_history_instructions: _Optional[str] = ..., first_message: _Optional[str] = ..., personality: _Optional[str] = ..., scenario: _Optional[str] = ..., mes_example: _Optional[str] = ..., alternate_greetings: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., creator: _Optional[str] = ..., creator_notes: _Optional[str] = ..., character_version: _Optional[str] = ..., extensions_json: _Optional[str] = ...) -> None: ...
+    samplers: _samplers_pb2.Samplers
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_history_instructions: _Optional[str] = ..., first_message: _Optional[str] = ..., personality: _Optional[str] = ..., scenario: _Optional[str] = ..., mes_example: _Optional[str] = ..., alternate_greetings: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., creator: _Optional[str] = ..., creator_notes: _Optional[str] = ..., character_version: _Optional[str] = ..., extensions_json: _Optional[str] = ..., samplers: _Optional[_Union[_samplers_pb2.Samplers, _Mapping]] = ...) -> None: ...
 
 class GetCharacterRequest(_message.Message):
     __slots__ = ("id",)
@@ -137,7 +142,7 @@ class ListCharactersResponse(_message.Message):
     def __init__(self, characters: _Optional[_Iterable[_Union[Character, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateCharacterRequest(_message.Message):
-    __slots__ = ("id", "name", "description", "system_prompt", "post_history_instructions", "first_message", "personality", "scenario", "mes_example", "alternate_greetings", "set_alternate_greetings", "tags", "set_tags", "creator", "creator_notes", "character_version", "extensions_json")
+    __slots__ = ("id", "name", "description", "system_prompt", "post_history_instructions", "first_message", "personality", "scenario", "mes_example", "alternate_greetings", "set_alternate_greetings", "tags", "set_tags", "creator", "creator_notes", "character_version", "extensions_json", "samplers")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +160,7 @@ class UpdateCharacterRequest(_message.Message):
     CREATOR_NOTES_FIELD_NUMBER: _ClassVar[int]
     CHARACTER_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXTENSIONS_JSON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -172,7 +178,8 @@ class UpdateCharacterRequest(_message.Message):
     creator_notes: str
     character_version: str
     extensions_json: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_history_instructions: _Optional[str] = ..., first_message: _Optional[str] = ..., personality: _Optional[str] = ..., scenario: _Optional[str] = ..., mes_example: _Optional[str] = ..., alternate_greetings: _Optional[_Iterable[str]] = ..., set_alternate_greetings: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., set_tags: _Optional[bool] = ..., creator: _Optional[str] = ..., creator_notes: _Optional[str] = ..., character_version: _Optional[str] = ..., extensions_json: _Optional[str] = ...) -> None: ...
+    samplers: _samplers_pb2.Samplers
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., system_prompt: _Optional[str] = ..., post_history_instructions: _Optional[str] = ..., first_message: _Optional[str] = ..., personality: _Optional[str] = ..., scenario: _Optional[str] = ..., mes_example: _Optional[str] = ..., alternate_greetings: _Optional[_Iterable[str]] = ..., set_alternate_greetings: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., set_tags: _Optional[bool] = ..., creator: _Optional[str] = ..., creator_notes: _Optional[str] = ..., character_version: _Optional[str] = ..., extensions_json: _Optional[str] = ..., samplers: _Optional[_Union[_samplers_pb2.Samplers, _Mapping]] = ...) -> None: ...
 
 class DeleteCharacterRequest(_message.Message):
     __slots__ = ("id",)

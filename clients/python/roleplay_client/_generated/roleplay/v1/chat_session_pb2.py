@@ -22,42 +22,46 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from . import samplers_pb2 as roleplay_dot_v1_dot_samplers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eroleplay/v1/chat_session.proto\x12\x0broleplay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x02\n\x0b\x43hatSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x63haracter_id\x18\x02 \x01(\t\x12\x17\n\x0fuser_profile_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x12\n\x05model\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x07 \x01(\rH\x02\x88\x01\x01\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06_modelB\x0e\n\x0c_temperatureB\r\n\x0b_max_tokens\"\xd7\x01\n\x18\x43reateChatSessionRequest\x12\x14\n\x0c\x63haracter_id\x18\x01 \x01(\t\x12\x17\n\x0fuser_profile_id\x18\x02 \x01(\t\x12\x12\n\x05title\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05model\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x06 \x01(\rH\x03\x88\x01\x01\x42\x08\n\x06_titleB\x08\n\x06_modelB\x0e\n\x0c_temperatureB\r\n\x0b_max_tokens\"#\n\x15GetChatSessionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x17ListChatSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x18ListChatSessionsResponse\x12/\n\rchat_sessions\x18\x01 \x03(\x0b\x32\x18.roleplay.v1.ChatSession\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x18\x44\x65leteChatSessionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteChatSessionResponse\"c\n\x16\x46orkChatSessionRequest\x12\x17\n\x0f\x63hat_session_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\x05title\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_title\"U\n\x13ListMessagesRequest\x12\x17\n\x0f\x63hat_session_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x14ListMessagesResponse\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.roleplay.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xba\x05\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0f\x63hat_session_id\x18\x02 \x01(\t\x12\x1f\n\x04role\x18\x03 \x01(\x0e\x32\x11.roleplay.v1.Role\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12*\n\x06status\x18\x05 \x01(\x0e\x32\x1a.roleplay.v1.MessageStatus\x12\x12\n\x05model\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rprompt_tokens\x18\x07 \x01(\rH\x01\x88\x01\x01\x12\x1e\n\x11\x63ompletion_tokens\x18\x08 \x01(\rH\x02\x88\x01\x01\x12\x12\n\x05\x65rror\x18\t \x01(\tH\x03\x88\x01\x01\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\tstream_id\x18\x0b \x01(\tH\x04\x88\x01\x01\x12\x18\n\x0b\x64uration_ms\x18\x0c \x01(\x04H\x05\x88\x01\x01\x12\x15\n\x08provider\x18\r \x01(\tH\x06\x88\x01\x01\x12\x19\n\x11\x61lternative_index\x18\x0e \x01(\r\x12\x19\n\x11\x61lternative_count\x18\x0f \x01(\r\x12\x32\n\tedited_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x07\x88\x01\x01\x12\x1a\n\rfinish_reason\x18\x11 \x01(\tH\x08\x88\x01\x01\x12.\n\nupdated_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\navatar_url\x18\x13 \x01(\tB\x08\n\x06_modelB\x10\n\x0e_prompt_tokensB\x14\n\x12_completion_tokensB\x08\n\x06_errorB\x0c\n\n_stream_idB\x0e\n\x0c_duration_msB\x0b\n\t_providerB\x0c\n\n_edited_atB\x10\n\x0e_finish_reason*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x12\n\x0eROLE_ASSISTANT\x10\x02\x12\x0f\n\x0bROLE_SYSTEM\x10\x03*\xc4\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18MESSAGE_STATUS_COMPLETED\x10\x01\x12\x1c\n\x18MESSAGE_STATUS_STREAMING\x10\x02\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x03\x12\x1c\n\x18MESSAGE_STATUS_CANCELLED\x10\x04\x12\x1e\n\x1aMESSAGE_STATUS_INTERRUPTED\x10\x05\x32\xa6\x04\n\x12\x43hatSessionService\x12T\n\x11\x43reateChatSession\x12%.roleplay.v1.CreateChatSessionRequest\x1a\x18.roleplay.v1.ChatSession\x12N\n\x0eGetChatSession\x12\".roleplay.v1.GetChatSessionRequest\x1a\x18.roleplay.v1.ChatSession\x12_\n\x10ListChatSessions\x12$.roleplay.v1.ListChatSessionsRequest\x1a%.roleplay.v1.ListChatSessionsResponse\x12\x62\n\x11\x44\x65leteChatSession\x12%.roleplay.v1.DeleteChatSessionRequest\x1a&.roleplay.v1.DeleteChatSessionResponse\x12S\n\x0cListMessages\x12 .roleplay.v1.ListMessagesRequest\x1a!.roleplay.v1.ListMessagesResponse\x12P\n\x0f\x46orkChatSession\x12#.roleplay.v1.ForkChatSessionRequest\x1a\x18.roleplay.v1.ChatSessionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eroleplay/v1/chat_session.proto\x12\x0broleplay.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aroleplay/v1/samplers.proto\"\xb2\x03\n\x0b\x43hatSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x63haracter_id\x18\x02 \x01(\t\x12\x17\n\x0fuser_profile_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x12\n\x05model\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x07 \x01(\rH\x02\x88\x01\x01\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08samplers\x18\n \x01(\x0b\x32\x15.roleplay.v1.Samplers\x12\x1b\n\x0e\x63ontext_tokens\x18\x0b \x01(\rH\x03\x88\x01\x01\x12\x14\n\x0c\x61uthors_note\x18\x0c \x01(\t\x12\x1a\n\x12\x61uthors_note_depth\x18\r \x01(\rB\x08\n\x06_modelB\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x11\n\x0f_context_tokens\"\xe2\x02\n\x18\x43reateChatSessionRequest\x12\x14\n\x0c\x63haracter_id\x18\x01 \x01(\t\x12\x17\n\x0fuser_profile_id\x18\x02 \x01(\t\x12\x12\n\x05title\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05model\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\'\n\x08samplers\x18\x07 \x01(\x0b\x32\x15.roleplay.v1.Samplers\x12\x1b\n\x0e\x63ontext_tokens\x18\x08 \x01(\rH\x04\x88\x01\x01\x12\x14\n\x0c\x61uthors_note\x18\t \x01(\t\x12\x1a\n\x12\x61uthors_note_depth\x18\n \x01(\rB\x08\n\x06_titleB\x08\n\x06_modelB\x0e\n\x0c_temperatureB\r\n\x0b_max_tokensB\x11\n\x0f_context_tokens\"{\n\x18UpdateChatSessionRequest\x12.\n\x0c\x63hat_session\x18\x01 \x01(\x0b\x32\x18.roleplay.v1.ChatSession\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"#\n\x15GetChatSessionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"V\n\x17ListChatSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0c\x63haracter_id\x18\x03 \x01(\t\"d\n\x18ListChatSessionsResponse\x12/\n\rchat_sessions\x18\x01 \x03(\x0b\x32\x18.roleplay.v1.ChatSession\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x18\x44\x65leteChatSessionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteChatSessionResponse\"c\n\x16\x46orkChatSessionRequest\x12\x17\n\x0f\x63hat_session_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\x05title\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_title\"U\n\x13ListMessagesRequest\x12\x17\n\x0f\x63hat_session_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x14ListMessagesResponse\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.roleplay.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xba\x05\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0f\x63hat_session_id\x18\x02 \x01(\t\x12\x1f\n\x04role\x18\x03 \x01(\x0e\x32\x11.roleplay.v1.Role\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12*\n\x06status\x18\x05 \x01(\x0e\x32\x1a.roleplay.v1.MessageStatus\x12\x12\n\x05model\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rprompt_tokens\x18\x07 \x01(\rH\x01\x88\x01\x01\x12\x1e\n\x11\x63ompletion_tokens\x18\x08 \x01(\rH\x02\x88\x01\x01\x12\x12\n\x05\x65rror\x18\t \x01(\tH\x03\x88\x01\x01\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\tstream_id\x18\x0b \x01(\tH\x04\x88\x01\x01\x12\x18\n\x0b\x64uration_ms\x18\x0c \x01(\x04H\x05\x88\x01\x01\x12\x15\n\x08provider\x18\r \x01(\tH\x06\x88\x01\x01\x12\x19\n\x11\x61lternative_index\x18\x0e \x01(\r\x12\x19\n\x11\x61lternative_count\x18\x0f \x01(\r\x12\x32\n\tedited_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x07\x88\x01\x01\x12\x1a\n\rfinish_reason\x18\x11 \x01(\tH\x08\x88\x01\x01\x12.\n\nupdated_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\navatar_url\x18\x13 \x01(\tB\x08\n\x06_modelB\x10\n\x0e_prompt_tokensB\x14\n\x12_completion_tokensB\x08\n\x06_errorB\x0c\n\n_stream_idB\x0e\n\x0c_duration_msB\x0b\n\t_providerB\x0c\n\n_edited_atB\x10\n\x0e_finish_reason*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_USER\x10\x01\x12\x12\n\x0eROLE_ASSISTANT\x10\x02\x12\x0f\n\x0bROLE_SYSTEM\x10\x03*\xc4\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18MESSAGE_STATUS_COMPLETED\x10\x01\x12\x1c\n\x18MESSAGE_STATUS_STREAMING\x10\x02\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x03\x12\x1c\n\x18MESSAGE_STATUS_CANCELLED\x10\x04\x12\x1e\n\x1aMESSAGE_STATUS_INTERRUPTED\x10\x05\x32\xfc\x04\n\x12\x43hatSessionService\x12T\n\x11\x43reateChatSession\x12%.roleplay.v1.CreateChatSessionRequest\x1a\x18.roleplay.v1.ChatSession\x12N\n\x0eGetChatSession\x12\".roleplay.v1.GetChatSessionRequest\x1a\x18.roleplay.v1.ChatSession\x12_\n\x10ListChatSessions\x12$.roleplay.v1.ListChatSessionsRequest\x1a%.roleplay.v1.ListChatSessionsResponse\x12T\n\x11UpdateChatSession\x12%.roleplay.v1.UpdateChatSessionRequest\x1a\x18.roleplay.v1.ChatSession\x12\x62\n\x11\x44\x65leteChatSession\x12%.roleplay.v1.DeleteChatSessionRequest\x1a&.roleplay.v1.DeleteChatSessionResponse\x12S\n\x0cListMessages\x12 .roleplay.v1.ListMessagesRequest\x1a!.roleplay.v1.ListMessagesResponse\x12P\n\x0f\x46orkChatSession\x12#.roleplay.v1.ForkChatSessionRequest\x1a\x18.roleplay.v1.ChatSessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'roleplay_client._generated.roleplay.v1.chat_session_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=1848
-  _globals['_ROLE']._serialized_end=1928
-  _globals['_MESSAGESTATUS']._serialized_start=1931
-  _globals['_MESSAGESTATUS']._serialized_end=2127
-  _globals['_CHATSESSION']._serialized_start=81
-  _globals['_CHATSESSION']._serialized_end=376
-  _globals['_CREATECHATSESSIONREQUEST']._serialized_start=379
-  _globals['_CREATECHATSESSIONREQUEST']._serialized_end=594
-  _globals['_GETCHATSESSIONREQUEST']._serialized_start=596
-  _globals['_GETCHATSESSIONREQUEST']._serialized_end=631
-  _globals['_LISTCHATSESSIONSREQUEST']._serialized_start=633
-  _globals['_LISTCHATSESSIONSREQUEST']._serialized_end=697
-  _globals['_LISTCHATSESSIONSRESPONSE']._serialized_start=699
-  _globals['_LISTCHATSESSIONSRESPONSE']._serialized_end=799
-  _globals['_DELETECHATSESSIONREQUEST']._serialized_start=801
-  _globals['_DELETECHATSESSIONREQUEST']._serialized_end=839
-  _globals['_DELETECHATSESSIONRESPONSE']._serialized_start=841
-  _globals['_DELETECHATSESSIONRESPONSE']._serialized_end=868
-  _globals['_FORKCHATSESSIONREQUEST']._serialized_start=870
-  _globals['_FORKCHATSESSIONREQUEST']._serialized_end=969
-  _globals['_LISTMESSAGESREQUEST']._serialized_start=971
-  _globals['_LISTMESSAGESREQUEST']._serialized_end=1056
-  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1058
-  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1145
-  _globals['_MESSAGE']._serialized_start=1148
-  _globals['_MESSAGE']._serialized_end=1846
-  _globals['_CHATSESSIONSERVICE']._serialized_start=2130
-  _globals['_CHATSESSIONSERVICE']._serialized_end=2680
+  _globals['_ROLE']._serialized_start=2335
+  _globals['_ROLE']._serialized_end=2415
+  _globals['_MESSAGESTATUS']._serialized_start=2418
+  _globals['_MESSAGESTATUS']._serialized_end=2614
+  _globals['_CHATSESSION']._serialized_start=143
+  _globals['_CHATSESSION']._serialized_end=577
+  _globals['_CREATECHATSESSIONREQUEST']._serialized_start=580
+  _globals['_CREATECHATSESSIONREQUEST']._serialized_end=934
+  _globals['_UPDATECHATSESSIONREQUEST']._serialized_start=936
+  _globals['_UPDATECHATSESSIONREQUEST']._serialized_end=1059
+  _globals['_GETCHATSESSIONREQUEST']._serialized_start=1061
+  _globals['_GETCHATSESSIONREQUEST']._serialized_end=1096
+  _globals['_LISTCHATSESSIONSREQUEST']._serialized_start=1098
+  _globals['_LISTCHATSESSIONSREQUEST']._serialized_end=1184
+  _globals['_LISTCHATSESSIONSRESPONSE']._serialized_start=1186
+  _globals['_LISTCHATSESSIONSRESPONSE']._serialized_end=1286
+  _globals['_DELETECHATSESSIONREQUEST']._serialized_start=1288
+  _globals['_DELETECHATSESSIONREQUEST']._serialized_end=1326
+  _globals['_DELETECHATSESSIONRESPONSE']._serialized_start=1328
+  _globals['_DELETECHATSESSIONRESPONSE']._serialized_end=1355
+  _globals['_FORKCHATSESSIONREQUEST']._serialized_start=1357
+  _globals['_FORKCHATSESSIONREQUEST']._serialized_end=1456
+  _globals['_LISTMESSAGESREQUEST']._serialized_start=1458
+  _globals['_LISTMESSAGESREQUEST']._serialized_end=1543
+  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1545
+  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1632
+  _globals['_MESSAGE']._serialized_start=1635
+  _globals['_MESSAGE']._serialized_end=2333
+  _globals['_CHATSESSIONSERVICE']._serialized_start=2617
+  _globals['_CHATSESSIONSERVICE']._serialized_end=3253
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,8 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from . import samplers_pb2 as _samplers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -37,7 +39,7 @@ MESSAGE_STATUS_CANCELLED: MessageStatus
 MESSAGE_STATUS_INTERRUPTED: MessageStatus
 
 class ChatSession(_message.Message):
-    __slots__ = ("id", "character_id", "user_profile_id", "title", "model", "temperature", "max_tokens", "created_at", "updated_at")
+    __slots__ = ("id", "character_id", "user_profile_id", "title", "model", "temperature", "max_tokens", "created_at", "updated_at", "samplers", "context_tokens", "authors_note", "authors_note_depth")
     ID_FIELD_NUMBER: _ClassVar[int]
     CHARACTER_ID_FIELD_NUMBER: _ClassVar[int]
     USER_PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +49,10 @@ class ChatSession(_message.Message):
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    AUTHORS_NOTE_FIELD_NUMBER: _ClassVar[int]
+    AUTHORS_NOTE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     id: str
     character_id: str
     user_profile_id: str
@@ -56,23 +62,43 @@ class ChatSession(_message.Message):
     max_tokens: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., character_id: _Optional[str] = ..., user_profile_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    samplers: _samplers_pb2.Samplers
+    context_tokens: int
+    authors_note: str
+    authors_note_depth: int
+    def __init__(self, id: _Optional[str] = ..., character_id: _Optional[str] = ..., user_profile_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., samplers: _Optional[_Union[_samplers_pb2.Samplers, _Mapping]] = ..., context_tokens: _Optional[int] = ..., authors_note: _Optional[str] = ..., authors_note_depth: _Optional[int] = ...) -> None: ...
 
 class CreateChatSessionRequest(_message.Message):
-    __slots__ = ("character_id", "user_profile_id", "title", "model", "temperature", "max_tokens")
+    __slots__ = ("character_id", "user_profile_id", "title", "model", "temperature", "max_tokens", "samplers", "context_tokens", "authors_note", "authors_note_depth")
     CHARACTER_ID_FIELD_NUMBER: _ClassVar[int]
     USER_PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    AUTHORS_NOTE_FIELD_NUMBER: _ClassVar[int]
+    AUTHORS_NOTE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     character_id: str
     user_profile_id: str
     title: str
     model: str
     temperature: float
     max_tokens: int
-    def __init__(self, character_id: _Optional[str] = ..., user_profile_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ...) -> None: ...
+    samplers: _samplers_pb2.Samplers
+    context_tokens: int
+    authors_note: str
+    authors_note_depth: int
+    def __init__(self, character_id: _Optional[str] = ..., user_profile_id: _Optional[str] = ..., title: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., samplers: _Optional[_Union[_samplers_pb2.Samplers, _Mapping]] = ..., context_tokens: _Optional[int] = ..., authors_note: _Optional[str] = ..., authors_note_depth: _Optional[int] = ...) -> None: ...
+
+class UpdateChatSessionRequest(_message.Message):
+    __slots__ = ("chat_session", "update_mask")
+    CHAT_SESSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    chat_session: ChatSession
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, chat_session: _Optional[_Union[ChatSession, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class GetChatSessionRequest(_message.Message):
     __slots__ = ("id",)
@@ -81,12 +107,14 @@ class GetChatSessionRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListChatSessionsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "character_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CHARACTER_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    character_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., character_id: _Optional[str] = ...) -> None: ...
 
 class ListChatSessionsResponse(_message.Message):
     __slots__ = ("chat_sessions", "next_page_token")

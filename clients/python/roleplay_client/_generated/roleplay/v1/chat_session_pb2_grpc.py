@@ -50,6 +50,11 @@ class ChatSessionServiceStub:
                 request_serializer=roleplay_dot_v1_dot_chat__session__pb2.ListChatSessionsRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ListChatSessionsResponse.FromString,
                 _registered_method=True)
+        self.UpdateChatSession = channel.unary_unary(
+                '/roleplay.v1.ChatSessionService/UpdateChatSession',
+                request_serializer=roleplay_dot_v1_dot_chat__session__pb2.UpdateChatSessionRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ChatSession.FromString,
+                _registered_method=True)
         self.DeleteChatSession = channel.unary_unary(
                 '/roleplay.v1.ChatSessionService/DeleteChatSession',
                 request_serializer=roleplay_dot_v1_dot_chat__session__pb2.DeleteChatSessionRequest.SerializeToString,
@@ -86,7 +91,17 @@ class ChatSessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListChatSessions(self, request, context):
-        """Newest first.
+        """By last activity (every message moves a chat to the top), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateChatSession(self, request, context):
+        """Changes the fields named in `update_mask` (AIP-134): title, model,
+        samplers (the whole message, or `samplers.<field>`), context_tokens,
+        authors_note, authors_note_depth. A named field left unset clears it.
+        An empty mask or an unknown path is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +149,11 @@ def add_ChatSessionServiceServicer_to_server(servicer, server):
                     servicer.ListChatSessions,
                     request_deserializer=roleplay_dot_v1_dot_chat__session__pb2.ListChatSessionsRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_chat__session__pb2.ListChatSessionsResponse.SerializeToString,
+            ),
+            'UpdateChatSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChatSession,
+                    request_deserializer=roleplay_dot_v1_dot_chat__session__pb2.UpdateChatSessionRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_chat__session__pb2.ChatSession.SerializeToString,
             ),
             'DeleteChatSession': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteChatSession,
@@ -233,6 +253,33 @@ class ChatSessionService:
             '/roleplay.v1.ChatSessionService/ListChatSessions',
             roleplay_dot_v1_dot_chat__session__pb2.ListChatSessionsRequest.SerializeToString,
             roleplay_dot_v1_dot_chat__session__pb2.ListChatSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateChatSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.ChatSessionService/UpdateChatSession',
+            roleplay_dot_v1_dot_chat__session__pb2.UpdateChatSessionRequest.SerializeToString,
+            roleplay_dot_v1_dot_chat__session__pb2.ChatSession.FromString,
             options,
             channel_credentials,
             insecure,

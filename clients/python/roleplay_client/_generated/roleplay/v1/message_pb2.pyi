@@ -11,6 +11,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PromptSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROMPT_SOURCE_UNSPECIFIED: _ClassVar[PromptSource]
+    PROMPT_SOURCE_SYSTEM: _ClassVar[PromptSource]
+    PROMPT_SOURCE_EXAMPLE: _ClassVar[PromptSource]
+    PROMPT_SOURCE_HISTORY: _ClassVar[PromptSource]
+    PROMPT_SOURCE_LORE: _ClassVar[PromptSource]
+    PROMPT_SOURCE_AUTHORS_NOTE: _ClassVar[PromptSource]
+    PROMPT_SOURCE_POST_HISTORY: _ClassVar[PromptSource]
+    PROMPT_SOURCE_NEW_MESSAGE: _ClassVar[PromptSource]
+    PROMPT_SOURCE_CONTINUED_REPLY: _ClassVar[PromptSource]
+
 class ReplyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REPLY_KIND_UNSPECIFIED: _ClassVar[ReplyKind]
@@ -43,6 +55,15 @@ class CancelReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CANCEL_REASON_REQUESTED: _ClassVar[CancelReason]
     CANCEL_REASON_IDLE_TIMEOUT: _ClassVar[CancelReason]
     CANCEL_REASON_SHUTDOWN: _ClassVar[CancelReason]
+PROMPT_SOURCE_UNSPECIFIED: PromptSource
+PROMPT_SOURCE_SYSTEM: PromptSource
+PROMPT_SOURCE_EXAMPLE: PromptSource
+PROMPT_SOURCE_HISTORY: PromptSource
+PROMPT_SOURCE_LORE: PromptSource
+PROMPT_SOURCE_AUTHORS_NOTE: PromptSource
+PROMPT_SOURCE_POST_HISTORY: PromptSource
+PROMPT_SOURCE_NEW_MESSAGE: PromptSource
+PROMPT_SOURCE_CONTINUED_REPLY: PromptSource
 REPLY_KIND_UNSPECIFIED: ReplyKind
 REPLY_KIND_SEND: ReplyKind
 REPLY_KIND_REGENERATE: ReplyKind
@@ -64,6 +85,52 @@ CANCEL_REASON_UNSPECIFIED: CancelReason
 CANCEL_REASON_REQUESTED: CancelReason
 CANCEL_REASON_IDLE_TIMEOUT: CancelReason
 CANCEL_REASON_SHUTDOWN: CancelReason
+
+class PreviewPromptRequest(_message.Message):
+    __slots__ = ("chat_session_id", "content")
+    CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    chat_session_id: str
+    content: str
+    def __init__(self, chat_session_id: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class PromptMessage(_message.Message):
+    __slots__ = ("role", "content", "source", "message_id", "tokens")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    source: PromptSource
+    message_id: str
+    tokens: int
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., source: _Optional[_Union[PromptSource, str]] = ..., message_id: _Optional[str] = ..., tokens: _Optional[int] = ...) -> None: ...
+
+class PromptPreview(_message.Message):
+    __slots__ = ("messages", "prompt_tokens", "context_tokens", "reply_tokens", "history_included", "history_omitted", "omitted_message_ids", "model", "tokenizer", "warning")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_INCLUDED_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[PromptMessage]
+    prompt_tokens: int
+    context_tokens: int
+    reply_tokens: int
+    history_included: int
+    history_omitted: int
+    omitted_message_ids: _containers.RepeatedScalarFieldContainer[str]
+    model: str
+    tokenizer: str
+    warning: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[PromptMessage, _Mapping]]] = ..., prompt_tokens: _Optional[int] = ..., context_tokens: _Optional[int] = ..., reply_tokens: _Optional[int] = ..., history_included: _Optional[int] = ..., history_omitted: _Optional[int] = ..., omitted_message_ids: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., tokenizer: _Optional[str] = ..., warning: _Optional[str] = ...) -> None: ...
 
 class RegenerateReplyRequest(_message.Message):
     __slots__ = ("chat_session_id",)
@@ -222,7 +289,7 @@ class ChatChanged(_message.Message):
     def __init__(self, chat_session_id: _Optional[str] = ..., kind: _Optional[_Union[ChatChangeKind, str]] = ..., message_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Started(_message.Message):
-    __slots__ = ("stream_id", "chat_session_id", "user_message_id", "assistant_message_id", "model", "started_at", "kind", "alternative_index", "alternative_count", "continues_from")
+    __slots__ = ("stream_id", "chat_session_id", "user_message_id", "assistant_message_id", "model", "started_at", "kind", "alternative_index", "alternative_count", "continues_from", "prompt_tokens", "history_included", "history_omitted")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     CHAT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +300,9 @@ class Started(_message.Message):
     ALTERNATIVE_INDEX_FIELD_NUMBER: _ClassVar[int]
     ALTERNATIVE_COUNT_FIELD_NUMBER: _ClassVar[int]
     CONTINUES_FROM_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_INCLUDED_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_OMITTED_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     chat_session_id: str
     user_message_id: str
@@ -243,7 +313,10 @@ class Started(_message.Message):
     alternative_index: int
     alternative_count: int
     continues_from: int
-    def __init__(self, stream_id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., user_message_id: _Optional[str] = ..., assistant_message_id: _Optional[str] = ..., model: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ReplyKind, str]] = ..., alternative_index: _Optional[int] = ..., alternative_count: _Optional[int] = ..., continues_from: _Optional[int] = ...) -> None: ...
+    prompt_tokens: int
+    history_included: int
+    history_omitted: int
+    def __init__(self, stream_id: _Optional[str] = ..., chat_session_id: _Optional[str] = ..., user_message_id: _Optional[str] = ..., assistant_message_id: _Optional[str] = ..., model: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ReplyKind, str]] = ..., alternative_index: _Optional[int] = ..., alternative_count: _Optional[int] = ..., continues_from: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., history_included: _Optional[int] = ..., history_omitted: _Optional[int] = ...) -> None: ...
 
 class Delta(_message.Message):
     __slots__ = ("stream_id", "offset", "text")

@@ -96,6 +96,11 @@ class MessageServiceStub:
                 request_serializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesResponse.FromString,
                 _registered_method=True)
+        self.PreviewPrompt = channel.unary_unary(
+                '/roleplay.v1.MessageService/PreviewPrompt',
+                request_serializer=roleplay_dot_v1_dot_message__pb2.PreviewPromptRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_message__pb2.PromptPreview.FromString,
+                _registered_method=True)
 
 
 class MessageServiceServicer:
@@ -210,6 +215,16 @@ class MessageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewPrompt(self, request, context):
+        """The exact messages that sending `content` now would send upstream, each
+        with its source and token count, the totals, and what the context budget
+        left out. Calls no provider and changes nothing. FAILED_PRECONDITION
+        when even the parts that must go in do not fit the model's context.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +282,11 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     servicer.ListAlternatives,
                     request_deserializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_message__pb2.ListAlternativesResponse.SerializeToString,
+            ),
+            'PreviewPrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewPrompt,
+                    request_deserializer=roleplay_dot_v1_dot_message__pb2.PreviewPromptRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_message__pb2.PromptPreview.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -572,6 +592,33 @@ class MessageService:
             '/roleplay.v1.MessageService/ListAlternatives',
             roleplay_dot_v1_dot_message__pb2.ListAlternativesRequest.SerializeToString,
             roleplay_dot_v1_dot_message__pb2.ListAlternativesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewPrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.MessageService/PreviewPrompt',
+            roleplay_dot_v1_dot_message__pb2.PreviewPromptRequest.SerializeToString,
+            roleplay_dot_v1_dot_message__pb2.PromptPreview.FromString,
             options,
             channel_credentials,
             insecure,

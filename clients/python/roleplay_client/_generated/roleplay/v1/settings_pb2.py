@@ -22,31 +22,39 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from . import samplers_pb2 as roleplay_dot_v1_dot_samplers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aroleplay/v1/settings.proto\x12\x0broleplay.v1\"\xdc\x02\n\x08Settings\x12\x13\n\x0b\x61pi_key_set\x18\x01 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x02 \x01(\t\x12\x19\n\x11pre_system_prompt\x18\x03 \x01(\t\x12\x15\n\rsystem_prompt\x18\x04 \x01(\t\x12\x1a\n\x12post_system_prompt\x18\x05 \x01(\t\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x19\n\x11provider_base_url\x18\x07 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x08 \x01(\t\x12\x39\n\x12\x66\x61llback_providers\x18\t \x03(\x0b\x32\x1d.roleplay.v1.FallbackProvider\x12\x18\n\x10user_api_key_set\x18\n \x01(\x08\x12\x19\n\x11user_api_key_hint\x18\x0b \x01(\t\x12\x1c\n\x14user_api_key_problem\x18\x0c \x01(\t\"\x85\x01\n\x10\x46\x61llbackProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61pi_key_set\x18\x04 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x05 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x06 \x01(\t\"h\n\x15\x46\x61llbackProviderInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x14\n\x07\x61pi_key\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_api_key\"T\n\x1bSetFallbackProvidersRequest\x12\x35\n\tproviders\x18\x01 \x03(\x0b\x32\".roleplay.v1.FallbackProviderInput\"\x14\n\x12GetSettingsRequest\"\xcb\x02\n\x15UpdateSettingsRequest\x12\x1e\n\x11pre_system_prompt\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rsystem_prompt\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12post_system_prompt\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rdefault_model\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x1e\n\x11provider_base_url\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x1d\n\x10provider_api_key\x18\x06 \x01(\tH\x05\x88\x01\x01\x42\x14\n\x12_pre_system_promptB\x10\n\x0e_system_promptB\x15\n\x13_post_system_promptB\x10\n\x0e_default_modelB\x14\n\x12_provider_base_urlB\x13\n\x11_provider_api_key\"+\n\x18SetProviderApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"\x1c\n\x1a\x43learProviderApiKeyRequest2\xda\x04\n\x0fSettingsService\x12\x45\n\x0bGetSettings\x12\x1f.roleplay.v1.GetSettingsRequest\x1a\x15.roleplay.v1.Settings\x12K\n\x0eUpdateSettings\x12\".roleplay.v1.UpdateSettingsRequest\x1a\x15.roleplay.v1.Settings\x12Q\n\x11SetProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x13\x43learProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12W\n\x14SetFallbackProviders\x12(.roleplay.v1.SetFallbackProvidersRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x15SetUserProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12Y\n\x17\x43learUserProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settingsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aroleplay/v1/settings.proto\x12\x0broleplay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aroleplay/v1/samplers.proto\"\xcb\x03\n\x08Settings\x12\x13\n\x0b\x61pi_key_set\x18\x01 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x02 \x01(\t\x12\x19\n\x11pre_system_prompt\x18\x03 \x01(\t\x12\x15\n\rsystem_prompt\x18\x04 \x01(\t\x12\x1a\n\x12post_system_prompt\x18\x05 \x01(\t\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x19\n\x11provider_base_url\x18\x07 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x08 \x01(\t\x12\x39\n\x12\x66\x61llback_providers\x18\t \x03(\x0b\x32\x1d.roleplay.v1.FallbackProvider\x12\x18\n\x10user_api_key_set\x18\n \x01(\x08\x12\x19\n\x11user_api_key_hint\x18\x0b \x01(\t\x12\x1c\n\x14user_api_key_problem\x18\x0c \x01(\t\x12/\n\x10\x64\x65\x66\x61ult_samplers\x18\r \x01(\x0b\x32\x15.roleplay.v1.Samplers\x12\x1e\n\x16\x64\x65\x66\x61ult_context_tokens\x18\x0e \x01(\r\x12\x1c\n\x14\x64\x65\x66\x61ult_reply_tokens\x18\x0f \x01(\r\"\x85\x01\n\x10\x46\x61llbackProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61pi_key_set\x18\x04 \x01(\x08\x12\x14\n\x0c\x61pi_key_hint\x18\x05 \x01(\t\x12\x17\n\x0f\x61pi_key_problem\x18\x06 \x01(\t\"h\n\x15\x46\x61llbackProviderInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x14\n\x07\x61pi_key\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_api_key\"T\n\x1bSetFallbackProvidersRequest\x12\x35\n\tproviders\x18\x01 \x03(\x0b\x32\".roleplay.v1.FallbackProviderInput\"\x14\n\x12GetSettingsRequest\"\x92\x04\n\x15UpdateSettingsRequest\x12\x1e\n\x11pre_system_prompt\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rsystem_prompt\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x1f\n\x12post_system_prompt\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rdefault_model\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x1e\n\x11provider_base_url\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x1d\n\x10provider_api_key\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x34\n\x10\x64\x65\x66\x61ult_samplers\x18\x07 \x01(\x0b\x32\x15.roleplay.v1.SamplersH\x06\x88\x01\x01\x12#\n\x16\x64\x65\x66\x61ult_context_tokens\x18\x08 \x01(\rH\x07\x88\x01\x01\x12!\n\x14\x64\x65\x66\x61ult_reply_tokens\x18\t \x01(\rH\x08\x88\x01\x01\x42\x14\n\x12_pre_system_promptB\x10\n\x0e_system_promptB\x15\n\x13_post_system_promptB\x10\n\x0e_default_modelB\x14\n\x12_provider_base_urlB\x13\n\x11_provider_api_keyB\x13\n\x11_default_samplersB\x19\n\x17_default_context_tokensB\x17\n\x15_default_reply_tokens\"\x13\n\x11ListModelsRequest\"\xaa\x01\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x03 \x01(\r\x12\x1d\n\x15max_completion_tokens\x18\x04 \x01(\r\x12\x14\n\x0cprompt_price\x18\x05 \x01(\t\x12\x18\n\x10\x63ompletion_price\x18\x06 \x01(\t\x12\x1c\n\x14supported_parameters\x18\x07 \x03(\t\"\x83\x01\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.roleplay.v1.ModelInfo\x12.\n\nfetched_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_error\x18\x03 \x01(\t\"+\n\x18SetProviderApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"\x1c\n\x1a\x43learProviderApiKeyRequest2\xa9\x05\n\x0fSettingsService\x12\x45\n\x0bGetSettings\x12\x1f.roleplay.v1.GetSettingsRequest\x1a\x15.roleplay.v1.Settings\x12K\n\x0eUpdateSettings\x12\".roleplay.v1.UpdateSettingsRequest\x1a\x15.roleplay.v1.Settings\x12Q\n\x11SetProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x13\x43learProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12W\n\x14SetFallbackProviders\x12(.roleplay.v1.SetFallbackProvidersRequest\x1a\x15.roleplay.v1.Settings\x12U\n\x15SetUserProviderApiKey\x12%.roleplay.v1.SetProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12Y\n\x17\x43learUserProviderApiKey\x12\'.roleplay.v1.ClearProviderApiKeyRequest\x1a\x15.roleplay.v1.Settings\x12M\n\nListModels\x12\x1e.roleplay.v1.ListModelsRequest\x1a\x1f.roleplay.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'roleplay_client._generated.roleplay.v1.settings_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SETTINGS']._serialized_start=44
-  _globals['_SETTINGS']._serialized_end=392
-  _globals['_FALLBACKPROVIDER']._serialized_start=395
-  _globals['_FALLBACKPROVIDER']._serialized_end=528
-  _globals['_FALLBACKPROVIDERINPUT']._serialized_start=530
-  _globals['_FALLBACKPROVIDERINPUT']._serialized_end=634
-  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_start=636
-  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_end=720
-  _globals['_GETSETTINGSREQUEST']._serialized_start=722
-  _globals['_GETSETTINGSREQUEST']._serialized_end=742
-  _globals['_UPDATESETTINGSREQUEST']._serialized_start=745
-  _globals['_UPDATESETTINGSREQUEST']._serialized_end=1076
-  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_start=1078
-  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_end=1121
-  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_start=1123
-  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_end=1151
-  _globals['_SETTINGSSERVICE']._serialized_start=1154
-  _globals['_SETTINGSSERVICE']._serialized_end=1756
+  _globals['_SETTINGS']._serialized_start=105
+  _globals['_SETTINGS']._serialized_end=564
+  _globals['_FALLBACKPROVIDER']._serialized_start=567
+  _globals['_FALLBACKPROVIDER']._serialized_end=700
+  _globals['_FALLBACKPROVIDERINPUT']._serialized_start=702
+  _globals['_FALLBACKPROVIDERINPUT']._serialized_end=806
+  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_start=808
+  _globals['_SETFALLBACKPROVIDERSREQUEST']._serialized_end=892
+  _globals['_GETSETTINGSREQUEST']._serialized_start=894
+  _globals['_GETSETTINGSREQUEST']._serialized_end=914
+  _globals['_UPDATESETTINGSREQUEST']._serialized_start=917
+  _globals['_UPDATESETTINGSREQUEST']._serialized_end=1447
+  _globals['_LISTMODELSREQUEST']._serialized_start=1449
+  _globals['_LISTMODELSREQUEST']._serialized_end=1468
+  _globals['_MODELINFO']._serialized_start=1471
+  _globals['_MODELINFO']._serialized_end=1641
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1644
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1775
+  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_start=1777
+  _globals['_SETPROVIDERAPIKEYREQUEST']._serialized_end=1820
+  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_start=1822
+  _globals['_CLEARPROVIDERAPIKEYREQUEST']._serialized_end=1850
+  _globals['_SETTINGSSERVICE']._serialized_start=1853
+  _globals['_SETTINGSSERVICE']._serialized_end=2534
 # @@protoc_insertion_point(module_scope)

@@ -74,6 +74,11 @@ class SettingsServiceStub:
                 request_serializer=roleplay_dot_v1_dot_settings__pb2.ClearProviderApiKeyRequest.SerializeToString,
                 response_deserializer=roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/roleplay.v1.SettingsService/ListModels',
+                request_serializer=roleplay_dot_v1_dot_settings__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=roleplay_dot_v1_dot_settings__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class SettingsServiceServicer:
@@ -133,6 +138,15 @@ class SettingsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """The provider's models (its GET /models), kept in memory and refreshed in
+        the background. When the provider cannot be reached the last good list
+        is served, with its age; UNAVAILABLE only when there never was one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettingsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +184,11 @@ def add_SettingsServiceServicer_to_server(servicer, server):
                     servicer.ClearUserProviderApiKey,
                     request_deserializer=roleplay_dot_v1_dot_settings__pb2.ClearProviderApiKeyRequest.FromString,
                     response_serializer=roleplay_dot_v1_dot_settings__pb2.Settings.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=roleplay_dot_v1_dot_settings__pb2.ListModelsRequest.FromString,
+                    response_serializer=roleplay_dot_v1_dot_settings__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -366,6 +385,33 @@ class SettingsService:
             '/roleplay.v1.SettingsService/ClearUserProviderApiKey',
             roleplay_dot_v1_dot_settings__pb2.ClearProviderApiKeyRequest.SerializeToString,
             roleplay_dot_v1_dot_settings__pb2.Settings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roleplay.v1.SettingsService/ListModels',
+            roleplay_dot_v1_dot_settings__pb2.ListModelsRequest.SerializeToString,
+            roleplay_dot_v1_dot_settings__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,15 +4,17 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Samplers } from "./samplers_pb.js";
+import { file_roleplay_v1_samplers } from "./samplers_pb.js";
 import type { Message as Message$1 } from "@bufbuild/protobuf";
 
 /**
  * Describes the file roleplay/v1/chat_session.proto.
  */
 export const file_roleplay_v1_chat_session: GenFile = /*@__PURE__*/
-  fileDesc("Ch5yb2xlcGxheS92MS9jaGF0X3Nlc3Npb24ucHJvdG8SC3JvbGVwbGF5LnYxIqcCCgtDaGF0U2Vzc2lvbhIKCgJpZBgBIAEoCRIUCgxjaGFyYWN0ZXJfaWQYAiABKAkSFwoPdXNlcl9wcm9maWxlX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEhIKBW1vZGVsGAUgASgJSACIAQESGAoLdGVtcGVyYXR1cmUYBiABKAFIAYgBARIXCgptYXhfdG9rZW5zGAcgASgNSAKIAQESLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX21vZGVsQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2VucyLXAQoYQ3JlYXRlQ2hhdFNlc3Npb25SZXF1ZXN0EhQKDGNoYXJhY3Rlcl9pZBgBIAEoCRIXCg91c2VyX3Byb2ZpbGVfaWQYAiABKAkSEgoFdGl0bGUYAyABKAlIAIgBARISCgVtb2RlbBgEIAEoCUgBiAEBEhgKC3RlbXBlcmF0dXJlGAUgASgBSAKIAQESFwoKbWF4X3Rva2VucxgGIAEoDUgDiAEBQggKBl90aXRsZUIICgZfbW9kZWxCDgoMX3RlbXBlcmF0dXJlQg0KC19tYXhfdG9rZW5zIiMKFUdldENoYXRTZXNzaW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJAChdMaXN0Q2hhdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJkChhMaXN0Q2hhdFNlc3Npb25zUmVzcG9uc2USLwoNY2hhdF9zZXNzaW9ucxgBIAMoCzIYLnJvbGVwbGF5LnYxLkNoYXRTZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChhEZWxldGVDaGF0U2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiGwoZRGVsZXRlQ2hhdFNlc3Npb25SZXNwb25zZSJjChZGb3JrQ2hhdFNlc3Npb25SZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEhIKBXRpdGxlGAMgASgJSACIAQFCCAoGX3RpdGxlIlUKE0xpc3RNZXNzYWdlc1JlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlcKFExpc3RNZXNzYWdlc1Jlc3BvbnNlEiYKCG1lc3NhZ2VzGAEgAygLMhQucm9sZXBsYXkudjEuTWVzc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiugUKB01lc3NhZ2USCgoCaWQYASABKAkSFwoPY2hhdF9zZXNzaW9uX2lkGAIgASgJEh8KBHJvbGUYAyABKA4yES5yb2xlcGxheS52MS5Sb2xlEg8KB2NvbnRlbnQYBCABKAkSKgoGc3RhdHVzGAUgASgOMhoucm9sZXBsYXkudjEuTWVzc2FnZVN0YXR1cxISCgVtb2RlbBgGIAEoCUgAiAEBEhoKDXByb21wdF90b2tlbnMYByABKA1IAYgBARIeChFjb21wbGV0aW9uX3Rva2VucxgIIAEoDUgCiAEBEhIKBWVycm9yGAkgASgJSAOIAQESLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoJc3RyZWFtX2lkGAsgASgJSASIAQESGAoLZHVyYXRpb25fbXMYDCABKARIBYgBARIVCghwcm92aWRlchgNIAEoCUgGiAEBEhkKEWFsdGVybmF0aXZlX2luZGV4GA4gASgNEhkKEWFsdGVybmF0aXZlX2NvdW50GA8gASgNEjIKCWVkaXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIB4gBARIaCg1maW5pc2hfcmVhc29uGBEgASgJSAiIAQESLgoKdXBkYXRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKYXZhdGFyX3VybBgTIAEoCUIICgZfbW9kZWxCEAoOX3Byb21wdF90b2tlbnNCFAoSX2NvbXBsZXRpb25fdG9rZW5zQggKBl9lcnJvckIMCgpfc3RyZWFtX2lkQg4KDF9kdXJhdGlvbl9tc0ILCglfcHJvdmlkZXJCDAoKX2VkaXRlZF9hdEIQCg5fZmluaXNoX3JlYXNvbipQCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACEg8KC1JPTEVfU1lTVEVNEAMqxAEKDU1lc3NhZ2VTdGF0dXMSHgoaTUVTU0FHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIcChhNRVNTQUdFX1NUQVRVU19DT01QTEVURUQQARIcChhNRVNTQUdFX1NUQVRVU19TVFJFQU1JTkcQAhIZChVNRVNTQUdFX1NUQVRVU19GQUlMRUQQAxIcChhNRVNTQUdFX1NUQVRVU19DQU5DRUxMRUQQBBIeChpNRVNTQUdFX1NUQVRVU19JTlRFUlJVUFRFRBAFMqYEChJDaGF0U2Vzc2lvblNlcnZpY2USVAoRQ3JlYXRlQ2hhdFNlc3Npb24SJS5yb2xlcGxheS52MS5DcmVhdGVDaGF0U2Vzc2lvblJlcXVlc3QaGC5yb2xlcGxheS52MS5DaGF0U2Vzc2lvbhJOCg5HZXRDaGF0U2Vzc2lvbhIiLnJvbGVwbGF5LnYxLkdldENoYXRTZXNzaW9uUmVxdWVzdBoYLnJvbGVwbGF5LnYxLkNoYXRTZXNzaW9uEl8KEExpc3RDaGF0U2Vzc2lvbnMSJC5yb2xlcGxheS52MS5MaXN0Q2hhdFNlc3Npb25zUmVxdWVzdBolLnJvbGVwbGF5LnYxLkxpc3RDaGF0U2Vzc2lvbnNSZXNwb25zZRJiChFEZWxldGVDaGF0U2Vzc2lvbhIlLnJvbGVwbGF5LnYxLkRlbGV0ZUNoYXRTZXNzaW9uUmVxdWVzdBomLnJvbGVwbGF5LnYxLkRlbGV0ZUNoYXRTZXNzaW9uUmVzcG9uc2USUwoMTGlzdE1lc3NhZ2VzEiAucm9sZXBsYXkudjEuTGlzdE1lc3NhZ2VzUmVxdWVzdBohLnJvbGVwbGF5LnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlElAKD0ZvcmtDaGF0U2Vzc2lvbhIjLnJvbGVwbGF5LnYxLkZvcmtDaGF0U2Vzc2lvblJlcXVlc3QaGC5yb2xlcGxheS52MS5DaGF0U2Vzc2lvbmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5yb2xlcGxheS92MS9jaGF0X3Nlc3Npb24ucHJvdG8SC3JvbGVwbGF5LnYxIrIDCgtDaGF0U2Vzc2lvbhIKCgJpZBgBIAEoCRIUCgxjaGFyYWN0ZXJfaWQYAiABKAkSFwoPdXNlcl9wcm9maWxlX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEhIKBW1vZGVsGAUgASgJSACIAQESGAoLdGVtcGVyYXR1cmUYBiABKAFIAYgBARIXCgptYXhfdG9rZW5zGAcgASgNSAKIAQESLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoIc2FtcGxlcnMYCiABKAsyFS5yb2xlcGxheS52MS5TYW1wbGVycxIbCg5jb250ZXh0X3Rva2VucxgLIAEoDUgDiAEBEhQKDGF1dGhvcnNfbm90ZRgMIAEoCRIaChJhdXRob3JzX25vdGVfZGVwdGgYDSABKA1CCAoGX21vZGVsQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IRCg9fY29udGV4dF90b2tlbnMi4gIKGENyZWF0ZUNoYXRTZXNzaW9uUmVxdWVzdBIUCgxjaGFyYWN0ZXJfaWQYASABKAkSFwoPdXNlcl9wcm9maWxlX2lkGAIgASgJEhIKBXRpdGxlGAMgASgJSACIAQESEgoFbW9kZWwYBCABKAlIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBEhcKCm1heF90b2tlbnMYBiABKA1IA4gBARInCghzYW1wbGVycxgHIAEoCzIVLnJvbGVwbGF5LnYxLlNhbXBsZXJzEhsKDmNvbnRleHRfdG9rZW5zGAggASgNSASIAQESFAoMYXV0aG9yc19ub3RlGAkgASgJEhoKEmF1dGhvcnNfbm90ZV9kZXB0aBgKIAEoDUIICgZfdGl0bGVCCAoGX21vZGVsQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2Vuc0IRCg9fY29udGV4dF90b2tlbnMiewoYVXBkYXRlQ2hhdFNlc3Npb25SZXF1ZXN0Ei4KDGNoYXRfc2Vzc2lvbhgBIAEoCzIYLnJvbGVwbGF5LnYxLkNoYXRTZXNzaW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIjChVHZXRDaGF0U2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiVgoXTGlzdENoYXRTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSFAoMY2hhcmFjdGVyX2lkGAMgASgJImQKGExpc3RDaGF0U2Vzc2lvbnNSZXNwb25zZRIvCg1jaGF0X3Nlc3Npb25zGAEgAygLMhgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiYKGERlbGV0ZUNoYXRTZXNzaW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIbChlEZWxldGVDaGF0U2Vzc2lvblJlc3BvbnNlImMKFkZvcmtDaGF0U2Vzc2lvblJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSEgoFdGl0bGUYAyABKAlIAIgBAUIICgZfdGl0bGUiVQoTTGlzdE1lc3NhZ2VzUmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiVwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USJgoIbWVzc2FnZXMYASADKAsyFC5yb2xlcGxheS52MS5NZXNzYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK6BQoHTWVzc2FnZRIKCgJpZBgBIAEoCRIXCg9jaGF0X3Nlc3Npb25faWQYAiABKAkSHwoEcm9sZRgDIAEoDjIRLnJvbGVwbGF5LnYxLlJvbGUSDwoHY29udGVudBgEIAEoCRIqCgZzdGF0dXMYBSABKA4yGi5yb2xlcGxheS52MS5NZXNzYWdlU3RhdHVzEhIKBW1vZGVsGAYgASgJSACIAQESGgoNcHJvbXB0X3Rva2VucxgHIAEoDUgBiAEBEh4KEWNvbXBsZXRpb25fdG9rZW5zGAggASgNSAKIAQESEgoFZXJyb3IYCSABKAlIA4gBARIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCglzdHJlYW1faWQYCyABKAlIBIgBARIYCgtkdXJhdGlvbl9tcxgMIAEoBEgFiAEBEhUKCHByb3ZpZGVyGA0gASgJSAaIAQESGQoRYWx0ZXJuYXRpdmVfaW5kZXgYDiABKA0SGQoRYWx0ZXJuYXRpdmVfY291bnQYDyABKA0SMgoJZWRpdGVkX2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgHiAEBEhoKDWZpbmlzaF9yZWFzb24YESABKAlICIgBARIuCgp1cGRhdGVkX2F0GBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgphdmF0YXJfdXJsGBMgASgJQggKBl9tb2RlbEIQCg5fcHJvbXB0X3Rva2Vuc0IUChJfY29tcGxldGlvbl90b2tlbnNCCAoGX2Vycm9yQgwKCl9zdHJlYW1faWRCDgoMX2R1cmF0aW9uX21zQgsKCV9wcm92aWRlckIMCgpfZWRpdGVkX2F0QhAKDl9maW5pc2hfcmVhc29uKlAKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAISDwoLUk9MRV9TWVNURU0QAyrEAQoNTWVzc2FnZVN0YXR1cxIeChpNRVNTQUdFX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGE1FU1NBR0VfU1RBVFVTX0NPTVBMRVRFRBABEhwKGE1FU1NBR0VfU1RBVFVTX1NUUkVBTUlORxACEhkKFU1FU1NBR0VfU1RBVFVTX0ZBSUxFRBADEhwKGE1FU1NBR0VfU1RBVFVTX0NBTkNFTExFRBAEEh4KGk1FU1NBR0VfU1RBVFVTX0lOVEVSUlVQVEVEEAUy/AQKEkNoYXRTZXNzaW9uU2VydmljZRJUChFDcmVhdGVDaGF0U2Vzc2lvbhIlLnJvbGVwbGF5LnYxLkNyZWF0ZUNoYXRTZXNzaW9uUmVxdWVzdBoYLnJvbGVwbGF5LnYxLkNoYXRTZXNzaW9uEk4KDkdldENoYXRTZXNzaW9uEiIucm9sZXBsYXkudjEuR2V0Q2hhdFNlc3Npb25SZXF1ZXN0Ghgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb24SXwoQTGlzdENoYXRTZXNzaW9ucxIkLnJvbGVwbGF5LnYxLkxpc3RDaGF0U2Vzc2lvbnNSZXF1ZXN0GiUucm9sZXBsYXkudjEuTGlzdENoYXRTZXNzaW9uc1Jlc3BvbnNlElQKEVVwZGF0ZUNoYXRTZXNzaW9uEiUucm9sZXBsYXkudjEuVXBkYXRlQ2hhdFNlc3Npb25SZXF1ZXN0Ghgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb24SYgoRRGVsZXRlQ2hhdFNlc3Npb24SJS5yb2xlcGxheS52MS5EZWxldGVDaGF0U2Vzc2lvblJlcXVlc3QaJi5yb2xlcGxheS52MS5EZWxldGVDaGF0U2Vzc2lvblJlc3BvbnNlElMKDExpc3RNZXNzYWdlcxIgLnJvbGVwbGF5LnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaIS5yb2xlcGxheS52MS5MaXN0TWVzc2FnZXNSZXNwb25zZRJQCg9Gb3JrQ2hhdFNlc3Npb24SIy5yb2xlcGxheS52MS5Gb3JrQ2hhdFNlc3Npb25SZXF1ZXN0Ghgucm9sZXBsYXkudjEuQ2hhdFNlc3Npb25iBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_roleplay_v1_samplers]);
 
 /**
  * @generated from message roleplay.v1.ChatSession
@@ -46,14 +48,14 @@ export type ChatSession = Message$1<"roleplay.v1.ChatSession"> & {
   model?: string | undefined;
 
   /**
-   * 0 to 2; the provider's default when unset.
+   * Kept for older clients: the same as samplers.temperature.
    *
    * @generated from field: optional double temperature = 6;
    */
   temperature?: number | undefined;
 
   /**
-   * 1 to 1,000,000; the provider's default when unset.
+   * Kept for older clients: the same as samplers.max_tokens.
    *
    * @generated from field: optional uint32 max_tokens = 7;
    */
@@ -65,9 +67,40 @@ export type ChatSession = Message$1<"roleplay.v1.ChatSession"> & {
   createdAt?: Timestamp | undefined;
 
   /**
+   * The last activity: a message sent or changed, or the chat updated.
+   *
    * @generated from field: google.protobuf.Timestamp updated_at = 9;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * This chat's own sampler settings (see Samplers for how they resolve).
+   *
+   * @generated from field: roleplay.v1.Samplers samplers = 10;
+   */
+  samplers?: Samplers | undefined;
+
+  /**
+   * The model's context length in tokens when the provider's catalog does
+   * not know it; 256 to 10,000,000.
+   *
+   * @generated from field: optional uint32 context_tokens = 11;
+   */
+  contextTokens?: number | undefined;
+
+  /**
+   * Author's note: a system message put `authors_note_depth` messages from
+   * the end of the history (0: just before the new message). Up to 20,000
+   * characters; empty for none.
+   *
+   * @generated from field: string authors_note = 12;
+   */
+  authorsNote: string;
+
+  /**
+   * @generated from field: uint32 authors_note_depth = 13;
+   */
+  authorsNoteDepth: number;
 };
 
 /**
@@ -112,6 +145,26 @@ export type CreateChatSessionRequest = Message$1<"roleplay.v1.CreateChatSessionR
    * @generated from field: optional uint32 max_tokens = 6;
    */
   maxTokens?: number | undefined;
+
+  /**
+   * @generated from field: roleplay.v1.Samplers samplers = 7;
+   */
+  samplers?: Samplers | undefined;
+
+  /**
+   * @generated from field: optional uint32 context_tokens = 8;
+   */
+  contextTokens?: number | undefined;
+
+  /**
+   * @generated from field: string authors_note = 9;
+   */
+  authorsNote: string;
+
+  /**
+   * @generated from field: uint32 authors_note_depth = 10;
+   */
+  authorsNoteDepth: number;
 };
 
 /**
@@ -120,6 +173,30 @@ export type CreateChatSessionRequest = Message$1<"roleplay.v1.CreateChatSessionR
  */
 export const CreateChatSessionRequestSchema: GenMessage<CreateChatSessionRequest> = /*@__PURE__*/
   messageDesc(file_roleplay_v1_chat_session, 1);
+
+/**
+ * @generated from message roleplay.v1.UpdateChatSessionRequest
+ */
+export type UpdateChatSessionRequest = Message$1<"roleplay.v1.UpdateChatSessionRequest"> & {
+  /**
+   * Its id names the chat; the fields named in update_mask are written.
+   *
+   * @generated from field: roleplay.v1.ChatSession chat_session = 1;
+   */
+  chatSession?: ChatSession | undefined;
+
+  /**
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message roleplay.v1.UpdateChatSessionRequest.
+ * Use `create(UpdateChatSessionRequestSchema)` to create a new message.
+ */
+export const UpdateChatSessionRequestSchema: GenMessage<UpdateChatSessionRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_chat_session, 2);
 
 /**
  * @generated from message roleplay.v1.GetChatSessionRequest
@@ -136,7 +213,7 @@ export type GetChatSessionRequest = Message$1<"roleplay.v1.GetChatSessionRequest
  * Use `create(GetChatSessionRequestSchema)` to create a new message.
  */
 export const GetChatSessionRequestSchema: GenMessage<GetChatSessionRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 2);
+  messageDesc(file_roleplay_v1_chat_session, 3);
 
 /**
  * @generated from message roleplay.v1.ListChatSessionsRequest
@@ -151,6 +228,13 @@ export type ListChatSessionsRequest = Message$1<"roleplay.v1.ListChatSessionsReq
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only chats with this character.
+   *
+   * @generated from field: string character_id = 3;
+   */
+  characterId: string;
 };
 
 /**
@@ -158,7 +242,7 @@ export type ListChatSessionsRequest = Message$1<"roleplay.v1.ListChatSessionsReq
  * Use `create(ListChatSessionsRequestSchema)` to create a new message.
  */
 export const ListChatSessionsRequestSchema: GenMessage<ListChatSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 3);
+  messageDesc(file_roleplay_v1_chat_session, 4);
 
 /**
  * @generated from message roleplay.v1.ListChatSessionsResponse
@@ -180,7 +264,7 @@ export type ListChatSessionsResponse = Message$1<"roleplay.v1.ListChatSessionsRe
  * Use `create(ListChatSessionsResponseSchema)` to create a new message.
  */
 export const ListChatSessionsResponseSchema: GenMessage<ListChatSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 4);
+  messageDesc(file_roleplay_v1_chat_session, 5);
 
 /**
  * @generated from message roleplay.v1.DeleteChatSessionRequest
@@ -197,7 +281,7 @@ export type DeleteChatSessionRequest = Message$1<"roleplay.v1.DeleteChatSessionR
  * Use `create(DeleteChatSessionRequestSchema)` to create a new message.
  */
 export const DeleteChatSessionRequestSchema: GenMessage<DeleteChatSessionRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 5);
+  messageDesc(file_roleplay_v1_chat_session, 6);
 
 /**
  * @generated from message roleplay.v1.DeleteChatSessionResponse
@@ -210,7 +294,7 @@ export type DeleteChatSessionResponse = Message$1<"roleplay.v1.DeleteChatSession
  * Use `create(DeleteChatSessionResponseSchema)` to create a new message.
  */
 export const DeleteChatSessionResponseSchema: GenMessage<DeleteChatSessionResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 6);
+  messageDesc(file_roleplay_v1_chat_session, 7);
 
 /**
  * @generated from message roleplay.v1.ForkChatSessionRequest
@@ -241,7 +325,7 @@ export type ForkChatSessionRequest = Message$1<"roleplay.v1.ForkChatSessionReque
  * Use `create(ForkChatSessionRequestSchema)` to create a new message.
  */
 export const ForkChatSessionRequestSchema: GenMessage<ForkChatSessionRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 7);
+  messageDesc(file_roleplay_v1_chat_session, 8);
 
 /**
  * @generated from message roleplay.v1.ListMessagesRequest
@@ -268,7 +352,7 @@ export type ListMessagesRequest = Message$1<"roleplay.v1.ListMessagesRequest"> &
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 8);
+  messageDesc(file_roleplay_v1_chat_session, 9);
 
 /**
  * @generated from message roleplay.v1.ListMessagesResponse
@@ -290,7 +374,7 @@ export type ListMessagesResponse = Message$1<"roleplay.v1.ListMessagesResponse">
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 9);
+  messageDesc(file_roleplay_v1_chat_session, 10);
 
 /**
  * @generated from message roleplay.v1.Message
@@ -419,7 +503,7 @@ export type Message = Message$1<"roleplay.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_chat_session, 10);
+  messageDesc(file_roleplay_v1_chat_session, 11);
 
 /**
  * @generated from enum roleplay.v1.Role
@@ -528,7 +612,7 @@ export const ChatSessionService: GenService<{
     output: typeof ChatSessionSchema;
   },
   /**
-   * Newest first.
+   * By last activity (every message moves a chat to the top), newest first.
    *
    * @generated from rpc roleplay.v1.ChatSessionService.ListChatSessions
    */
@@ -536,6 +620,19 @@ export const ChatSessionService: GenService<{
     methodKind: "unary";
     input: typeof ListChatSessionsRequestSchema;
     output: typeof ListChatSessionsResponseSchema;
+  },
+  /**
+   * Changes the fields named in `update_mask` (AIP-134): title, model,
+   * samplers (the whole message, or `samplers.<field>`), context_tokens,
+   * authors_note, authors_note_depth. A named field left unset clears it.
+   * An empty mask or an unknown path is INVALID_ARGUMENT.
+   *
+   * @generated from rpc roleplay.v1.ChatSessionService.UpdateChatSession
+   */
+  updateChatSession: {
+    methodKind: "unary";
+    input: typeof UpdateChatSessionRequestSchema;
+    output: typeof ChatSessionSchema;
   },
   /**
    * Removes the chat and all its messages. Refused with FAILED_PRECONDITION

@@ -4,13 +4,17 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Samplers } from "./samplers_pb.js";
+import { file_roleplay_v1_samplers } from "./samplers_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file roleplay/v1/settings.proto.
  */
 export const file_roleplay_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xlcGxheS92MS9zZXR0aW5ncy5wcm90bxILcm9sZXBsYXkudjEi3AIKCFNldHRpbmdzEhMKC2FwaV9rZXlfc2V0GAEgASgIEhQKDGFwaV9rZXlfaGludBgCIAEoCRIZChFwcmVfc3lzdGVtX3Byb21wdBgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEhoKEnBvc3Rfc3lzdGVtX3Byb21wdBgFIAEoCRIVCg1kZWZhdWx0X21vZGVsGAYgASgJEhkKEXByb3ZpZGVyX2Jhc2VfdXJsGAcgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgIIAEoCRI5ChJmYWxsYmFja19wcm92aWRlcnMYCSADKAsyHS5yb2xlcGxheS52MS5GYWxsYmFja1Byb3ZpZGVyEhgKEHVzZXJfYXBpX2tleV9zZXQYCiABKAgSGQoRdXNlcl9hcGlfa2V5X2hpbnQYCyABKAkSHAoUdXNlcl9hcGlfa2V5X3Byb2JsZW0YDCABKAkihQEKEEZhbGxiYWNrUHJvdmlkZXISDAoEbmFtZRgBIAEoCRIQCghiYXNlX3VybBgCIAEoCRINCgVtb2RlbBgDIAEoCRITCgthcGlfa2V5X3NldBgEIAEoCBIUCgxhcGlfa2V5X2hpbnQYBSABKAkSFwoPYXBpX2tleV9wcm9ibGVtGAYgASgJImgKFUZhbGxiYWNrUHJvdmlkZXJJbnB1dBIMCgRuYW1lGAEgASgJEhAKCGJhc2VfdXJsGAIgASgJEg0KBW1vZGVsGAMgASgJEhQKB2FwaV9rZXkYBCABKAlIAIgBAUIKCghfYXBpX2tleSJUChtTZXRGYWxsYmFja1Byb3ZpZGVyc1JlcXVlc3QSNQoJcHJvdmlkZXJzGAEgAygLMiIucm9sZXBsYXkudjEuRmFsbGJhY2tQcm92aWRlcklucHV0IhQKEkdldFNldHRpbmdzUmVxdWVzdCLLAgoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0Eh4KEXByZV9zeXN0ZW1fcHJvbXB0GAEgASgJSACIAQESGgoNc3lzdGVtX3Byb21wdBgCIAEoCUgBiAEBEh8KEnBvc3Rfc3lzdGVtX3Byb21wdBgDIAEoCUgCiAEBEhoKDWRlZmF1bHRfbW9kZWwYBCABKAlIA4gBARIeChFwcm92aWRlcl9iYXNlX3VybBgFIAEoCUgEiAEBEh0KEHByb3ZpZGVyX2FwaV9rZXkYBiABKAlIBYgBAUIUChJfcHJlX3N5c3RlbV9wcm9tcHRCEAoOX3N5c3RlbV9wcm9tcHRCFQoTX3Bvc3Rfc3lzdGVtX3Byb21wdEIQCg5fZGVmYXVsdF9tb2RlbEIUChJfcHJvdmlkZXJfYmFzZV91cmxCEwoRX3Byb3ZpZGVyX2FwaV9rZXkiKwoYU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0Eg8KB2FwaV9rZXkYASABKAkiHAoaQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3Qy2gQKD1NldHRpbmdzU2VydmljZRJFCgtHZXRTZXR0aW5ncxIfLnJvbGVwbGF5LnYxLkdldFNldHRpbmdzUmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzEksKDlVwZGF0ZVNldHRpbmdzEiIucm9sZXBsYXkudjEuVXBkYXRlU2V0dGluZ3NSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSUQoRU2V0UHJvdmlkZXJBcGlLZXkSJS5yb2xlcGxheS52MS5TZXRQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJVChNDbGVhclByb3ZpZGVyQXBpS2V5Eicucm9sZXBsYXkudjEuQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJXChRTZXRGYWxsYmFja1Byb3ZpZGVycxIoLnJvbGVwbGF5LnYxLlNldEZhbGxiYWNrUHJvdmlkZXJzUmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElUKFVNldFVzZXJQcm92aWRlckFwaUtleRIlLnJvbGVwbGF5LnYxLlNldFByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElkKF0NsZWFyVXNlclByb3ZpZGVyQXBpS2V5Eicucm9sZXBsYXkudjEuQ2xlYXJQcm92aWRlckFwaUtleVJlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5nc2IGcHJvdG8z");
+  fileDesc("Chpyb2xlcGxheS92MS9zZXR0aW5ncy5wcm90bxILcm9sZXBsYXkudjEiywMKCFNldHRpbmdzEhMKC2FwaV9rZXlfc2V0GAEgASgIEhQKDGFwaV9rZXlfaGludBgCIAEoCRIZChFwcmVfc3lzdGVtX3Byb21wdBgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEhoKEnBvc3Rfc3lzdGVtX3Byb21wdBgFIAEoCRIVCg1kZWZhdWx0X21vZGVsGAYgASgJEhkKEXByb3ZpZGVyX2Jhc2VfdXJsGAcgASgJEhcKD2FwaV9rZXlfcHJvYmxlbRgIIAEoCRI5ChJmYWxsYmFja19wcm92aWRlcnMYCSADKAsyHS5yb2xlcGxheS52MS5GYWxsYmFja1Byb3ZpZGVyEhgKEHVzZXJfYXBpX2tleV9zZXQYCiABKAgSGQoRdXNlcl9hcGlfa2V5X2hpbnQYCyABKAkSHAoUdXNlcl9hcGlfa2V5X3Byb2JsZW0YDCABKAkSLwoQZGVmYXVsdF9zYW1wbGVycxgNIAEoCzIVLnJvbGVwbGF5LnYxLlNhbXBsZXJzEh4KFmRlZmF1bHRfY29udGV4dF90b2tlbnMYDiABKA0SHAoUZGVmYXVsdF9yZXBseV90b2tlbnMYDyABKA0ihQEKEEZhbGxiYWNrUHJvdmlkZXISDAoEbmFtZRgBIAEoCRIQCghiYXNlX3VybBgCIAEoCRINCgVtb2RlbBgDIAEoCRITCgthcGlfa2V5X3NldBgEIAEoCBIUCgxhcGlfa2V5X2hpbnQYBSABKAkSFwoPYXBpX2tleV9wcm9ibGVtGAYgASgJImgKFUZhbGxiYWNrUHJvdmlkZXJJbnB1dBIMCgRuYW1lGAEgASgJEhAKCGJhc2VfdXJsGAIgASgJEg0KBW1vZGVsGAMgASgJEhQKB2FwaV9rZXkYBCABKAlIAIgBAUIKCghfYXBpX2tleSJUChtTZXRGYWxsYmFja1Byb3ZpZGVyc1JlcXVlc3QSNQoJcHJvdmlkZXJzGAEgAygLMiIucm9sZXBsYXkudjEuRmFsbGJhY2tQcm92aWRlcklucHV0IhQKEkdldFNldHRpbmdzUmVxdWVzdCKSBAoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0Eh4KEXByZV9zeXN0ZW1fcHJvbXB0GAEgASgJSACIAQESGgoNc3lzdGVtX3Byb21wdBgCIAEoCUgBiAEBEh8KEnBvc3Rfc3lzdGVtX3Byb21wdBgDIAEoCUgCiAEBEhoKDWRlZmF1bHRfbW9kZWwYBCABKAlIA4gBARIeChFwcm92aWRlcl9iYXNlX3VybBgFIAEoCUgEiAEBEh0KEHByb3ZpZGVyX2FwaV9rZXkYBiABKAlIBYgBARI0ChBkZWZhdWx0X3NhbXBsZXJzGAcgASgLMhUucm9sZXBsYXkudjEuU2FtcGxlcnNIBogBARIjChZkZWZhdWx0X2NvbnRleHRfdG9rZW5zGAggASgNSAeIAQESIQoUZGVmYXVsdF9yZXBseV90b2tlbnMYCSABKA1ICIgBAUIUChJfcHJlX3N5c3RlbV9wcm9tcHRCEAoOX3N5c3RlbV9wcm9tcHRCFQoTX3Bvc3Rfc3lzdGVtX3Byb21wdEIQCg5fZGVmYXVsdF9tb2RlbEIUChJfcHJvdmlkZXJfYmFzZV91cmxCEwoRX3Byb3ZpZGVyX2FwaV9rZXlCEwoRX2RlZmF1bHRfc2FtcGxlcnNCGQoXX2RlZmF1bHRfY29udGV4dF90b2tlbnNCFwoVX2RlZmF1bHRfcmVwbHlfdG9rZW5zIhMKEUxpc3RNb2RlbHNSZXF1ZXN0IqoBCglNb2RlbEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIWCg5jb250ZXh0X2xlbmd0aBgDIAEoDRIdChVtYXhfY29tcGxldGlvbl90b2tlbnMYBCABKA0SFAoMcHJvbXB0X3ByaWNlGAUgASgJEhgKEGNvbXBsZXRpb25fcHJpY2UYBiABKAkSHAoUc3VwcG9ydGVkX3BhcmFtZXRlcnMYByADKAkigwEKEkxpc3RNb2RlbHNSZXNwb25zZRImCgZtb2RlbHMYASADKAsyFi5yb2xlcGxheS52MS5Nb2RlbEluZm8SLgoKZmV0Y2hlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF9lcnJvchgDIAEoCSIrChhTZXRQcm92aWRlckFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSIcChpDbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdDKpBQoPU2V0dGluZ3NTZXJ2aWNlEkUKC0dldFNldHRpbmdzEh8ucm9sZXBsYXkudjEuR2V0U2V0dGluZ3NSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSSwoOVXBkYXRlU2V0dGluZ3MSIi5yb2xlcGxheS52MS5VcGRhdGVTZXR0aW5nc1JlcXVlc3QaFS5yb2xlcGxheS52MS5TZXR0aW5ncxJRChFTZXRQcm92aWRlckFwaUtleRIlLnJvbGVwbGF5LnYxLlNldFByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElUKE0NsZWFyUHJvdmlkZXJBcGlLZXkSJy5yb2xlcGxheS52MS5DbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzElcKFFNldEZhbGxiYWNrUHJvdmlkZXJzEigucm9sZXBsYXkudjEuU2V0RmFsbGJhY2tQcm92aWRlcnNSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSVQoVU2V0VXNlclByb3ZpZGVyQXBpS2V5EiUucm9sZXBsYXkudjEuU2V0UHJvdmlkZXJBcGlLZXlSZXF1ZXN0GhUucm9sZXBsYXkudjEuU2V0dGluZ3MSWQoXQ2xlYXJVc2VyUHJvdmlkZXJBcGlLZXkSJy5yb2xlcGxheS52MS5DbGVhclByb3ZpZGVyQXBpS2V5UmVxdWVzdBoVLnJvbGVwbGF5LnYxLlNldHRpbmdzEk0KCkxpc3RNb2RlbHMSHi5yb2xlcGxheS52MS5MaXN0TW9kZWxzUmVxdWVzdBofLnJvbGVwbGF5LnYxLkxpc3RNb2RlbHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_roleplay_v1_samplers]);
 
 /**
  * @generated from message roleplay.v1.Settings
@@ -95,6 +99,27 @@ export type Settings = Message<"roleplay.v1.Settings"> & {
    * @generated from field: string user_api_key_problem = 12;
    */
   userApiKeyProblem: string;
+
+  /**
+   * Defaults for every chat (see Samplers).
+   *
+   * @generated from field: roleplay.v1.Samplers default_samplers = 13;
+   */
+  defaultSamplers?: Samplers | undefined;
+
+  /**
+   * A model's context length when neither the catalog nor the chat says.
+   *
+   * @generated from field: uint32 default_context_tokens = 14;
+   */
+  defaultContextTokens: number;
+
+  /**
+   * Tokens kept free for the reply when no max_tokens is set.
+   *
+   * @generated from field: uint32 default_reply_tokens = 15;
+   */
+  defaultReplyTokens: number;
 };
 
 /**
@@ -260,6 +285,27 @@ export type UpdateSettingsRequest = Message<"roleplay.v1.UpdateSettingsRequest">
    * @generated from field: optional string provider_api_key = 6;
    */
   providerApiKey?: string | undefined;
+
+  /**
+   * Replaces the default samplers when set.
+   *
+   * @generated from field: optional roleplay.v1.Samplers default_samplers = 7;
+   */
+  defaultSamplers?: Samplers | undefined;
+
+  /**
+   * 256 to 10,000,000.
+   *
+   * @generated from field: optional uint32 default_context_tokens = 8;
+   */
+  defaultContextTokens?: number | undefined;
+
+  /**
+   * 1 to 1,000,000.
+   *
+   * @generated from field: optional uint32 default_reply_tokens = 9;
+   */
+  defaultReplyTokens?: number | undefined;
 };
 
 /**
@@ -268,6 +314,103 @@ export type UpdateSettingsRequest = Message<"roleplay.v1.UpdateSettingsRequest">
  */
 export const UpdateSettingsRequestSchema: GenMessage<UpdateSettingsRequest> = /*@__PURE__*/
   messageDesc(file_roleplay_v1_settings, 5);
+
+/**
+ * @generated from message roleplay.v1.ListModelsRequest
+ */
+export type ListModelsRequest = Message<"roleplay.v1.ListModelsRequest"> & {
+};
+
+/**
+ * Describes the message roleplay.v1.ListModelsRequest.
+ * Use `create(ListModelsRequestSchema)` to create a new message.
+ */
+export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_settings, 6);
+
+/**
+ * @generated from message roleplay.v1.ModelInfo
+ */
+export type ModelInfo = Message<"roleplay.v1.ModelInfo"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * 0 when the provider does not say.
+   *
+   * @generated from field: uint32 context_length = 3;
+   */
+  contextLength: number;
+
+  /**
+   * @generated from field: uint32 max_completion_tokens = 4;
+   */
+  maxCompletionTokens: number;
+
+  /**
+   * US dollars per token, as text the way the provider sends it ("0.000003").
+   *
+   * @generated from field: string prompt_price = 5;
+   */
+  promptPrice: string;
+
+  /**
+   * @generated from field: string completion_price = 6;
+   */
+  completionPrice: string;
+
+  /**
+   * The request parameters the model accepts ("temperature", "top_p", ...).
+   *
+   * @generated from field: repeated string supported_parameters = 7;
+   */
+  supportedParameters: string[];
+};
+
+/**
+ * Describes the message roleplay.v1.ModelInfo.
+ * Use `create(ModelInfoSchema)` to create a new message.
+ */
+export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_settings, 7);
+
+/**
+ * @generated from message roleplay.v1.ListModelsResponse
+ */
+export type ListModelsResponse = Message<"roleplay.v1.ListModelsResponse"> & {
+  /**
+   * @generated from field: repeated roleplay.v1.ModelInfo models = 1;
+   */
+  models: ModelInfo[];
+
+  /**
+   * When the list was fetched from the provider.
+   *
+   * @generated from field: google.protobuf.Timestamp fetched_at = 2;
+   */
+  fetchedAt?: Timestamp | undefined;
+
+  /**
+   * Why the last refresh failed, when it did (the list is then older).
+   *
+   * @generated from field: string refresh_error = 3;
+   */
+  refreshError: string;
+};
+
+/**
+ * Describes the message roleplay.v1.ListModelsResponse.
+ * Use `create(ListModelsResponseSchema)` to create a new message.
+ */
+export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_settings, 8);
 
 /**
  * @generated from message roleplay.v1.SetProviderApiKeyRequest
@@ -286,7 +429,7 @@ export type SetProviderApiKeyRequest = Message<"roleplay.v1.SetProviderApiKeyReq
  * Use `create(SetProviderApiKeyRequestSchema)` to create a new message.
  */
 export const SetProviderApiKeyRequestSchema: GenMessage<SetProviderApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_settings, 6);
+  messageDesc(file_roleplay_v1_settings, 9);
 
 /**
  * @generated from message roleplay.v1.ClearProviderApiKeyRequest
@@ -299,7 +442,7 @@ export type ClearProviderApiKeyRequest = Message<"roleplay.v1.ClearProviderApiKe
  * Use `create(ClearProviderApiKeyRequestSchema)` to create a new message.
  */
 export const ClearProviderApiKeyRequestSchema: GenMessage<ClearProviderApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_settings, 7);
+  messageDesc(file_roleplay_v1_settings, 10);
 
 /**
  * Global settings: prompt layers, default model, provider endpoint, and the
@@ -377,6 +520,18 @@ export const SettingsService: GenService<{
     methodKind: "unary";
     input: typeof ClearProviderApiKeyRequestSchema;
     output: typeof SettingsSchema;
+  },
+  /**
+   * The provider's models (its GET /models), kept in memory and refreshed in
+   * the background. When the provider cannot be reached the last good list
+   * is served, with its age; UNAVAILABLE only when there never was one.
+   *
+   * @generated from rpc roleplay.v1.SettingsService.ListModels
+   */
+  listModels: {
+    methodKind: "unary";
+    input: typeof ListModelsRequestSchema;
+    output: typeof ListModelsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_roleplay_v1_settings, 0);
