@@ -32,6 +32,9 @@ pub struct Sizes {
     storm_seconds: u64,
     persistence: usize,
     chunks: usize,
+    /// Stored messages of the long chat, and sends measured in each chat.
+    long_chat: usize,
+    long_sends: usize,
 }
 
 impl Sizes {
@@ -57,6 +60,9 @@ impl Sizes {
         if !wants(7) {
             self.persistence = 0;
         }
+        if !wants(8) {
+            self.long_sends = 0;
+        }
         self
     }
 
@@ -70,6 +76,8 @@ impl Sizes {
             storm_seconds: 2,
             persistence: 10,
             chunks: 20,
+            long_chat: 40,
+            long_sends: 3,
         }
     }
 
@@ -83,6 +91,8 @@ impl Sizes {
             storm_seconds: 60,
             persistence: 100,
             chunks: 50,
+            long_chat: 1000,
+            long_sends: 40,
         }
     }
 }
@@ -415,6 +425,12 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
         let _ = writeln!(out, "{storm}");
     }
 
+    // 8: the prompt engine's cost on a long chat.
+    if sizes.long_sends > 0 {
+        let section = long_chat(&roleplay, sizes.long_chat, sizes.long_sends).await;
+        let _ = writeln!(out, "{section}");
+    }
+
     // 7: persistence.
     let _ = writeln!(out, "\n## 7. Replies stored per second\n");
     let _ = writeln!(
@@ -646,4 +662,40 @@ async fn postgres_schema(base: &str) -> Option<(String, impl std::future::Future
         let _ = conn.lock().await.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
     };
     Some((url, cleanup))
+}
+
+/// Scenario 8: sends into a chat holding `stored` messages against one
+/// holding 10, one at a time, so the cost of counting and trimming a long
+/// history shows as added time to first token and CPU per send.
+async fn long_chat(roleplay: &Roleplay, stored: usize, sends: usize) -> String {
+    let shape = Shape { chunks: 5, chunk_bytes: 16, interval: Duration::ZERO };
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## 8. Sending into a long chat\n");
+    let _ = writeln!(
+        out,
+        "A chat with {stored} stored messages (more than the default 8,192-token context holds, so every send counts and trims) against one with 10; {sends} sends one after another in each, replies of {} chunks with no delay. TTFT at the client; CPU of the server per send.\n",
+        shape.chunks
+    );
+    let _ = writeln!(out, "| stored messages | TTFT p50 / p99 | CPU per send |");
+    let _ = writeln!(out, "|---|---|---|");
+    for size in [10, stored] {
+        let chat = roleplay.chats(1, shape).await.remove(0);
+        let ids = vec![chat];
+        // Fill the chat by sending, as people do: each send stores two.
+        let channels = roleplay.server.channels(1).await;
+        for _ in 0..size / 2 {
+            generations(&channels, &ids).await;
+        }
+        let mut first_token = Vec::with_capacity(sends);
+        let mut cpu = Duration::ZERO;
+        for _ in 0..sends {
+            let measured = measure(&roleplay.server, &ids).await;
+            first_token.extend(measured.stats.first_token);
+            cpu += measured.cpu;
+        }
+        let (p50, p99) = (percentile(&mut first_token, 0.5), percentile(&mut first_token, 0.99));
+        let per_send = cpu.as_secs_f64() * 1e6 / sends.max(1) as f64;
+        let _ = writeln!(out, "| {size} | {} / {} | {per_send:.0} µs |", ms(p50), ms(p99));
+    }
+    out
 }
