@@ -11,7 +11,7 @@ use crate::{
     lore,
     lorebook::Lorebook,
     macros::Macros,
-    prompt::{self, ChatMessage, PromptInput, Turn},
+    prompt::{self, ChatMessage, LoreInsert, PromptInput, Turn},
     samplers::Samplers,
     settings::Settings,
     store::models::{Character, ChatSession, Message, UserProfile},
@@ -48,6 +48,8 @@ pub struct Composed {
     pub tokenizer: String,
     /// The messages with their sources and counts, and what was left out.
     pub fitted: Fitted,
+    /// The lorebook entries that activated, in insertion order.
+    pub lore: Vec<LoreInsert>,
 }
 
 impl Composed {
@@ -92,5 +94,5 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed> {
     });
     let tokens = input.tokens.for_model(&model);
     let fitted = budget::fit(messages, &tokens, budget)?;
-    Ok(Composed { model, samplers, budget, tokenizer: tokens.tokenizer_name().to_owned(), fitted })
+    Ok(Composed { model, samplers, budget, tokenizer: tokens.tokenizer_name().to_owned(), fitted, lore })
 }

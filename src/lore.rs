@@ -4,8 +4,8 @@
 //! [`LoreInsert`]s for [`crate::prompt`].
 
 use crate::{
-    lorebook::{ActivationInput, Lorebook, activate},
-    prompt::LoreInsert,
+    lorebook::{ActivationInput, Lorebook, Reason, activate},
+    prompt::{LoreInsert, LoreSource},
     store::models::Message,
 };
 
@@ -26,8 +26,31 @@ pub fn for_reply(books: &[Lorebook], turn: &str, history: &[Message], seed: u64)
     let input = ActivationInput { seed, ..ActivationInput::new(books, turn, &newest_first, &estimated_tokens) };
     activate(&input)
         .into_iter()
-        .map(|hit| LoreInsert { position: hit.position, content: books[hit.book].entries[hit.entry].content.clone() })
+        .map(|hit| {
+            let book = &books[hit.book];
+            let entry = &book.entries[hit.entry];
+            let reason = match &hit.reason {
+                Reason::Constant => "constant".to_owned(),
+                Reason::Key(key) => format!("key {key:?}"),
+                Reason::Recursive { key, via } => format!("key {key:?} in entry {:?}", label(book, *via)),
+            };
+            LoreInsert {
+                position: hit.position,
+                content: entry.content.clone(),
+                source: LoreSource { book: book.name.clone(), entry: label(book, hit.entry), reason },
+            }
+        })
         .collect()
+}
+
+/// How an entry is named to people: its comment, its name, or its id.
+fn label(book: &Lorebook, index: usize) -> String {
+    let entry = &book.entries[index];
+    [&entry.comment, &entry.name]
+        .into_iter()
+        .find(|text| !text.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| entry.id.map_or_else(|| format!("#{index}"), |id| format!("#{id}")))
 }
 
 /// A reply's seed for the probability rolls: the same stream rolls the same.

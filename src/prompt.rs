@@ -101,6 +101,17 @@ pub struct PromptInput<'a> {
 pub struct LoreInsert {
     pub position: Position,
     pub content: String,
+    /// Which book and entry, and why it activated, for PromptPreview.
+    pub source: LoreSource,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoreSource {
+    pub book: String,
+    /// The entry's comment or name, else its id.
+    pub entry: String,
+    /// "constant", "key \"dragon\"", or "key \"x\" in entry \"y\"".
+    pub reason: String,
 }
 
 /// What the prompt ends with, after the history.
@@ -425,7 +436,8 @@ mod tests {
             message(Role::Assistant, MessageStatus::Completed, "two"),
             message(Role::User, MessageStatus::Completed, "three"),
         ];
-        let lore = |position, content: &str| LoreInsert { position, content: content.into() };
+        let lore =
+            |position, content: &str| LoreInsert { position, content: content.into(), source: LoreSource::default() };
         let lore = [
             lore(Position::BeforeCharacter, "before"),
             lore(Position::AfterCharacter, "after {{char}}"),
@@ -476,7 +488,8 @@ mod tests {
         let profile = profile("");
         let history: Vec<Message> =
             ["a", "b", "c"].iter().map(|t| message(Role::User, MessageStatus::Completed, t)).collect();
-        let lore = [LoreInsert { position: Position::AuthorsNoteTop, content: "top".into() }];
+        let lore =
+            [LoreInsert { position: Position::AuthorsNoteTop, content: "top".into(), source: LoreSource::default() }];
         let macros = macros();
         let at = |depth| {
             let input = PromptInput {

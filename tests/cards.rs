@@ -217,6 +217,17 @@ async fn the_whole_card_and_its_lorebook_reach_the_prompt(db: Db) {
     );
     assert_eq!(system[1], "Sam: Sing?\nAria: Gladly.", "example dialogue after the definitions");
 
+    let request =
+        pb::PreviewPromptRequest { chat_session_id: chat.id.clone(), content: "Tell me about the DRAGON.".into() };
+    let preview = server.messages().preview_prompt(request).await.expect("preview").into_inner();
+    let activated: Vec<_> =
+        preview.activated_entries.iter().map(|e| (e.lorebook.as_str(), e.reason.as_str())).collect();
+    assert_eq!(
+        activated,
+        [("Tavern lore", "key \"dragon\""), ("Tavern lore", "constant")],
+        "which entries, by which key"
+    );
+
     server.upstream.push(Reply::chunks(["ok"]));
     collect(&mut server.send(&chat.id, "Tell me about the DRAGON.").await.expect("send")).await;
     let system = system_messages(&server);

@@ -126,6 +126,16 @@ pub fn prompt_preview(next: NextPrompt) -> pb::PromptPreview {
         model: composed.model,
         tokenizer: composed.tokenizer,
         warning,
+        activated_entries: composed
+            .lore
+            .into_iter()
+            .map(|lore| pb::ActivatedEntry {
+                lorebook: lore.source.book,
+                entry: lore.source.entry,
+                reason: lore.source.reason,
+                content: lore.content,
+            })
+            .collect(),
     }
 }
 

@@ -109,7 +109,7 @@ class PromptMessage(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., source: _Optional[_Union[PromptSource, str]] = ..., message_id: _Optional[str] = ..., tokens: _Optional[int] = ...) -> None: ...
 
 class PromptPreview(_message.Message):
-    __slots__ = ("messages", "prompt_tokens", "context_tokens", "reply_tokens", "history_included", "history_omitted", "omitted_message_ids", "model", "tokenizer", "warning")
+    __slots__ = ("messages", "prompt_tokens", "context_tokens", "reply_tokens", "history_included", "history_omitted", "omitted_message_ids", "model", "tokenizer", "warning", "activated_entries")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class PromptPreview(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TOKENIZER_FIELD_NUMBER: _ClassVar[int]
     WARNING_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[PromptMessage]
     prompt_tokens: int
     context_tokens: int
@@ -130,7 +131,20 @@ class PromptPreview(_message.Message):
     model: str
     tokenizer: str
     warning: str
-    def __init__(self, messages: _Optional[_Iterable[_Union[PromptMessage, _Mapping]]] = ..., prompt_tokens: _Optional[int] = ..., context_tokens: _Optional[int] = ..., reply_tokens: _Optional[int] = ..., history_included: _Optional[int] = ..., history_omitted: _Optional[int] = ..., omitted_message_ids: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., tokenizer: _Optional[str] = ..., warning: _Optional[str] = ...) -> None: ...
+    activated_entries: _containers.RepeatedCompositeFieldContainer[ActivatedEntry]
+    def __init__(self, messages: _Optional[_Iterable[_Union[PromptMessage, _Mapping]]] = ..., prompt_tokens: _Optional[int] = ..., context_tokens: _Optional[int] = ..., reply_tokens: _Optional[int] = ..., history_included: _Optional[int] = ..., history_omitted: _Optional[int] = ..., omitted_message_ids: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., tokenizer: _Optional[str] = ..., warning: _Optional[str] = ..., activated_entries: _Optional[_Iterable[_Union[ActivatedEntry, _Mapping]]] = ...) -> None: ...
+
+class ActivatedEntry(_message.Message):
+    __slots__ = ("lorebook", "entry", "reason", "content")
+    LOREBOOK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    lorebook: str
+    entry: str
+    reason: str
+    content: str
+    def __init__(self, lorebook: _Optional[str] = ..., entry: _Optional[str] = ..., reason: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
 
 class RegenerateReplyRequest(_message.Message):
     __slots__ = ("chat_session_id",)

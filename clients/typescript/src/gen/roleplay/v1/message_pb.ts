@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file roleplay/v1/message.proto.
  */
 export const file_roleplay_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("Chlyb2xlcGxheS92MS9tZXNzYWdlLnByb3RvEgtyb2xlcGxheS52MSJAChRQcmV2aWV3UHJvbXB0UmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSDwoHY29udGVudBgCIAEoCSJ9Cg1Qcm9tcHRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIpCgZzb3VyY2UYAyABKA4yGS5yb2xlcGxheS52MS5Qcm9tcHRTb3VyY2USEgoKbWVzc2FnZV9pZBgEIAEoCRIOCgZ0b2tlbnMYBSABKA0ihQIKDVByb21wdFByZXZpZXcSLAoIbWVzc2FnZXMYASADKAsyGi5yb2xlcGxheS52MS5Qcm9tcHRNZXNzYWdlEhUKDXByb21wdF90b2tlbnMYAiABKA0SFgoOY29udGV4dF90b2tlbnMYAyABKA0SFAoMcmVwbHlfdG9rZW5zGAQgASgNEhgKEGhpc3RvcnlfaW5jbHVkZWQYBSABKA0SFwoPaGlzdG9yeV9vbWl0dGVkGAYgASgNEhsKE29taXR0ZWRfbWVzc2FnZV9pZHMYByADKAkSDQoFbW9kZWwYCCABKAkSEQoJdG9rZW5pemVyGAkgASgJEg8KB3dhcm5pbmcYCiABKAkiMQoWUmVnZW5lcmF0ZVJlcGx5UmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkiLwoUQ29udGludWVSZXBseVJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJIj0KGFNlbGVjdEFsdGVybmF0aXZlUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNIjkKEkVkaXRNZXNzYWdlUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkiKgoURGVsZXRlTWVzc2FnZVJlcXVlc3QSEgoKbWVzc2FnZV9pZBgBIAEoCSIXChVEZWxldGVNZXNzYWdlUmVzcG9uc2UiRwoYUmV3aW5kQ2hhdFNlc3Npb25SZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJIjgKGVJld2luZENoYXRTZXNzaW9uUmVzcG9uc2USGwoTZGVsZXRlZF9tZXNzYWdlX2lkcxgBIAMoCSItChdMaXN0QWx0ZXJuYXRpdmVzUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJIl4KGExpc3RBbHRlcm5hdGl2ZXNSZXNwb25zZRIqCgxhbHRlcm5hdGl2ZXMYASADKAsyFC5yb2xlcGxheS52MS5NZXNzYWdlEhYKDnNlbGVjdGVkX2luZGV4GAIgASgNIkEKFUFkZFVzZXJNZXNzYWdlUmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSDwoHY29udGVudBgCIAEoCSIzCg5SZXN1bWVQb3NpdGlvbhIRCglzdHJlYW1faWQYASABKAkSDgoGb2Zmc2V0GAIgASgEInMKG1N1YnNjcmliZUNoYXRTZXNzaW9uUmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSMAoGcmVzdW1lGAIgASgLMhsucm9sZXBsYXkudjEuUmVzdW1lUG9zaXRpb25IAIgBAUIJCgdfcmVzdW1lIlgKF0NhbmNlbEdlbmVyYXRpb25SZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIWCglzdHJlYW1faWQYAiABKAlIAIgBAUIMCgpfc3RyZWFtX2lkIlEKGENhbmNlbEdlbmVyYXRpb25SZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAgSEQoJc3RyZWFtX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkiMQoWR2V0U3RyZWFtU3RhdHVzUmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkiiwEKDFN0cmVhbVN0YXR1cxIRCglzdHJlYW1pbmcYASABKAgSEQoJc3RyZWFtX2lkGAIgASgJEhMKC3RleHRfbGVuZ3RoGAMgASgEEhAKCHdhdGNoZXJzGAQgASgNEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsgCCg9HZW5lcmF0aW9uRXZlbnQSJwoHc3RhcnRlZBgBIAEoCzIULnJvbGVwbGF5LnYxLlN0YXJ0ZWRIABIjCgVkZWx0YRgCIAEoCzISLnJvbGVwbGF5LnYxLkRlbHRhSAASKwoJaGVhcnRiZWF0GAMgASgLMhYucm9sZXBsYXkudjEuSGVhcnRiZWF0SAASKwoJY29tcGxldGVkGAQgASgLMhYucm9sZXBsYXkudjEuQ29tcGxldGVkSAASJQoGZmFpbGVkGAUgASgLMhMucm9sZXBsYXkudjEuRmFpbGVkSAASKwoJY2FuY2VsbGVkGAYgASgLMhYucm9sZXBsYXkudjEuQ2FuY2VsbGVkSAASMAoMY2hhdF9jaGFuZ2VkGAcgASgLMhgucm9sZXBsYXkudjEuQ2hhdENoYW5nZWRIAEIHCgVldmVudCJmCgtDaGF0Q2hhbmdlZBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSKQoEa2luZBgCIAEoDjIbLnJvbGVwbGF5LnYxLkNoYXRDaGFuZ2VLaW5kEhMKC21lc3NhZ2VfaWRzGAMgAygJIukCCgdTdGFydGVkEhEKCXN0cmVhbV9pZBgBIAEoCRIXCg9jaGF0X3Nlc3Npb25faWQYAiABKAkSFwoPdXNlcl9tZXNzYWdlX2lkGAMgASgJEhwKFGFzc2lzdGFudF9tZXNzYWdlX2lkGAQgASgJEg0KBW1vZGVsGAUgASgJEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBGtpbmQYByABKA4yFi5yb2xlcGxheS52MS5SZXBseUtpbmQSGQoRYWx0ZXJuYXRpdmVfaW5kZXgYCCABKA0SGQoRYWx0ZXJuYXRpdmVfY291bnQYCSABKA0SFgoOY29udGludWVzX2Zyb20YCiABKAQSFQoNcHJvbXB0X3Rva2VucxgLIAEoDRIYChBoaXN0b3J5X2luY2x1ZGVkGAwgASgNEhcKD2hpc3Rvcnlfb21pdHRlZBgNIAEoDSI4CgVEZWx0YRIRCglzdHJlYW1faWQYASABKAkSDgoGb2Zmc2V0GAIgASgEEgwKBHRleHQYAyABKAkiCwoJSGVhcnRiZWF0ImsKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0SFAoMdG90YWxfdG9rZW5zGAMgASgNEhEKBGNvc3QYBCABKAFIAIgBAUIHCgVfY29zdCJ/CglDb21wbGV0ZWQSEQoJc3RyZWFtX2lkGAEgASgJEiUKB21lc3NhZ2UYAiABKAsyFC5yb2xlcGxheS52MS5NZXNzYWdlEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSIQoFdXNhZ2UYBCABKAsyEi5yb2xlcGxheS52MS5Vc2FnZSJsCgZGYWlsZWQSEQoJc3RyZWFtX2lkGAEgASgJEiYKBGNvZGUYAiABKA4yGC5yb2xlcGxheS52MS5GYWlsdXJlQ29kZRIPCgdtZXNzYWdlGAMgASgJEhYKDnBhcnRpYWxfbGVuZ3RoGAQgASgEImEKCUNhbmNlbGxlZBIRCglzdHJlYW1faWQYASABKAkSFgoOcGFydGlhbF9sZW5ndGgYAiABKAQSKQoGcmVhc29uGAMgASgOMhkucm9sZXBsYXkudjEuQ2FuY2VsUmVhc29uKpcCCgxQcm9tcHRTb3VyY2USHQoZUFJPTVBUX1NPVVJDRV9VTlNQRUNJRklFRBAAEhgKFFBST01QVF9TT1VSQ0VfU1lTVEVNEAESGQoVUFJPTVBUX1NPVVJDRV9FWEFNUExFEAISGQoVUFJPTVBUX1NPVVJDRV9ISVNUT1JZEAMSFgoSUFJPTVBUX1NPVVJDRV9MT1JFEAQSHgoaUFJPTVBUX1NPVVJDRV9BVVRIT1JTX05PVEUQBRIeChpQUk9NUFRfU09VUkNFX1BPU1RfSElTVE9SWRAGEh0KGVBST01QVF9TT1VSQ0VfTkVXX01FU1NBR0UQBxIhCh1QUk9NUFRfU09VUkNFX0NPTlRJTlVFRF9SRVBMWRAIKnAKCVJlcGx5S2luZBIaChZSRVBMWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPUkVQTFlfS0lORF9TRU5EEAESGQoVUkVQTFlfS0lORF9SRUdFTkVSQVRFEAISFwoTUkVQTFlfS0lORF9DT05USU5VRRADKqoBCg5DaGF0Q2hhbmdlS2luZBIgChxDSEFUX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ0hBVF9DSEFOR0VfS0lORF9FRElURUQQARIcChhDSEFUX0NIQU5HRV9LSU5EX0RFTEVURUQQAhIdChlDSEFUX0NIQU5HRV9LSU5EX1NFTEVDVEVEEAMSHAoYQ0hBVF9DSEFOR0VfS0lORF9SRVdPVU5EEAQqjgIKC0ZhaWx1cmVDb2RlEhwKGEZBSUxVUkVfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0ZBSUxVUkVfQ09ERV9VUFNUUkVBTV9FUlJPUhABEiEKHUZBSUxVUkVfQ09ERV9VUFNUUkVBTV9USU1FT1VUEAISJQohRkFJTFVSRV9DT0RFX1VQU1RSRUFNX1VOQVZBSUxBQkxFEAMSHQoZRkFJTFVSRV9DT0RFX0tFWV9SRUpFQ1RFRBAEEh8KG0ZBSUxVUkVfQ09ERV9PVVRfT0ZfQ1JFRElUUxAFEhgKFEZBSUxVUkVfQ09ERV9TVE9SQUdFEAYSHAoYRkFJTFVSRV9DT0RFX0lOVEVSUlVQVEVEEAcqhgEKDENhbmNlbFJlYXNvbhIdChlDQU5DRUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGwoXQ0FOQ0VMX1JFQVNPTl9SRVFVRVNURUQQARIeChpDQU5DRUxfUkVBU09OX0lETEVfVElNRU9VVBACEhoKFkNBTkNFTF9SRUFTT05fU0hVVERPV04QAzK2CAoOTWVzc2FnZVNlcnZpY2USXQoXQWRkVXNlck1lc3NhZ2VTdHJlYW1pbmcSIi5yb2xlcGxheS52MS5BZGRVc2VyTWVzc2FnZVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJgChRTdWJzY3JpYmVDaGF0U2Vzc2lvbhIoLnJvbGVwbGF5LnYxLlN1YnNjcmliZUNoYXRTZXNzaW9uUmVxdWVzdBocLnJvbGVwbGF5LnYxLkdlbmVyYXRpb25FdmVudDABEl8KEENhbmNlbEdlbmVyYXRpb24SJC5yb2xlcGxheS52MS5DYW5jZWxHZW5lcmF0aW9uUmVxdWVzdBolLnJvbGVwbGF5LnYxLkNhbmNlbEdlbmVyYXRpb25SZXNwb25zZRJRCg9HZXRTdHJlYW1TdGF0dXMSIy5yb2xlcGxheS52MS5HZXRTdHJlYW1TdGF0dXNSZXF1ZXN0Ghkucm9sZXBsYXkudjEuU3RyZWFtU3RhdHVzElYKD1JlZ2VuZXJhdGVSZXBseRIjLnJvbGVwbGF5LnYxLlJlZ2VuZXJhdGVSZXBseVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJSCg1Db250aW51ZVJlcGx5EiEucm9sZXBsYXkudjEuQ29udGludWVSZXBseVJlcXVlc3QaHC5yb2xlcGxheS52MS5HZW5lcmF0aW9uRXZlbnQwARJQChFTZWxlY3RBbHRlcm5hdGl2ZRIlLnJvbGVwbGF5LnYxLlNlbGVjdEFsdGVybmF0aXZlUmVxdWVzdBoULnJvbGVwbGF5LnYxLk1lc3NhZ2USRAoLRWRpdE1lc3NhZ2USHy5yb2xlcGxheS52MS5FZGl0TWVzc2FnZVJlcXVlc3QaFC5yb2xlcGxheS52MS5NZXNzYWdlElYKDURlbGV0ZU1lc3NhZ2USIS5yb2xlcGxheS52MS5EZWxldGVNZXNzYWdlUmVxdWVzdBoiLnJvbGVwbGF5LnYxLkRlbGV0ZU1lc3NhZ2VSZXNwb25zZRJiChFSZXdpbmRDaGF0U2Vzc2lvbhIlLnJvbGVwbGF5LnYxLlJld2luZENoYXRTZXNzaW9uUmVxdWVzdBomLnJvbGVwbGF5LnYxLlJld2luZENoYXRTZXNzaW9uUmVzcG9uc2USXwoQTGlzdEFsdGVybmF0aXZlcxIkLnJvbGVwbGF5LnYxLkxpc3RBbHRlcm5hdGl2ZXNSZXF1ZXN0GiUucm9sZXBsYXkudjEuTGlzdEFsdGVybmF0aXZlc1Jlc3BvbnNlEk4KDVByZXZpZXdQcm9tcHQSIS5yb2xlcGxheS52MS5QcmV2aWV3UHJvbXB0UmVxdWVzdBoaLnJvbGVwbGF5LnYxLlByb21wdFByZXZpZXdiBnByb3RvMw", [file_google_protobuf_timestamp, file_roleplay_v1_chat_session]);
+  fileDesc("Chlyb2xlcGxheS92MS9tZXNzYWdlLnByb3RvEgtyb2xlcGxheS52MSJAChRQcmV2aWV3UHJvbXB0UmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkSDwoHY29udGVudBgCIAEoCSJ9Cg1Qcm9tcHRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIpCgZzb3VyY2UYAyABKA4yGS5yb2xlcGxheS52MS5Qcm9tcHRTb3VyY2USEgoKbWVzc2FnZV9pZBgEIAEoCRIOCgZ0b2tlbnMYBSABKA0ivQIKDVByb21wdFByZXZpZXcSLAoIbWVzc2FnZXMYASADKAsyGi5yb2xlcGxheS52MS5Qcm9tcHRNZXNzYWdlEhUKDXByb21wdF90b2tlbnMYAiABKA0SFgoOY29udGV4dF90b2tlbnMYAyABKA0SFAoMcmVwbHlfdG9rZW5zGAQgASgNEhgKEGhpc3RvcnlfaW5jbHVkZWQYBSABKA0SFwoPaGlzdG9yeV9vbWl0dGVkGAYgASgNEhsKE29taXR0ZWRfbWVzc2FnZV9pZHMYByADKAkSDQoFbW9kZWwYCCABKAkSEQoJdG9rZW5pemVyGAkgASgJEg8KB3dhcm5pbmcYCiABKAkSNgoRYWN0aXZhdGVkX2VudHJpZXMYCyADKAsyGy5yb2xlcGxheS52MS5BY3RpdmF0ZWRFbnRyeSJSCg5BY3RpdmF0ZWRFbnRyeRIQCghsb3JlYm9vaxgBIAEoCRINCgVlbnRyeRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHY29udGVudBgEIAEoCSIxChZSZWdlbmVyYXRlUmVwbHlSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCSIvChRDb250aW51ZVJlcGx5UmVxdWVzdBIXCg9jaGF0X3Nlc3Npb25faWQYASABKAkiPQoYU2VsZWN0QWx0ZXJuYXRpdmVSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAkSDQoFaW5kZXgYAiABKA0iOQoSRWRpdE1lc3NhZ2VSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAkSDwoHY29udGVudBgCIAEoCSIqChREZWxldGVNZXNzYWdlUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgJIhcKFURlbGV0ZU1lc3NhZ2VSZXNwb25zZSJHChhSZXdpbmRDaGF0U2Vzc2lvblJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkiOAoZUmV3aW5kQ2hhdFNlc3Npb25SZXNwb25zZRIbChNkZWxldGVkX21lc3NhZ2VfaWRzGAEgAygJIi0KF0xpc3RBbHRlcm5hdGl2ZXNSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAkiXgoYTGlzdEFsdGVybmF0aXZlc1Jlc3BvbnNlEioKDGFsdGVybmF0aXZlcxgBIAMoCzIULnJvbGVwbGF5LnYxLk1lc3NhZ2USFgoOc2VsZWN0ZWRfaW5kZXgYAiABKA0iQQoVQWRkVXNlck1lc3NhZ2VSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJIjMKDlJlc3VtZVBvc2l0aW9uEhEKCXN0cmVhbV9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQicwobU3Vic2NyaWJlQ2hhdFNlc3Npb25SZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIwCgZyZXN1bWUYAiABKAsyGy5yb2xlcGxheS52MS5SZXN1bWVQb3NpdGlvbkgAiAEBQgkKB19yZXN1bWUiWAoXQ2FuY2VsR2VuZXJhdGlvblJlcXVlc3QSFwoPY2hhdF9zZXNzaW9uX2lkGAEgASgJEhYKCXN0cmVhbV9pZBgCIAEoCUgAiAEBQgwKCl9zdHJlYW1faWQiUQoYQ2FuY2VsR2VuZXJhdGlvblJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCBIRCglzdHJlYW1faWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSIxChZHZXRTdHJlYW1TdGF0dXNSZXF1ZXN0EhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCSKLAQoMU3RyZWFtU3RhdHVzEhEKCXN0cmVhbWluZxgBIAEoCBIRCglzdHJlYW1faWQYAiABKAkSEwoLdGV4dF9sZW5ndGgYAyABKAQSEAoId2F0Y2hlcnMYBCABKA0SLgoKc3RhcnRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyAIKD0dlbmVyYXRpb25FdmVudBInCgdzdGFydGVkGAEgASgLMhQucm9sZXBsYXkudjEuU3RhcnRlZEgAEiMKBWRlbHRhGAIgASgLMhIucm9sZXBsYXkudjEuRGVsdGFIABIrCgloZWFydGJlYXQYAyABKAsyFi5yb2xlcGxheS52MS5IZWFydGJlYXRIABIrCgljb21wbGV0ZWQYBCABKAsyFi5yb2xlcGxheS52MS5Db21wbGV0ZWRIABIlCgZmYWlsZWQYBSABKAsyEy5yb2xlcGxheS52MS5GYWlsZWRIABIrCgljYW5jZWxsZWQYBiABKAsyFi5yb2xlcGxheS52MS5DYW5jZWxsZWRIABIwCgxjaGF0X2NoYW5nZWQYByABKAsyGC5yb2xlcGxheS52MS5DaGF0Q2hhbmdlZEgAQgcKBWV2ZW50ImYKC0NoYXRDaGFuZ2VkEhcKD2NoYXRfc2Vzc2lvbl9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsucm9sZXBsYXkudjEuQ2hhdENoYW5nZUtpbmQSEwoLbWVzc2FnZV9pZHMYAyADKAki6QIKB1N0YXJ0ZWQSEQoJc3RyZWFtX2lkGAEgASgJEhcKD2NoYXRfc2Vzc2lvbl9pZBgCIAEoCRIXCg91c2VyX21lc3NhZ2VfaWQYAyABKAkSHAoUYXNzaXN0YW50X21lc3NhZ2VfaWQYBCABKAkSDQoFbW9kZWwYBSABKAkSLgoKc3RhcnRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoEa2luZBgHIAEoDjIWLnJvbGVwbGF5LnYxLlJlcGx5S2luZBIZChFhbHRlcm5hdGl2ZV9pbmRleBgIIAEoDRIZChFhbHRlcm5hdGl2ZV9jb3VudBgJIAEoDRIWCg5jb250aW51ZXNfZnJvbRgKIAEoBBIVCg1wcm9tcHRfdG9rZW5zGAsgASgNEhgKEGhpc3RvcnlfaW5jbHVkZWQYDCABKA0SFwoPaGlzdG9yeV9vbWl0dGVkGA0gASgNIjgKBURlbHRhEhEKCXN0cmVhbV9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDAoEdGV4dBgDIAEoCSILCglIZWFydGJlYXQiawoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIUCgx0b3RhbF90b2tlbnMYAyABKA0SEQoEY29zdBgEIAEoAUgAiAEBQgcKBV9jb3N0In8KCUNvbXBsZXRlZBIRCglzdHJlYW1faWQYASABKAkSJQoHbWVzc2FnZRgCIAEoCzIULnJvbGVwbGF5LnYxLk1lc3NhZ2USFQoNZmluaXNoX3JlYXNvbhgDIAEoCRIhCgV1c2FnZRgEIAEoCzISLnJvbGVwbGF5LnYxLlVzYWdlImwKBkZhaWxlZBIRCglzdHJlYW1faWQYASABKAkSJgoEY29kZRgCIAEoDjIYLnJvbGVwbGF5LnYxLkZhaWx1cmVDb2RlEg8KB21lc3NhZ2UYAyABKAkSFgoOcGFydGlhbF9sZW5ndGgYBCABKAQiYQoJQ2FuY2VsbGVkEhEKCXN0cmVhbV9pZBgBIAEoCRIWCg5wYXJ0aWFsX2xlbmd0aBgCIAEoBBIpCgZyZWFzb24YAyABKA4yGS5yb2xlcGxheS52MS5DYW5jZWxSZWFzb24qlwIKDFByb21wdFNvdXJjZRIdChlQUk9NUFRfU09VUkNFX1VOU1BFQ0lGSUVEEAASGAoUUFJPTVBUX1NPVVJDRV9TWVNURU0QARIZChVQUk9NUFRfU09VUkNFX0VYQU1QTEUQAhIZChVQUk9NUFRfU09VUkNFX0hJU1RPUlkQAxIWChJQUk9NUFRfU09VUkNFX0xPUkUQBBIeChpQUk9NUFRfU09VUkNFX0FVVEhPUlNfTk9URRAFEh4KGlBST01QVF9TT1VSQ0VfUE9TVF9ISVNUT1JZEAYSHQoZUFJPTVBUX1NPVVJDRV9ORVdfTUVTU0FHRRAHEiEKHVBST01QVF9TT1VSQ0VfQ09OVElOVUVEX1JFUExZEAgqcAoJUmVwbHlLaW5kEhoKFlJFUExZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9SRVBMWV9LSU5EX1NFTkQQARIZChVSRVBMWV9LSU5EX1JFR0VORVJBVEUQAhIXChNSRVBMWV9LSU5EX0NPTlRJTlVFEAMqqgEKDkNoYXRDaGFuZ2VLaW5kEiAKHENIQVRfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDSEFUX0NIQU5HRV9LSU5EX0VESVRFRBABEhwKGENIQVRfQ0hBTkdFX0tJTkRfREVMRVRFRBACEh0KGUNIQVRfQ0hBTkdFX0tJTkRfU0VMRUNURUQQAxIcChhDSEFUX0NIQU5HRV9LSU5EX1JFV09VTkQQBCqOAgoLRmFpbHVyZUNvZGUSHAoYRkFJTFVSRV9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRkFJTFVSRV9DT0RFX1VQU1RSRUFNX0VSUk9SEAESIQodRkFJTFVSRV9DT0RFX1VQU1RSRUFNX1RJTUVPVVQQAhIlCiFGQUlMVVJFX0NPREVfVVBTVFJFQU1fVU5BVkFJTEFCTEUQAxIdChlGQUlMVVJFX0NPREVfS0VZX1JFSkVDVEVEEAQSHwobRkFJTFVSRV9DT0RFX09VVF9PRl9DUkVESVRTEAUSGAoURkFJTFVSRV9DT0RFX1NUT1JBR0UQBhIcChhGQUlMVVJFX0NPREVfSU5URVJSVVBURUQQByqGAQoMQ2FuY2VsUmVhc29uEh0KGUNBTkNFTF9SRUFTT05fVU5TUEVDSUZJRUQQABIbChdDQU5DRUxfUkVBU09OX1JFUVVFU1RFRBABEh4KGkNBTkNFTF9SRUFTT05fSURMRV9USU1FT1VUEAISGgoWQ0FOQ0VMX1JFQVNPTl9TSFVURE9XThADMrYICg5NZXNzYWdlU2VydmljZRJdChdBZGRVc2VyTWVzc2FnZVN0cmVhbWluZxIiLnJvbGVwbGF5LnYxLkFkZFVzZXJNZXNzYWdlUmVxdWVzdBocLnJvbGVwbGF5LnYxLkdlbmVyYXRpb25FdmVudDABEmAKFFN1YnNjcmliZUNoYXRTZXNzaW9uEigucm9sZXBsYXkudjEuU3Vic2NyaWJlQ2hhdFNlc3Npb25SZXF1ZXN0Ghwucm9sZXBsYXkudjEuR2VuZXJhdGlvbkV2ZW50MAESXwoQQ2FuY2VsR2VuZXJhdGlvbhIkLnJvbGVwbGF5LnYxLkNhbmNlbEdlbmVyYXRpb25SZXF1ZXN0GiUucm9sZXBsYXkudjEuQ2FuY2VsR2VuZXJhdGlvblJlc3BvbnNlElEKD0dldFN0cmVhbVN0YXR1cxIjLnJvbGVwbGF5LnYxLkdldFN0cmVhbVN0YXR1c1JlcXVlc3QaGS5yb2xlcGxheS52MS5TdHJlYW1TdGF0dXMSVgoPUmVnZW5lcmF0ZVJlcGx5EiMucm9sZXBsYXkudjEuUmVnZW5lcmF0ZVJlcGx5UmVxdWVzdBocLnJvbGVwbGF5LnYxLkdlbmVyYXRpb25FdmVudDABElIKDUNvbnRpbnVlUmVwbHkSIS5yb2xlcGxheS52MS5Db250aW51ZVJlcGx5UmVxdWVzdBocLnJvbGVwbGF5LnYxLkdlbmVyYXRpb25FdmVudDABElAKEVNlbGVjdEFsdGVybmF0aXZlEiUucm9sZXBsYXkudjEuU2VsZWN0QWx0ZXJuYXRpdmVSZXF1ZXN0GhQucm9sZXBsYXkudjEuTWVzc2FnZRJECgtFZGl0TWVzc2FnZRIfLnJvbGVwbGF5LnYxLkVkaXRNZXNzYWdlUmVxdWVzdBoULnJvbGVwbGF5LnYxLk1lc3NhZ2USVgoNRGVsZXRlTWVzc2FnZRIhLnJvbGVwbGF5LnYxLkRlbGV0ZU1lc3NhZ2VSZXF1ZXN0GiIucm9sZXBsYXkudjEuRGVsZXRlTWVzc2FnZVJlc3BvbnNlEmIKEVJld2luZENoYXRTZXNzaW9uEiUucm9sZXBsYXkudjEuUmV3aW5kQ2hhdFNlc3Npb25SZXF1ZXN0GiYucm9sZXBsYXkudjEuUmV3aW5kQ2hhdFNlc3Npb25SZXNwb25zZRJfChBMaXN0QWx0ZXJuYXRpdmVzEiQucm9sZXBsYXkudjEuTGlzdEFsdGVybmF0aXZlc1JlcXVlc3QaJS5yb2xlcGxheS52MS5MaXN0QWx0ZXJuYXRpdmVzUmVzcG9uc2USTgoNUHJldmlld1Byb21wdBIhLnJvbGVwbGF5LnYxLlByZXZpZXdQcm9tcHRSZXF1ZXN0Ghoucm9sZXBsYXkudjEuUHJvbXB0UHJldmlld2IGcHJvdG8z", [file_google_protobuf_timestamp, file_roleplay_v1_chat_session]);
 
 /**
  * @generated from message roleplay.v1.PreviewPromptRequest
@@ -142,6 +142,13 @@ export type PromptPreview = Message<"roleplay.v1.PromptPreview"> & {
    * @generated from field: string warning = 10;
    */
   warning: string;
+
+  /**
+   * The lorebook entries this message activates, in insertion order.
+   *
+   * @generated from field: repeated roleplay.v1.ActivatedEntry activated_entries = 11;
+   */
+  activatedEntries: ActivatedEntry[];
 };
 
 /**
@@ -150,6 +157,44 @@ export type PromptPreview = Message<"roleplay.v1.PromptPreview"> & {
  */
 export const PromptPreviewSchema: GenMessage<PromptPreview> = /*@__PURE__*/
   messageDesc(file_roleplay_v1_message, 2);
+
+/**
+ * @generated from message roleplay.v1.ActivatedEntry
+ */
+export type ActivatedEntry = Message<"roleplay.v1.ActivatedEntry"> & {
+  /**
+   * The lorebook's name.
+   *
+   * @generated from field: string lorebook = 1;
+   */
+  lorebook: string;
+
+  /**
+   * The entry's comment or name, else "#<id>".
+   *
+   * @generated from field: string entry = 2;
+   */
+  entry: string;
+
+  /**
+   * Why: "constant", `key "dragon"`, or `key "x" in entry "y"` (recursion).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string content = 4;
+   */
+  content: string;
+};
+
+/**
+ * Describes the message roleplay.v1.ActivatedEntry.
+ * Use `create(ActivatedEntrySchema)` to create a new message.
+ */
+export const ActivatedEntrySchema: GenMessage<ActivatedEntry> = /*@__PURE__*/
+  messageDesc(file_roleplay_v1_message, 3);
 
 /**
  * @generated from message roleplay.v1.RegenerateReplyRequest
@@ -166,7 +211,7 @@ export type RegenerateReplyRequest = Message<"roleplay.v1.RegenerateReplyRequest
  * Use `create(RegenerateReplyRequestSchema)` to create a new message.
  */
 export const RegenerateReplyRequestSchema: GenMessage<RegenerateReplyRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 3);
+  messageDesc(file_roleplay_v1_message, 4);
 
 /**
  * @generated from message roleplay.v1.ContinueReplyRequest
@@ -183,7 +228,7 @@ export type ContinueReplyRequest = Message<"roleplay.v1.ContinueReplyRequest"> &
  * Use `create(ContinueReplyRequestSchema)` to create a new message.
  */
 export const ContinueReplyRequestSchema: GenMessage<ContinueReplyRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 4);
+  messageDesc(file_roleplay_v1_message, 5);
 
 /**
  * @generated from message roleplay.v1.SelectAlternativeRequest
@@ -205,7 +250,7 @@ export type SelectAlternativeRequest = Message<"roleplay.v1.SelectAlternativeReq
  * Use `create(SelectAlternativeRequestSchema)` to create a new message.
  */
 export const SelectAlternativeRequestSchema: GenMessage<SelectAlternativeRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 5);
+  messageDesc(file_roleplay_v1_message, 6);
 
 /**
  * @generated from message roleplay.v1.EditMessageRequest
@@ -229,7 +274,7 @@ export type EditMessageRequest = Message<"roleplay.v1.EditMessageRequest"> & {
  * Use `create(EditMessageRequestSchema)` to create a new message.
  */
 export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 6);
+  messageDesc(file_roleplay_v1_message, 7);
 
 /**
  * @generated from message roleplay.v1.DeleteMessageRequest
@@ -246,7 +291,7 @@ export type DeleteMessageRequest = Message<"roleplay.v1.DeleteMessageRequest"> &
  * Use `create(DeleteMessageRequestSchema)` to create a new message.
  */
 export const DeleteMessageRequestSchema: GenMessage<DeleteMessageRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 7);
+  messageDesc(file_roleplay_v1_message, 8);
 
 /**
  * @generated from message roleplay.v1.DeleteMessageResponse
@@ -259,7 +304,7 @@ export type DeleteMessageResponse = Message<"roleplay.v1.DeleteMessageResponse">
  * Use `create(DeleteMessageResponseSchema)` to create a new message.
  */
 export const DeleteMessageResponseSchema: GenMessage<DeleteMessageResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 8);
+  messageDesc(file_roleplay_v1_message, 9);
 
 /**
  * @generated from message roleplay.v1.RewindChatSessionRequest
@@ -283,7 +328,7 @@ export type RewindChatSessionRequest = Message<"roleplay.v1.RewindChatSessionReq
  * Use `create(RewindChatSessionRequestSchema)` to create a new message.
  */
 export const RewindChatSessionRequestSchema: GenMessage<RewindChatSessionRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 9);
+  messageDesc(file_roleplay_v1_message, 10);
 
 /**
  * @generated from message roleplay.v1.RewindChatSessionResponse
@@ -302,7 +347,7 @@ export type RewindChatSessionResponse = Message<"roleplay.v1.RewindChatSessionRe
  * Use `create(RewindChatSessionResponseSchema)` to create a new message.
  */
 export const RewindChatSessionResponseSchema: GenMessage<RewindChatSessionResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 10);
+  messageDesc(file_roleplay_v1_message, 11);
 
 /**
  * @generated from message roleplay.v1.ListAlternativesRequest
@@ -319,7 +364,7 @@ export type ListAlternativesRequest = Message<"roleplay.v1.ListAlternativesReque
  * Use `create(ListAlternativesRequestSchema)` to create a new message.
  */
 export const ListAlternativesRequestSchema: GenMessage<ListAlternativesRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 11);
+  messageDesc(file_roleplay_v1_message, 12);
 
 /**
  * @generated from message roleplay.v1.ListAlternativesResponse
@@ -346,7 +391,7 @@ export type ListAlternativesResponse = Message<"roleplay.v1.ListAlternativesResp
  * Use `create(ListAlternativesResponseSchema)` to create a new message.
  */
 export const ListAlternativesResponseSchema: GenMessage<ListAlternativesResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 12);
+  messageDesc(file_roleplay_v1_message, 13);
 
 /**
  * @generated from message roleplay.v1.AddUserMessageRequest
@@ -370,7 +415,7 @@ export type AddUserMessageRequest = Message<"roleplay.v1.AddUserMessageRequest">
  * Use `create(AddUserMessageRequestSchema)` to create a new message.
  */
 export const AddUserMessageRequestSchema: GenMessage<AddUserMessageRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 13);
+  messageDesc(file_roleplay_v1_message, 14);
 
 /**
  * @generated from message roleplay.v1.ResumePosition
@@ -394,7 +439,7 @@ export type ResumePosition = Message<"roleplay.v1.ResumePosition"> & {
  * Use `create(ResumePositionSchema)` to create a new message.
  */
 export const ResumePositionSchema: GenMessage<ResumePosition> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 14);
+  messageDesc(file_roleplay_v1_message, 15);
 
 /**
  * @generated from message roleplay.v1.SubscribeChatSessionRequest
@@ -419,7 +464,7 @@ export type SubscribeChatSessionRequest = Message<"roleplay.v1.SubscribeChatSess
  * Use `create(SubscribeChatSessionRequestSchema)` to create a new message.
  */
 export const SubscribeChatSessionRequestSchema: GenMessage<SubscribeChatSessionRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 15);
+  messageDesc(file_roleplay_v1_message, 16);
 
 /**
  * @generated from message roleplay.v1.CancelGenerationRequest
@@ -444,7 +489,7 @@ export type CancelGenerationRequest = Message<"roleplay.v1.CancelGenerationReque
  * Use `create(CancelGenerationRequestSchema)` to create a new message.
  */
 export const CancelGenerationRequestSchema: GenMessage<CancelGenerationRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 16);
+  messageDesc(file_roleplay_v1_message, 17);
 
 /**
  * @generated from message roleplay.v1.CancelGenerationResponse
@@ -475,7 +520,7 @@ export type CancelGenerationResponse = Message<"roleplay.v1.CancelGenerationResp
  * Use `create(CancelGenerationResponseSchema)` to create a new message.
  */
 export const CancelGenerationResponseSchema: GenMessage<CancelGenerationResponse> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 17);
+  messageDesc(file_roleplay_v1_message, 18);
 
 /**
  * @generated from message roleplay.v1.GetStreamStatusRequest
@@ -492,7 +537,7 @@ export type GetStreamStatusRequest = Message<"roleplay.v1.GetStreamStatusRequest
  * Use `create(GetStreamStatusRequestSchema)` to create a new message.
  */
 export const GetStreamStatusRequestSchema: GenMessage<GetStreamStatusRequest> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 18);
+  messageDesc(file_roleplay_v1_message, 19);
 
 /**
  * @generated from message roleplay.v1.StreamStatus
@@ -535,7 +580,7 @@ export type StreamStatus = Message<"roleplay.v1.StreamStatus"> & {
  * Use `create(StreamStatusSchema)` to create a new message.
  */
 export const StreamStatusSchema: GenMessage<StreamStatus> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 19);
+  messageDesc(file_roleplay_v1_message, 20);
 
 /**
  * @generated from message roleplay.v1.GenerationEvent
@@ -594,7 +639,7 @@ export type GenerationEvent = Message<"roleplay.v1.GenerationEvent"> & {
  * Use `create(GenerationEventSchema)` to create a new message.
  */
 export const GenerationEventSchema: GenMessage<GenerationEvent> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 20);
+  messageDesc(file_roleplay_v1_message, 21);
 
 /**
  * Sent to watchers (SubscribeChatSession) when messages changed other than by
@@ -627,7 +672,7 @@ export type ChatChanged = Message<"roleplay.v1.ChatChanged"> & {
  * Use `create(ChatChangedSchema)` to create a new message.
  */
 export const ChatChangedSchema: GenMessage<ChatChanged> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 21);
+  messageDesc(file_roleplay_v1_message, 22);
 
 /**
  * @generated from message roleplay.v1.Started
@@ -714,7 +759,7 @@ export type Started = Message<"roleplay.v1.Started"> & {
  * Use `create(StartedSchema)` to create a new message.
  */
 export const StartedSchema: GenMessage<Started> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 22);
+  messageDesc(file_roleplay_v1_message, 23);
 
 /**
  * @generated from message roleplay.v1.Delta
@@ -743,7 +788,7 @@ export type Delta = Message<"roleplay.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 23);
+  messageDesc(file_roleplay_v1_message, 24);
 
 /**
  * Sent when nothing else was sent for a while, so idle connections stay open.
@@ -758,7 +803,7 @@ export type Heartbeat = Message<"roleplay.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 24);
+  messageDesc(file_roleplay_v1_message, 25);
 
 /**
  * @generated from message roleplay.v1.Usage
@@ -792,7 +837,7 @@ export type Usage = Message<"roleplay.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 25);
+  messageDesc(file_roleplay_v1_message, 26);
 
 /**
  * @generated from message roleplay.v1.Completed
@@ -828,7 +873,7 @@ export type Completed = Message<"roleplay.v1.Completed"> & {
  * Use `create(CompletedSchema)` to create a new message.
  */
 export const CompletedSchema: GenMessage<Completed> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 26);
+  messageDesc(file_roleplay_v1_message, 27);
 
 /**
  * @generated from message roleplay.v1.Failed
@@ -864,7 +909,7 @@ export type Failed = Message<"roleplay.v1.Failed"> & {
  * Use `create(FailedSchema)` to create a new message.
  */
 export const FailedSchema: GenMessage<Failed> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 27);
+  messageDesc(file_roleplay_v1_message, 28);
 
 /**
  * @generated from message roleplay.v1.Cancelled
@@ -893,7 +938,7 @@ export type Cancelled = Message<"roleplay.v1.Cancelled"> & {
  * Use `create(CancelledSchema)` to create a new message.
  */
 export const CancelledSchema: GenMessage<Cancelled> = /*@__PURE__*/
-  messageDesc(file_roleplay_v1_message, 28);
+  messageDesc(file_roleplay_v1_message, 29);
 
 /**
  * Where a prompt message comes from.
