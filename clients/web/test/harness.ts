@@ -22,6 +22,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { CharacterService } from "../src/gen/roleplay/v1/character_pb.js";
 import { ChatSessionService } from "../src/gen/roleplay/v1/chat_session_pb.js";
+import { LorebookService } from "../src/gen/roleplay/v1/lorebook_pb.js";
 import { MessageService } from "../src/gen/roleplay/v1/message_pb.js";
 import { SettingsService } from "../src/gen/roleplay/v1/settings_pb.js";
 import { UserService } from "../src/gen/roleplay/v1/user_pb.js";
@@ -86,26 +87,66 @@ export interface Script {
   status?: number;
 }
 
+/** The fake provider's model catalog. */
+export const FAKE_CATALOG: Record<string, unknown>[] = [
+  {
+    id: "fake/small-model",
+    name: "Fake: Small Model",
+    context_length: 8192,
+    pricing: { prompt: "0.000001", completion: "0.000002" },
+    top_provider: { max_completion_tokens: 2048 },
+    supported_parameters: ["temperature", "top_p", "max_tokens"],
+  },
+  {
+    id: "fake/large-model",
+    name: "Fake: Large Model",
+    context_length: 200000,
+    pricing: { prompt: "0.000003", completion: "0.000015" },
+    supported_parameters: ["temperature", "top_p", "top_k", "min_p", "seed", "stop"],
+  },
+];
+
 /**
  * An OpenAI-compatible `POST /chat/completions` that streams `script.chunks`
  * as SSE, waiting `delayMs` after each, then a finish chunk, a usage chunk
- * (with an OpenRouter-style cost) and [DONE].
+ * (with an OpenRouter-style cost) and [DONE]; it keeps each request body.
+ * `GET /models` answers `models` (the catalog), or 404 when that is null.
  */
 export class FakeUpstream {
   script: Script = { chunks: ["Hello", " there", "!"], delayMs: 0 };
   requests = 0;
+  /** The JSON bodies of the chat requests, oldest first. */
+  readonly bodies: Record<string, unknown>[] = [];
+  /** `GET /models` answers this catalog (OpenRouter's shape); null answers 404. */
+  models: Record<string, unknown>[] | null = FAKE_CATALOG;
   #server: HttpServer;
   port = 0;
 
   private constructor() {
     this.#server = createHttpServer((req, res) => {
-      req.resume();
+      const body: Buffer[] = [];
+      req.on("data", (b: Buffer) => body.push(b));
       req.on("end", () => {
-        if (req.method !== "POST" || req.url?.replace(/\/+$/, "") !== "/chat/completions") {
+        const path = req.url?.replace(/\/+$/, "");
+        if (req.method === "GET" && path === "/models") {
+          if (!this.models) {
+            res.writeHead(404).end();
+            return;
+          }
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ data: this.models }));
+          return;
+        }
+        if (req.method !== "POST" || path !== "/chat/completions") {
           res.writeHead(404).end();
           return;
         }
         this.requests += 1;
+        try {
+          this.bodies.push(JSON.parse(Buffer.concat(body).toString("utf8")) as Record<string, unknown>);
+        } catch {
+          this.bodies.push({});
+        }
         const script = { ...this.script, chunks: [...this.script.chunks] };
         if (script.status) {
           res.writeHead(script.status, { "content-type": "application/json" });
@@ -277,6 +318,7 @@ export function clientsFor(baseUrl: string, token?: string) {
   return {
     characters: createClient(CharacterService, transport),
     chats: createClient(ChatSessionService, transport),
+    lorebooks: createClient(LorebookService, transport),
     messages: createClient(MessageService, transport),
     settings: createClient(SettingsService, transport),
     users: createClient(UserService, transport),
