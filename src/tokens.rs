@@ -185,4 +185,23 @@ mod tests {
         let missing = TokenCounter::new(&["meta-llama/=/nonexistent/tokenizer.json".into()]);
         assert!(matches!(missing, Err(TokenizerError::File { .. })));
     }
+
+    #[test]
+    fn a_mapped_tokenizer_file_counts_for_its_models() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokenizer.json");
+        let tokenizer = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+            "model": {"type": "WordLevel", "vocab": {"hello": 0, "world": 1, "[UNK]": 2}, "unk_token": "[UNK]"}
+        });
+        std::fs::write(&path, tokenizer.to_string()).expect("write");
+        let counter = TokenCounter::new(&[format!("meta-llama/={}", path.display())]).expect("counter");
+        let llama = counter.for_model("meta-llama/llama-3-8b");
+        assert_eq!(llama.tokenizer_name(), "tokenizer.json");
+        assert_eq!(llama.count("hello world and more"), 4, "one token per word in this vocabulary");
+        assert_eq!(counter.for_model("openai/gpt-4o").tokenizer_name(), "o200k_base", "other models keep tiktoken");
+        // The same text counted by another tokenizer is cached apart.
+        assert_ne!(counter.for_model("openai/gpt-4o").count("hello world and more"), 0);
+    }
 }
