@@ -31,6 +31,8 @@ import { allPages, api, Code, ConnectError, describeError, UNARY } from "./api.j
 import { avatar } from "./avatars.js";
 import { clear, h } from "./dom.js";
 import { setMarkdown } from "./markdown.js";
+import { chatSettingsPanel } from "./chat-settings.js";
+import { renderPreview } from "./preview.js";
 import { answerTool, confirmBar, editInput, editor, endNote, messageTools, replyTools } from "./message-ui.js";
 import { backoffDelay, parseSavedReply, ReplyText, utf8Length, type SavedReply } from "./reply.js";
 
@@ -134,6 +136,12 @@ export class ChatView {
   });
   #send = h("button", { type: "submit", class: "primary", id: "send" }, "Send");
   #stop = h("button", { type: "button", id: "stop", "aria-label": "Stop the reply", disabled: true }, "Stop");
+  /** The settings panel or the prompt preview, above the messages. */
+  #side = h("div", { class: "chat-side", id: "chat-side", hidden: true });
+  #sideKind: "settings" | "preview" | undefined;
+  #sideSeq = 0;
+  #settingsButton = h("button", { type: "button", id: "chat-settings-toggle", "aria-expanded": "false", "aria-controls": "chat-side" }, "Chat settings");
+  #previewButton = h("button", { type: "button", id: "preview-prompt", "aria-controls": "chat-side", title: "What the message in the box would send" }, "Preview prompt");
 
   constructor(chatId: string) {
     this.#chatId = chatId;
@@ -160,10 +168,21 @@ export class ChatView {
       }
     });
     this.#stop.addEventListener("click", () => void this.stop());
+    this.#settingsButton.addEventListener("click", () => void this.#toggleSettings());
+    this.#previewButton.addEventListener("click", () => void this.#showPreview());
+    this.#side.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && !this.#live) {
+        e.preventDefault();
+        const back = this.#sideKind === "preview" ? this.#previewButton : this.#settingsButton;
+        this.#closeSide();
+        back.focus();
+      }
+    });
     this.el = h(
       "section",
       { class: "chat", "aria-labelledby": "chat-title" },
-      h("header", { class: "chat-head" }, this.#title, this.#connStatus),
+      h("header", { class: "chat-head" }, this.#title, this.#connStatus, h("div", { class: "actions chat-tools" }, this.#previewButton, this.#settingsButton)),
+      this.#side,
       this.#list,
       this.#error,
       form,
@@ -593,6 +612,64 @@ export class ChatView {
           : state === "stopped"
             ? "Not connected"
             : "";
+  }
+
+  // --- Settings and the prompt preview ---------------------------------------------
+
+  #closeSide(): void {
+    this.#sideSeq += 1;
+    this.#sideKind = undefined;
+    this.#side.hidden = true;
+    clear(this.#side);
+    this.#settingsButton.setAttribute("aria-expanded", "false");
+  }
+
+  /** Shows `build()`'s panel (or its error) in the side area, with a Close button. */
+  async #openSide(kind: "settings" | "preview", build: () => Promise<HTMLElement>): Promise<void> {
+    const seq = ++this.#sideSeq;
+    this.#sideKind = kind;
+    this.#settingsButton.setAttribute("aria-expanded", String(kind === "settings"));
+    clear(this.#side);
+    this.#side.hidden = false;
+    this.#side.append(h("p", { class: "loading", role: "status" }, "Loading…"));
+    let panel: HTMLElement;
+    try {
+      panel = await build();
+    } catch (err) {
+      panel = h("p", { class: "error", role: "alert" }, `${kind === "preview" ? "No preview" : "Could not load the settings"}: ${describeError(err)}`);
+    }
+    if (seq !== this.#sideSeq || this.#disposed) return;
+    const close = h("button", { type: "button", class: "side-close", "aria-label": kind === "preview" ? "Close the preview" : "Close chat settings" }, "Close");
+    close.addEventListener("click", () => {
+      const back = this.#sideKind === "preview" ? this.#previewButton : this.#settingsButton;
+      this.#closeSide();
+      back.focus();
+    });
+    clear(this.#side);
+    this.#side.append(close, panel);
+    this.#side.querySelector<HTMLElement>("h3")?.setAttribute("tabindex", "-1");
+    if (kind === "settings") this.#side.querySelector<HTMLInputElement>("input")?.focus();
+  }
+
+  async #toggleSettings(): Promise<void> {
+    if (this.#sideKind === "settings") {
+      this.#closeSide();
+      return;
+    }
+    await this.#openSide("settings", async () => {
+      const chat = await api.chats.getChatSession({ id: this.#chatId }, UNARY);
+      this.#chat = chat;
+      return chatSettingsPanel(chat, this.#charName, (saved) => {
+        this.#chat = saved;
+        this.#title.textContent = saved.title || `Chat with ${this.#charName}`;
+      });
+    });
+  }
+
+  /** PreviewPrompt for the text in the composer. */
+  async #showPreview(): Promise<void> {
+    const content = this.#input.value;
+    await this.#openSide("preview", async () => renderPreview(await api.messages.previewPrompt({ chatSessionId: this.#chatId, content }, UNARY)));
   }
 
   // --- Sending and stopping -----------------------------------------------------

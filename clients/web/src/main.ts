@@ -6,6 +6,7 @@ import { forgetAvatar } from "./avatars.js";
 import { charactersView } from "./characters.js";
 import { ChatView } from "./chat.js";
 import { clear, field, h } from "./dom.js";
+import { lorebooksView } from "./lorebooks.js";
 import { chatsView, profilesView, settingsView, usageView } from "./views.js";
 
 const app = document.getElementById("app") as HTMLElement;
@@ -52,6 +53,7 @@ const NAV: [string, string][] = [
   ["#/chats", "Chats"],
   ["#/characters", "Characters"],
   ["#/profiles", "Profiles"],
+  ["#/lorebooks", "Lorebooks"],
   ["#/settings", "Settings"],
   ["#/usage", "Usage"],
 ];
@@ -90,7 +92,8 @@ async function route(): Promise<void> {
   current = undefined;
   forgetAvatar();
   for (const a of nav.querySelectorAll("a")) {
-    const active = hash === a.getAttribute("href") || (hash.startsWith("#/chat/") && a.getAttribute("href") === "#/chats");
+    const active =
+      hash === a.getAttribute("href") || ((hash.startsWith("#/chat/") || hash.startsWith("#/chats?")) && a.getAttribute("href") === "#/chats");
     if (active) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -111,12 +114,13 @@ async function route(): Promise<void> {
     }
     if (hash === "#/characters") view = await charactersView();
     else if (hash === "#/profiles") view = await profilesView();
+    else if (hash === "#/lorebooks") view = await lorebooksView();
     else if (hash === "#/settings") view = await settingsView(Boolean(user.admin));
     else if (hash === "#/usage") view = await usageView();
     else view = await chatsView();
     if (seq !== routeSeq) return;
     clear(main);
-    main.dataset.view = hash.slice(2) || "chats";
+    main.dataset.view = hash.slice(2).split("?")[0] || "chats";
     main.appendChild(view);
   } catch (err) {
     if (seq !== routeSeq) return;

@@ -6,6 +6,8 @@ import type { UserProfile } from "./gen/roleplay/v1/user_profile_pb.js";
 import { allPages, api, describeError, UNARY } from "./api.js";
 import { listCharacters } from "./characters.js";
 import { clear, errorBox, field, h, input, note, showError, svg, textarea } from "./dom.js";
+import { loadCatalog, modelPicker } from "./models.js";
+import { samplersForm } from "./samplers.js";
 
 async function listProfiles(): Promise<UserProfile[]> {
   return allPages(async (pageToken) => {
@@ -14,9 +16,10 @@ async function listProfiles(): Promise<UserProfile[]> {
   });
 }
 
-async function listChats(): Promise<ChatSession[]> {
+/** The caller's chats by last activity, newest first; only `characterId`'s when given. */
+export async function listChats(characterId = ""): Promise<ChatSession[]> {
   return allPages(async (pageToken) => {
-    const r = await api.chats.listChatSessions({ pageSize: 500, pageToken }, UNARY);
+    const r = await api.chats.listChatSessions({ pageSize: 500, pageToken, characterId }, UNARY);
     return { items: r.chatSessions, next: r.nextPageToken };
   });
 }
@@ -27,9 +30,17 @@ function optional(value: string): string | undefined {
 
 // --- Chats ---------------------------------------------------------------------
 
+function when(chat: ChatSession): string {
+  const t = chat.updatedAt ?? chat.createdAt;
+  if (!t) return "";
+  const d = new Date(Number(t.seconds) * 1000);
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
 export async function chatsView(): Promise<HTMLElement> {
   const error = errorBox();
-  const [chats, characters, profiles] = await Promise.all([listChats(), listCharacters(), listProfiles()]);
+  const filterId = new URLSearchParams(location.hash.split("?")[1] ?? "").get("character") ?? "";
+  const [chats, characters, profiles] = await Promise.all([listChats(filterId), listCharacters(), listProfiles()]);
   const charName = new Map(characters.map((c) => [c.id, c.name]));
   const profileName = new Map(profiles.map((p) => [p.id, p.name]));
 
@@ -70,7 +81,7 @@ export async function chatsView(): Promise<HTMLElement> {
           "li",
           { class: "card", "data-chat-id": chat.id },
           h("a", { href: `#/chat/${chat.id}`, class: "card-title" }, title),
-          h("span", { class: "meta" }, `${charName.get(chat.characterId) ?? "?"} · ${profileName.get(chat.userProfileId) ?? "?"}`),
+          h("span", { class: "meta" }, `${charName.get(chat.characterId) ?? "?"} · ${profileName.get(chat.userProfileId) ?? "?"} · `, h("time", { class: "activity", title: "Last activity" }, when(chat))),
           actions,
         ),
       );
@@ -78,7 +89,18 @@ export async function chatsView(): Promise<HTMLElement> {
   };
   renderList();
 
-  const charSelect = h("select", { id: "new-chat-character", required: true }, characters.map((c) => h("option", { value: c.id }, c.name)));
+  // The server filters; the choice lives in the hash so Back and a reload keep it.
+  const filter = h(
+    "select",
+    { id: "chat-filter" },
+    h("option", { value: "" }, "All characters"),
+    characters.map((c) => h("option", { value: c.id, selected: c.id === filterId }, c.name)),
+  );
+  filter.addEventListener("change", () => {
+    location.hash = filter.value ? `#/chats?character=${encodeURIComponent(filter.value)}` : "#/chats";
+  });
+
+  const charSelect = h("select", { id: "new-chat-character", required: true }, characters.map((c) => h("option", { value: c.id, selected: c.id === filterId }, c.name)));
   const profileSelect = h("select", { id: "new-chat-profile", required: true }, profiles.map((p) => h("option", { value: p.id }, p.name)));
   const title = input({ id: "new-chat-title", maxlength: 200 });
   const form = h(
@@ -105,7 +127,15 @@ export async function chatsView(): Promise<HTMLElement> {
     }
   });
 
-  return h("section", { class: "page", "aria-labelledby": "chats-h" }, h("h2", { id: "chats-h" }, "Chats"), error, list, form);
+  return h(
+    "section",
+    { class: "page", "aria-labelledby": "chats-h" },
+    h("h2", { id: "chats-h" }, "Chats"),
+    h("div", { class: "toolbar" }, field("Show chats with", filter, "Newest activity first.")),
+    error,
+    list,
+    form,
+  );
 }
 
 // --- Profiles ---------------------------------------------------------------------
@@ -220,7 +250,7 @@ function keyForm(
 }
 
 export async function settingsView(isAdmin: boolean): Promise<HTMLElement> {
-  let settings = await api.settings.getSettings({}, UNARY);
+  let [settings, catalog] = await Promise.all([api.settings.getSettings({}, UNARY), loadCatalog()]);
   const onSettings = (s: Settings) => {
     settings = s;
   };
@@ -246,7 +276,7 @@ export async function settingsView(isAdmin: boolean): Promise<HTMLElement> {
   const pre = textarea(settings.preSystemPrompt, 3);
   const sys = textarea(settings.systemPrompt, 4);
   const post = textarea(settings.postSystemPrompt, 3);
-  const model = input({ value: settings.defaultModel, maxlength: 200 });
+  const model = modelPicker("default-model", "Default model", settings.defaultModel, catalog, "the server's built-in default");
   const baseUrl = input({ value: settings.providerBaseUrl, type: "url" });
   const globals = h(
     "form",
@@ -256,7 +286,7 @@ export async function settingsView(isAdmin: boolean): Promise<HTMLElement> {
     field("Pre-system prompt", pre),
     field("System prompt", sys),
     field("Post-history prompt", post),
-    field("Default model", model),
+    model.el,
     field("Provider base URL", baseUrl, "Moving it to another host clears the stored provider key."),
     h("button", { type: "submit", class: "primary" }, "Save settings"),
     error,
@@ -272,7 +302,7 @@ export async function settingsView(isAdmin: boolean): Promise<HTMLElement> {
           preSystemPrompt: changed(pre.value, settings.preSystemPrompt),
           systemPrompt: changed(sys.value, settings.systemPrompt),
           postSystemPrompt: changed(post.value, settings.postSystemPrompt),
-          defaultModel: changed(model.value, settings.defaultModel),
+          defaultModel: changed(model.input.value.trim(), settings.defaultModel),
           providerBaseUrl: changed(baseUrl.value, settings.providerBaseUrl),
         },
         UNARY,
@@ -284,7 +314,69 @@ export async function settingsView(isAdmin: boolean): Promise<HTMLElement> {
       showError(error, describeError(err));
     }
   });
-  return h("section", { class: "page", "aria-labelledby": "settings-h" }, h("h2", { id: "settings-h" }, "Settings"), provider, own, globals);
+  return h(
+    "section",
+    { class: "page", "aria-labelledby": "settings-h" },
+    h("h2", { id: "settings-h" }, "Settings"),
+    provider,
+    own,
+    globals,
+    defaultsForm(isAdmin, () => settings, onSettings),
+  );
+}
+
+/** Default samplers and token counts for every chat (UpdateSettings). */
+function defaultsForm(isAdmin: boolean, get: () => Settings, onSettings: (s: Settings) => void): HTMLElement {
+  const error = errorBox();
+  error.id = "defaults-error";
+  const ok = h("p", { class: "ok", role: "status" });
+  const start = get();
+  const samplers = samplersForm(start.defaultSamplers, "default", "Default samplers");
+  const contextTokens = input({ id: "default-context-tokens", type: "number", step: 1, inputmode: "numeric", value: start.defaultContextTokens || "" });
+  const replyTokens = input({ id: "default-reply-tokens", type: "number", step: 1, inputmode: "numeric", value: start.defaultReplyTokens || "" });
+  const form = h(
+    "form",
+    { class: "panel", "aria-labelledby": "defaults-h", "aria-describedby": "defaults-error" },
+    h("h3", { id: "defaults-h" }, "Defaults for every chat"),
+    isAdmin ? null : h("p", { class: "hint" }, "Only admins can change these."),
+    samplers.el,
+    h(
+      "div",
+      { class: "grid" },
+      field("Default context length (tokens)", contextTokens, "When neither the model list nor the chat says; 256 to 10,000,000."),
+      field("Default reply tokens", replyTokens, "Kept free for the reply when no max tokens is set; 1 to 1,000,000."),
+    ),
+    h("button", { type: "submit", class: "primary" }, "Save defaults"),
+    error,
+    ok,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const problem = samplers.problem();
+    if (problem) {
+      showError(error, problem);
+      return;
+    }
+    const was = get();
+    const num = (v: string, old: number) => (v.trim() === "" || Number(v) === old ? undefined : Number(v));
+    try {
+      const saved = await api.settings.updateSettings(
+        {
+          defaultSamplers: samplers.changed(was.defaultSamplers).length ? samplers.read() : undefined,
+          defaultContextTokens: num(contextTokens.value, was.defaultContextTokens),
+          defaultReplyTokens: num(replyTokens.value, was.defaultReplyTokens),
+        },
+        UNARY,
+      );
+      onSettings(saved);
+      error.hidden = true;
+      note(ok, "Saved.");
+    } catch (err) {
+      ok.hidden = true;
+      showError(error, describeError(err));
+    }
+  });
+  return form;
 }
 
 // --- Usage --------------------------------------------------------------------------
