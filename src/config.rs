@@ -86,6 +86,11 @@ pub struct Config {
     #[arg(long, env = "ROLEPLAY_LISTEN", default_value = "127.0.0.1:50051", global = true)]
     pub listen: SocketAddr,
 
+    /// The admin listener for GET /metrics (Prometheus), /healthz and
+    /// /readyz; empty turns it off.
+    #[arg(long, env = "ROLEPLAY_METRICS_LISTEN", default_value = "127.0.0.1:9464", global = true)]
+    pub metrics_listen: String,
+
     /// A SQLite file path (optionally sqlite://...) or a postgres:// URL.
     #[arg(long, env = "DATABASE_URL", default_value = "data/roleplay.db", hide_env_values = true, global = true)]
     pub database_url: String,

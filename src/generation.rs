@@ -17,6 +17,7 @@ use crate::{
     follower::{Follower, Start},
     limits::RunningPermit,
     next_prompt::{self, NextPrompt, next_prompt},
+    observe,
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
     registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry},
     settings::{self, Fallback, names},
@@ -186,7 +187,12 @@ async fn connect_first_available(
     for (index, Route { provider: name, request }) in routes.into_iter().enumerate() {
         let model = request.model.clone();
         match provider.stream_chat(request).await {
-            Ok(events) => return Ok((events, Answered { provider: name, model })),
+            Ok(events) => {
+                if index > 0 {
+                    observe::fallback_taken(&name);
+                }
+                return Ok((events, Answered { provider: name, model }));
+            }
             Err(err @ ProviderError::Unavailable { .. }) if index < last => {
                 tracing::warn!(provider = %name, error = %err, "provider unavailable; trying the next one");
                 failure = err;
@@ -253,10 +259,12 @@ impl Job {
     /// `requested_at`: when the provider request (`connecting`) went out.
     async fn run(self, connecting: Connecting, requested_at: Instant) {
         let started = requested_at;
+        observe::reply_started(&self.generation.info.model);
         let (ending, answered, first_text_at) = self.stream(connecting, requested_at).await;
         let text = self.generation.text();
         let duration = started.elapsed();
         let timing = Timing { duration, first_token: first_text_at.map(|at| at - started) };
+        self.observe_end(&ending, answered.as_ref(), timing);
         let outcome = match self.store_outcome(&text, &ending, answered.as_ref(), timing).await {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {
@@ -315,7 +323,10 @@ impl Job {
             biased;
             () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
             () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
-            () = &mut deadline => return first_token_timeout(self.limits.first_token),
+            () = &mut deadline => {
+                observe::provider_timeout("first_token");
+                return first_token_timeout(self.limits.first_token);
+            }
             connected = connecting => match connected {
                 Ok(Ok((events, by))) => {
                     *answered = Some(by);
@@ -330,6 +341,7 @@ impl Job {
         };
 
         let mut has_text = false;
+        let mut last_text_at = Instant::now();
         let mut finish_reason = None;
         let mut usage = None;
         loop {
@@ -338,6 +350,7 @@ impl Job {
                 () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
                 () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
                 () = &mut deadline => {
+                    observe::provider_timeout(if has_text { "chunk" } else { "first_token" });
                     return if has_text {
                         ProviderError::Timeout(format!("no data for {}", humantime::format_duration(self.limits.chunk))).into()
                     } else {
@@ -352,9 +365,13 @@ impl Job {
                 }
                 Some(Err(err)) => return err.into(),
                 Some(Ok(StreamEvent::Text(text))) => {
+                    let now = Instant::now();
                     if !has_text {
-                        *first_text_at = Some(Instant::now());
+                        *first_text_at = Some(now);
+                    } else {
+                        observe::chunk_gap(now - last_text_at);
                     }
+                    last_text_at = now;
                     has_text = true;
                     generation.push_text(&text);
                 }
@@ -417,6 +434,28 @@ impl Job {
 }
 
 impl Job {
+    /// The reply's end, for the metrics.
+    fn observe_end(&self, ending: &Ending, answered: Option<&Answered>, timing: Timing) {
+        let (outcome, detail, usage) = match ending {
+            Ending::Completed { finish_reason, usage } => {
+                ("completed", finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
+            }
+            Ending::Failed { code, .. } => ("failed", code.as_str().to_owned(), None),
+            Ending::Cancelled(reason) => ("cancelled", reason.as_str().to_owned(), None),
+        };
+        observe::reply_ended(&observe::ReplyEnd {
+            model: answered.map_or(self.generation.info.model.as_str(), |a| a.model.as_str()),
+            provider: answered.map_or("none", |a| a.provider.as_str()),
+            outcome,
+            detail: &detail,
+            first_token: timing.first_token,
+            duration: timing.duration,
+            prompt_tokens: usage.map_or(0, |u| u64::from(u.prompt_tokens)),
+            completion_tokens: usage.map_or(0, |u| u64::from(u.completion_tokens)),
+            cost: usage.and_then(|u| u.cost),
+        });
+    }
+
     fn usage_record(&self, ending: &Ending, answered: Option<&Answered>, timing: Timing) -> UsageRecord {
         let info = &self.generation.info;
         let (outcome, detail, usage) = match ending {

@@ -54,6 +54,7 @@
 //! - [`store`]: diesel-async persistence on SQLite or PostgreSQL.
 //! - [`state`]: the shared handles, the settings caches behind them, and the
 //!   shutdown lifecycle.
+//! - [`observe`]: Prometheus metrics, health and readiness.
 //! - [`server`]: wiring services, health and reflection onto a listener.
 //! - [`config`]: command line and environment.
 //! - [`cli`]: the `users` and `keys` commands.
@@ -84,6 +85,7 @@ pub mod lorebook;
 pub mod lorebooks;
 pub mod macros;
 pub mod next_prompt;
+pub mod observe;
 pub mod prompt;
 pub mod provider;
 pub mod registry;

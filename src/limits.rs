@@ -82,11 +82,13 @@ impl Limits {
     /// Counts a message against the user's allowance.
     pub fn check_user(&self, user_id: &str) -> Result<()> {
         self.check(self.per_user.as_ref(), user_id, "you have sent too many messages this minute")
+            .inspect_err(|_| crate::observe::limit_refused("user_rate"))
     }
 
     /// Counts a message against the chat's allowance.
     pub fn check_chat(&self, chat_id: &str) -> Result<()> {
         self.check(self.per_chat.as_ref(), chat_id, "too many messages were sent in this chat this minute")
+            .inspect_err(|_| crate::observe::limit_refused("chat_rate"))
     }
 
     fn check(&self, limiter: Option<&DefaultKeyedRateLimiter<String>>, key: &str, what: &str) -> Result<()> {
@@ -106,6 +108,7 @@ impl Limits {
         let max = self.generations_per_user;
         let mut running = self.running.entry(user_id.to_owned()).or_insert(0);
         if max > 0 && *running >= max {
+            crate::observe::limit_refused("concurrent");
             return Err(Error::RateLimited {
                 message: format!(
                     "you already have {max} replies being generated; wait for one to finish or cancel one"

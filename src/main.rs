@@ -8,6 +8,7 @@ use clap::Parser;
 use roleplay_server::{
     cli,
     config::{Cli, Command, Config, LogFormat},
+    observe,
     provider::{RetryPolicy, openai::OpenAiCompatible},
     server,
     state::AppState,
@@ -73,8 +74,24 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let state = AppState::new(store, keys, Arc::new(provider), options);
     let listener = TcpListener::bind(config.listen).await?;
+    let admin_stop = tokio_util::sync::CancellationToken::new();
+    if !config.metrics_listen.trim().is_empty() {
+        let addr: std::net::SocketAddr =
+            config.metrics_listen.trim().parse().map_err(|err| {
+                format!("ROLEPLAY_METRICS_LISTEN {:?} is not an address: {err}", config.metrics_listen)
+            })?;
+        let stop = admin_stop.clone();
+        // Metrics are an aid, not the service: a taken port is reported and
+        // the server runs without them.
+        match observe::serve_admin(addr, state.clone(), async move { stop.cancelled().await }).await {
+            Ok(bound) => tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz"),
+            Err(err) => tracing::error!(address = %addr, error = %err, "the admin listener (metrics) is off"),
+        }
+    }
     tracing::info!(address = %listener.local_addr()?, database = %database_kind(&config.database_url), "serving roleplay.v1");
-    server::run(listener, state, shutdown_signal()).await?;
+    let served = server::run(listener, state, shutdown_signal()).await;
+    admin_stop.cancel();
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

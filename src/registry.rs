@@ -468,6 +468,16 @@ impl Registry {
         (self.inner.chats.len(), self.inner.streams.len())
     }
 
+    /// Bytes of reply text held in memory (live and resumable replies).
+    pub fn held_bytes(&self) -> usize {
+        self.inner.streams.iter().map(|g| g.text_len()).sum()
+    }
+
+    /// Clients following any chat now.
+    pub fn watcher_total(&self) -> usize {
+        self.inner.chats.iter().map(|e| e.watcher_count()).sum()
+    }
+
     fn remove_if_idle(&self, chat_id: &str) {
         self.inner.chats.remove_if(chat_id, |_, entry| entry.is_idle());
     }

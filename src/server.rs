@@ -27,7 +27,7 @@ use crate::{
         },
         sse, web_ui,
     },
-    checkpoint,
+    checkpoint, observe,
     state::AppState,
 };
 
@@ -111,6 +111,34 @@ pub async fn run(
             }
         }
     });
+    // Health follows the database: NOT_SERVING while it cannot be reached
+    // (and from the start of draining, set below).
+    let (health_state, reporter, stop_health) = (state.clone(), health_reporter.clone(), stop_checkpoints.clone());
+    let health = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+        let mut serving = true;
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = stop_health.cancelled() => return,
+            }
+            let ready = observe::ready(&health_state).await;
+            if ready.is_ok() != serving && health_state.lifecycle.is_accepting() {
+                serving = ready.is_ok();
+                if let Err(why) = &ready {
+                    tracing::warn!(%why, "not ready; health answers NOT_SERVING");
+                }
+                let status = if serving {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                for name in SERVICE_NAMES {
+                    reporter.set_service_status(name, status).await;
+                }
+            }
+        }
+    });
     let drain_state = state.clone();
     let drained = async move {
         shutdown.await;
@@ -161,13 +189,16 @@ pub async fn run(
         .routes()
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::grpc))
+        .layer(axum::middleware::from_fn(count_grpc))
         .layer(guard_layer.clone())
         .layer(GrpcWebLayer::new())
         .merge(sse::router(state.clone()).layer(guard_layer.clone()))
         // Everything on these routes is chat data or settings: never cached.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .merge(avatars::router(state.clone()).layer(guard_layer.clone()))
-        .merge(web_ui::router().layer(guard_layer));
+        .merge(web_ui::router().layer(guard_layer))
+        // Orchestrators probe these without a token, under any host name.
+        .merge(observe::health_routes(state.clone()));
 
     // The builder's tcp_nodelay applies only to listeners tonic binds itself.
     // Without it, Started and the first Delta are two small writes, and
@@ -187,6 +218,24 @@ pub async fn run(
         .await?;
     // Every generation has stored its outcome by now.
     stop_checkpoints.cancel();
-    let _ = tokio::join!(checkpointer, sweeper);
+    let _ = tokio::join!(checkpointer, sweeper, health);
     Ok(())
+}
+
+/// Server-streaming methods: counted when their stream opens; their unary
+/// latency would be the whole conversation, so it is not recorded.
+const STREAMING_METHODS: [&str; 5] =
+    ["AddUserMessageStreaming", "SubscribeChatSession", "RegenerateReply", "ContinueReply", "Watch"];
+
+/// Counts each gRPC call by service, method and status code, and times the
+/// unary ones. A status sent in the response headers (every refusal) is the
+/// code; a call whose status comes later in trailers counts as OK.
+async fn count_grpc(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let code = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned();
+    let streaming = path.rsplit('/').next().is_some_and(|method| STREAMING_METHODS.contains(&method));
+    observe::grpc_request(&path, &code, started.elapsed(), streaming);
+    response
 }

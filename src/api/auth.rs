@@ -83,7 +83,11 @@ fn redacted_query(query: Option<&str>) -> String {
 /// the current span).
 async fn identify(state: &AppState, request: &mut Request) -> Result<(), Error> {
     let authorization = authorization(request)?;
-    let caller = state.auth.authenticate(authorization.as_deref()).await?;
+    let caller = state.auth.authenticate(authorization.as_deref()).await.inspect_err(|err| {
+        if matches!(err, Error::Unauthenticated { .. }) {
+            crate::observe::auth_failed();
+        }
+    })?;
     tracing::Span::current().record("user", caller.user_id.as_str());
     request.extensions_mut().insert(caller);
     Ok(())

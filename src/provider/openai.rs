@@ -95,6 +95,9 @@ impl OpenAiCompatible {
                 .body(body.clone())
                 .send()
                 .await;
+            if let Ok(response) = &sent {
+                crate::observe::provider_response(response.status().as_u16());
+            }
             let (detail, retry_after) = match sent {
                 Ok(response) if response.status().is_success() => {
                     return Ok(Box::pin(chat_events(response.bytes_stream().eventsource())));
@@ -118,6 +121,7 @@ impl OpenAiCompatible {
             };
             let delay = retry_after.filter(|d| *d <= MAX_RETRY_AFTER).map_or(delay, |d| d.max(delay));
             tracing::warn!(tries, delay_ms = delay.as_millis() as u64, %detail, "provider request failed; retrying");
+            crate::observe::provider_retry();
             tokio::time::sleep(delay).await;
         }
     }

@@ -160,8 +160,9 @@ pub(crate) use with_conn;
 /// thread, awaited on the pool. The body must own what it uses (the writer
 /// runs it on another thread), and ends with `Ok(value)`.
 macro_rules! hot_write {
-    ($store:expr, $conn:ident => $body:block) => {
-        match &$store.sqlite_writer {
+    ($store:expr, $conn:ident => $body:block) => {{
+        let started = std::time::Instant::now();
+        let written = match &$store.sqlite_writer {
             Some(writer) => {
                 writer
                     .write(move |$conn| {
@@ -197,10 +198,22 @@ macro_rules! hot_write {
                 })
                 .await
             }),
-        }
-    };
+        };
+        $crate::observe::store_write(started.elapsed());
+        written
+    }};
 }
 pub(crate) use hot_write;
+
+impl Store {
+    /// A round trip to the database, for readiness.
+    pub async fn ping(&self) -> StoreResult<()> {
+        with_conn!(self, conn => {
+            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn).await?;
+        });
+        Ok(())
+    }
+}
 
 /// Which backend a database URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,6 +70,7 @@ impl SqliteWriter {
 fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        crate::observe::group_commit(batch.len());
         let mut completions = Vec::with_capacity(batch.len());
         let committed = conn.immediate_transaction(|conn| {
             completions.extend(batch.drain(..).map(|job| job(conn)));

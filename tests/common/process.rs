@@ -19,6 +19,8 @@ fn base_env(db: &TestDb, dir: &Path) -> Vec<(String, String)> {
         ("ROLEPLAY_MASTER_KEY_FILE".into(), dir.join("master.key").display().to_string()),
         ("ROLEPLAY_MASTER_KEY_DIR".into(), dir.join("keys").display().to_string()),
         ("RUST_LOG".into(), "warn".into()),
+        // Tests run many servers at once: no shared admin port.
+        ("ROLEPLAY_METRICS_LISTEN".into(), String::new()),
     ]
 }
 

@@ -1,0 +1,122 @@
+//! Metrics and health through the real binary (one process, so its counts are
+//! its own): a scripted conversation (a completed, a failed and a cancelled
+//! reply, and a resume) is scraped from `/metrics` and checked exactly;
+//! `/healthz` and `/readyz` answer, and readiness turns off while draining.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Db, FakeUpstream, Reply, TestDb, collect, process, until_terminal};
+use roleplay_server::api::pb::{self, generation_event::Event, message_service_client::MessageServiceClient};
+
+/// The sum of a metric's samples whose labels include all of `labels`.
+fn value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, sample) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (metric == name).then_some((label_text, sample))
+        })
+        .filter(|(label_text, _)| labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|(_, sample)| sample.parse::<f64>().ok())
+        .sum()
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.expect("get");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_conversation_is_counted_exactly() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = FakeUpstream::start().await;
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{admin}");
+    let mut server = process::spawn_with(&db, dir.path(), &upstream, &[("ROLEPLAY_METRICS_LISTEN", &listen)]).await;
+    let chat = process::open_chat(&server.channel).await;
+    let mut messages = MessageServiceClient::new(server.channel.clone());
+    let send = |content: &str| pb::AddUserMessageRequest { chat_session_id: chat.id.clone(), content: content.into() };
+
+    // Completed.
+    upstream.push(Reply::chunks(["The secret ", "words."]));
+    let done =
+        collect(&mut messages.add_user_message_streaming(send("private text one")).await.expect("send").into_inner())
+            .await;
+    let Some(Event::Started(started)) = done.first() else { panic!("started") };
+    // Failed before any text.
+    upstream.push(Reply::status(400, "bad request"));
+    collect(&mut messages.add_user_message_streaming(send("private text two")).await.expect("send").into_inner()).await;
+    // Cancelled after its first text.
+    upstream.push(Reply::slow(["slow ", "reply ", "that ", "goes ", "on"], Duration::from_millis(300)));
+    let mut slow = messages.add_user_message_streaming(send("private text three")).await.expect("send").into_inner();
+    loop {
+        let event = slow.message().await.expect("event").expect("open").event.expect("set");
+        if matches!(event, Event::Delta(_)) {
+            break;
+        }
+    }
+    let cancel = pb::CancelGenerationRequest { chat_session_id: chat.id.clone(), stream_id: None };
+    messages.cancel_generation(cancel).await.expect("cancel");
+    until_terminal(&mut slow).await;
+    // A resume of the completed reply.
+    let resume = pb::ResumePosition { stream_id: started.stream_id.clone(), offset: 4 };
+    let request = pb::SubscribeChatSessionRequest { chat_session_id: chat.id.clone(), resume: Some(resume) };
+    let mut resumed = messages.subscribe_chat_session(request).await.expect("resume").into_inner();
+    until_terminal(&mut resumed).await;
+    drop(resumed);
+
+    let (status, metrics) = get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(value(&metrics, "roleplay_replies_started_total", &[]), 3.0, "{metrics}");
+    assert_eq!(value(&metrics, "roleplay_replies_ended_total", &[("outcome", "completed")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_replies_ended_total", &[("outcome", "failed")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_replies_ended_total", &[("outcome", "cancelled")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_replies_failed_total", &[("code", "upstream_error")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_replies_cancelled_total", &[("reason", "requested")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_reply_ttft_ms_count", &[]), 2.0, "the two replies that had text");
+    assert_eq!(value(&metrics, "roleplay_reply_duration_seconds_count", &[]), 3.0);
+    assert_eq!(value(&metrics, "roleplay_completion_tokens_total", &[]), 2.0, "the fake reports a token per chunk");
+    assert_eq!(value(&metrics, "roleplay_replies_running", &[]), 0.0);
+    let sends = [("service", "roleplay.v1.MessageService"), ("method", "AddUserMessageStreaming"), ("code", "0")];
+    assert_eq!(value(&metrics, "roleplay_grpc_requests_total", &sends), 3.0);
+    let watch = [("method", "SubscribeChatSession"), ("code", "0")];
+    assert_eq!(value(&metrics, "roleplay_grpc_requests_total", &watch), 1.0);
+    assert_eq!(value(&metrics, "roleplay_grpc_unary_ms_count", &[("method", "CancelGeneration")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_provider_responses_total", &[("status", "400")]), 1.0);
+    assert_eq!(value(&metrics, "roleplay_provider_responses_total", &[("status", "200")]), 2.0);
+    for text in ["private text", "secret", &chat.id, &started.stream_id] {
+        assert!(!metrics.contains(text), "no text or ids in labels: {text}");
+    }
+
+    assert_eq!(get(admin, "/healthz").await.0, 200);
+    assert_eq!(get(admin, "/readyz").await, (200, "ready\n".into()));
+    assert_eq!(get(server.port, "/readyz").await.0, 200, "also on the main port");
+
+    // Draining: a reply that never ends holds the server in its grace period.
+    upstream.push(Reply::Hang);
+    let mut hung = messages.add_user_message_streaming(send("wait")).await.expect("send").into_inner();
+    hung.message().await.expect("started").expect("open");
+    let pid = server.child.id().expect("pid").to_string();
+    let killed = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    assert!(killed.success());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(admin, "/readyz").await;
+        if status == 503 {
+            assert!(body.contains("draining"), "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "readiness did not turn off while draining");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = server.child.kill().await;
+}
