@@ -47,7 +47,7 @@ pub async fn next_prompt(
     let ChatParties { chat, character, profile } = parties;
     let store = &state.store;
     let (history, books) =
-        tokio::try_join!(store.chat_history(&chat.id), store.books_for_chat(&chat.id, &chat.character_id))?;
+        tokio::try_join!(store.prompt_history(&chat.id), store.books_for_chat(&chat.id, &chat.character_id))?;
     let last_message_at = history.last().map(|m| m.updated_at);
     // Rolls are fixed by the turn, not the stream: a preview and the send
     // after it, or two regenerations of one turn, activate the same entries.

@@ -266,6 +266,30 @@ impl Message {
         }
     }
 
+    /// A message as a prompt reads it: no timestamps, usage or stream.
+    pub fn for_prompt(id: String, chat_session_id: &str, role: String, content: String, status: String) -> Self {
+        Self {
+            id,
+            chat_session_id: chat_session_id.to_owned(),
+            role,
+            content,
+            status,
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            error: None,
+            stream_id: None,
+            finish_reason: None,
+            duration_ms: None,
+            created_at: NaiveDateTime::default(),
+            updated_at: NaiveDateTime::default(),
+            provider: None,
+            alternative_index: 0,
+            alternative_count: 1,
+            edited_at: None,
+        }
+    }
+
     /// This row's alternative, to be put aside while another is selected.
     pub fn to_alternative(&self) -> Alternative {
         Alternative {
