@@ -35,6 +35,8 @@ pub struct Sizes {
     /// Stored messages of the long chat, and sends measured in each chat.
     long_chat: usize,
     long_sends: usize,
+    /// Concurrent generations measured with metrics on and off (scenario 9).
+    metrics_cost: usize,
 }
 
 impl Sizes {
@@ -63,6 +65,9 @@ impl Sizes {
         if !wants(8) {
             self.long_sends = 0;
         }
+        if !wants(9) {
+            self.metrics_cost = 0;
+        }
         self
     }
 
@@ -78,6 +83,7 @@ impl Sizes {
             chunks: 20,
             long_chat: 40,
             long_sends: 3,
+            metrics_cost: 10,
         }
     }
 
@@ -93,6 +99,7 @@ impl Sizes {
             chunks: 50,
             long_chat: 1000,
             long_sends: 40,
+            metrics_cost: 100,
         }
     }
 }
@@ -222,9 +229,13 @@ struct Roleplay {
 
 impl Roleplay {
     async fn start(upstream: &str, database_url: Option<String>) -> Self {
+        Self::start_with(upstream, database_url, false).await
+    }
+
+    async fn start_with(upstream: &str, database_url: Option<String>, metrics: bool) -> Self {
         let dir = ScratchDir::new();
         let url = database_url.unwrap_or_else(|| dir.path().join("bench.db").display().to_string());
-        let server = Server::roleplay(upstream, &url, dir.path()).await;
+        let server = Server::roleplay(upstream, &url, dir.path(), metrics).await;
         let channel = server.channel().await;
         SettingsServiceClient::new(channel.clone())
             .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: "sk-bench-0123456789abcdef".into() })
@@ -423,6 +434,12 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     if sizes.storm_watchers > 0 {
         let storm = storm(&roleplay, sizes.storm_watchers, sizes.storm_seconds).await;
         let _ = writeln!(out, "{storm}");
+    }
+
+    // 9: what recording metrics costs.
+    if sizes.metrics_cost > 0 {
+        let section = metrics_cost(&upstream, sizes.metrics_cost, shape).await;
+        let _ = writeln!(out, "{section}");
     }
 
     // 8: the prompt engine's cost on a long chat.
@@ -697,5 +714,32 @@ async fn long_chat(roleplay: &Roleplay, stored: usize, sends: usize) -> String {
         let per_send = cpu.as_secs_f64() * 1e6 / sends.max(1) as f64;
         let _ = writeln!(out, "| {size} | {} / {} | {per_send:.0} µs |", ms(p50), ms(p99));
     }
+    out
+}
+
+/// Scenario 9: CPU per chunk of the same load on a server recording metrics
+/// and on one that does not, each measured three times, alternating.
+async fn metrics_cost(upstream: &str, concurrent: usize, shape: Shape) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## 9. The cost of metrics\n");
+    let _ = writeln!(
+        out,
+        "{concurrent} concurrent generations of {} chunks, three rounds on each of two servers, one recording metrics (served on an admin port) and one not; CPU per chunk of the server process, total of the rounds.\n",
+        shape.chunks
+    );
+    let (on, off) = (Roleplay::start_with(upstream, None, true).await, Roleplay::start_with(upstream, None, false).await);
+    let (mut cpu_on, mut cpu_off) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..3 {
+        for (server, total) in [(&on, &mut cpu_on), (&off, &mut cpu_off)] {
+            let chats = server.chats(concurrent, shape).await;
+            *total += measure(&server.server, &chats).await.cpu;
+        }
+    }
+    let chunks = (3 * concurrent * shape.chunks) as f64;
+    let (per_on, per_off) = (cpu_on.as_secs_f64() * 1e6 / chunks, cpu_off.as_secs_f64() * 1e6 / chunks);
+    let _ = writeln!(out, "| metrics | CPU/chunk |");
+    let _ = writeln!(out, "|---|---|");
+    let _ = writeln!(out, "| off | {per_off:.1} µs |");
+    let _ = writeln!(out, "| on | {per_on:.1} µs ({} of off) |", ratio(per_on, per_off));
     out
 }

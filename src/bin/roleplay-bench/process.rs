@@ -36,8 +36,11 @@ impl Server {
         Self::start(command, addr).await
     }
 
-    pub async fn roleplay(upstream: &str, database_url: &str, dir: &Path) -> Self {
+    /// `metrics`: serve /metrics on an admin port of its own (recording
+    /// every metric), else none (the facade's calls are then no-ops).
+    pub async fn roleplay(upstream: &str, database_url: &str, dir: &Path, metrics: bool) -> Self {
         let addr = free_addr();
+        let admin = if metrics { free_addr().to_string() } else { String::new() };
         let mut command = Command::new(server_binary());
         command
             .arg("serve")
@@ -52,6 +55,7 @@ impl Server {
             .env("ROLEPLAY_MESSAGES_PER_MINUTE_PER_USER", "0")
             .env("ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", "0")
             .env("ROLEPLAY_GENERATIONS_PER_USER", "0")
+            .env("ROLEPLAY_METRICS_LISTEN", admin)
             .env("RUST_LOG", "error");
         Self::start(command, addr).await
     }
