@@ -727,7 +727,8 @@ async fn metrics_cost(upstream: &str, concurrent: usize, shape: Shape) -> String
         "{concurrent} concurrent generations of {} chunks, three rounds on each of two servers, one recording metrics (served on an admin port) and one not; CPU per chunk of the server process, total of the rounds.\n",
         shape.chunks
     );
-    let (on, off) = (Roleplay::start_with(upstream, None, true).await, Roleplay::start_with(upstream, None, false).await);
+    let (on, off) =
+        (Roleplay::start_with(upstream, None, true).await, Roleplay::start_with(upstream, None, false).await);
     let (mut cpu_on, mut cpu_off) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..3 {
         for (server, total) in [(&on, &mut cpu_on), (&off, &mut cpu_off)] {
