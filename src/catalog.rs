@@ -46,6 +46,13 @@ struct Inner {
     refreshing: bool,
 }
 
+/// Whether a model is in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    Yes { context_length: Option<u32> },
+    No,
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
     inner: Mutex<Inner>,
@@ -56,19 +63,17 @@ impl Catalog {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A model's context length, when the list of `base_url` has it.
-    pub fn context_length(&self, base_url: &str, model: &str) -> Option<u32> {
+    /// What `base_url`'s list says of `model`: `None` when there is no list,
+    /// else whether it is listed and its context length when given.
+    pub fn lookup(&self, base_url: &str, model: &str) -> Option<Listed> {
         let inner = self.inner();
-        if inner.base_url != base_url {
+        if inner.base_url != base_url || inner.fetched.is_none() {
             return None;
         }
-        inner.view.models.iter().find(|m| m.id == model).and_then(|m| m.context_length)
-    }
-
-    /// Whether `base_url`'s list has `model`; `None` when there is no list.
-    pub fn knows(&self, base_url: &str, model: &str) -> Option<bool> {
-        let inner = self.inner();
-        (inner.base_url == base_url && inner.fetched.is_some()).then(|| inner.view.models.iter().any(|m| m.id == model))
+        Some(match inner.view.models.iter().find(|m| m.id == model) {
+            Some(found) => Listed::Yes { context_length: found.context_length },
+            None => Listed::No,
+        })
     }
 
     /// Starts a refresh in the background when the list of `base_url` is

@@ -22,15 +22,14 @@ use crate::{
     users::Caller,
 };
 
-/// The longest name, as CreateCharacter allows.
-const NAME_MAX_CHARS: usize = 200;
-/// Description, personality, scenario, first message, greetings, notes.
-const TEXT_MAX_CHARS: usize = 20_000;
-/// System prompt, post-history instructions, example dialogues.
-const PROMPT_MAX_CHARS: usize = 50_000;
+// An imported card is held to the limits CreateCharacter checks: names,
+// texts (description, personality, scenario, first message, greetings,
+// notes) and prompts (system prompt, post-history instructions, examples).
+use crate::api::validate::{DESCRIPTION_MAX_CHARS as TEXT_MAX_CHARS, NAME_MAX_CHARS, PROMPT_MAX_CHARS};
+
 /// Alternate greetings and tags a character may have.
 const LIST_MAX_ITEMS: usize = 64;
-const TAG_MAX_CHARS: usize = 100;
+pub const TAG_MAX_CHARS: usize = 100;
 
 /// How a character is exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,6 +24,8 @@ pub struct ComposeInput<'a> {
     pub character: &'a Character,
     pub profile: &'a UserProfile,
     pub settings: &'a Settings,
+    /// The chat's model, or else the default one.
+    pub model: &'a str,
     /// The history before the turn (see [`crate::reply_plan::ReplyPlan`]).
     pub history: &'a [Message],
     pub turn: Turn<'a>,
@@ -61,7 +63,7 @@ impl Composed {
 
 pub fn compose(input: &ComposeInput<'_>) -> Result<Composed> {
     let ComposeInput { chat, character, profile, settings, .. } = *input;
-    let model = chat.model.clone().unwrap_or_else(|| settings.default_model.clone());
+    let model = input.model.to_owned();
     let defaults = &settings.prompt_defaults;
     let samplers = chat.samplers().or(&Samplers::from_stored(&character.samplers)).or(&defaults.samplers);
     let context_tokens = input

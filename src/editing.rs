@@ -8,6 +8,7 @@
 //! then hear of it as a [`ChatChange`], so every open view stays in step.
 
 use crate::{
+    api::validate::NAME_MAX_CHARS,
     chats,
     error::{Error, Result},
     registry::{ChatChange, ChatChangeKind, ChatLock},
@@ -135,13 +136,11 @@ pub async fn fork(
     Ok(fork)
 }
 
-/// The longest title a chat may have (as CreateChatSession checks it).
-const TITLE_MAX_CHARS: usize = 200;
-
 /// "<title> (fork)", within the characters a title may have.
 fn fork_title(title: &str) -> String {
     const SUFFIX: &str = " (fork)";
-    let room = TITLE_MAX_CHARS - SUFFIX.chars().count();
+    // A title is held to the limit CreateChatSession checks.
+    let room = NAME_MAX_CHARS - SUFFIX.chars().count();
     let base: String = title.chars().take(room).collect();
     format!("{base}{SUFFIX}")
 }

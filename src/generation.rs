@@ -223,6 +223,20 @@ enum Ending {
     Cancelled(CancelReason),
 }
 
+impl Ending {
+    /// The outcome as usage records and metrics name it, its detail (the
+    /// finish reason, failure code or cancel reason) and the usage reported.
+    fn summary(&self) -> (MessageStatus, String, Option<&Usage>) {
+        match self {
+            Ending::Completed { finish_reason, usage } => {
+                (MessageStatus::Completed, finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
+            }
+            Ending::Failed { code, .. } => (MessageStatus::Failed, code.as_str().to_owned(), None),
+            Ending::Cancelled(reason) => (MessageStatus::Cancelled, reason.as_str().to_owned(), None),
+        }
+    }
+}
+
 impl From<ProviderError> for Ending {
     fn from(err: ProviderError) -> Self {
         let code = match err {
@@ -436,17 +450,11 @@ impl Job {
 impl Job {
     /// The reply's end, for the metrics.
     fn observe_end(&self, ending: &Ending, answered: Option<&Answered>, timing: Timing) {
-        let (outcome, detail, usage) = match ending {
-            Ending::Completed { finish_reason, usage } => {
-                ("completed", finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
-            }
-            Ending::Failed { code, .. } => ("failed", code.as_str().to_owned(), None),
-            Ending::Cancelled(reason) => ("cancelled", reason.as_str().to_owned(), None),
-        };
+        let (outcome, detail, usage) = ending.summary();
         observe::reply_ended(&observe::ReplyEnd {
             model: answered.map_or(self.generation.info.model.as_str(), |a| a.model.as_str()),
             provider: answered.map_or("none", |a| a.provider.as_str()),
-            outcome,
+            outcome: outcome.as_str(),
             detail: &detail,
             first_token: timing.first_token,
             duration: timing.duration,
@@ -458,13 +466,7 @@ impl Job {
 
     fn usage_record(&self, ending: &Ending, answered: Option<&Answered>, timing: Timing) -> UsageRecord {
         let info = &self.generation.info;
-        let (outcome, detail, usage) = match ending {
-            Ending::Completed { finish_reason, usage } => {
-                (MessageStatus::Completed, finish_reason.clone().unwrap_or_else(|| "unknown".into()), usage.as_ref())
-            }
-            Ending::Failed { code, .. } => (MessageStatus::Failed, code.as_str().to_owned(), None),
-            Ending::Cancelled(reason) => (MessageStatus::Cancelled, reason.as_str().to_owned(), None),
-        };
+        let (outcome, detail, usage) = ending.summary();
         let tokens = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
         let created_at = now();
         UsageRecord {

@@ -24,9 +24,8 @@ use crate::{
     users::Caller,
 };
 
-/// A book's name, as for characters.
-pub const NAME_MAX_CHARS: usize = 200;
-pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
+/// A book's name and description, as for characters.
+pub use crate::api::validate::{DESCRIPTION_MAX_CHARS, NAME_MAX_CHARS};
 /// The text one entry puts into a prompt.
 pub const CONTENT_MAX_CHARS: usize = 50_000;
 /// Primary keys, and secondary keys, of one entry.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::{
+    catalog::Listed,
     character_cards,
     compose::{ComposeInput, Composed, compose},
     error::{Error, Result},
@@ -57,11 +58,13 @@ pub async fn next_prompt(
     let books: Vec<_> = books.iter().filter_map(|row| character_cards::stored_book(row).ok()).collect();
     let base_url = &settings.provider_base_url;
     state.catalog.refresh_if_stale(&state.provider, base_url, catalog_key);
+    let listed = state.catalog.lookup(base_url, &model);
     let composed = compose(&ComposeInput {
         chat,
         character,
         profile,
         settings,
+        model: &model,
         history: &plan.history,
         turn: plan.turn(),
         turn_key: plan.user_message_id(),
@@ -69,9 +72,12 @@ pub async fn next_prompt(
         seed,
         last_message_at,
         tokens: &state.tokens,
-        catalog_context: state.catalog.context_length(base_url, &model),
+        catalog_context: match listed {
+            Some(Listed::Yes { context_length }) => context_length,
+            Some(Listed::No) | None => None,
+        },
     })?;
-    let unknown_model = state.catalog.knows(base_url, &model) == Some(false);
+    let unknown_model = listed == Some(Listed::No);
     Ok(NextPrompt { plan, composed, unknown_model })
 }
 

@@ -9,7 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::{
+    api::validate::MAX_TOKENS_MAX as MAX_TOKENS_LIMIT,
+    error::{Error, Result},
+};
 
 /// OpenRouter's `reasoning` options.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,7 +32,6 @@ pub struct Reasoning {
 const EFFORTS: [&str; 6] = ["xhigh", "high", "medium", "low", "minimal", "none"];
 const STOP_MAX: usize = 4;
 const STOP_MAX_CHARS: usize = 100;
-const MAX_TOKENS_LIMIT: u32 = 1_000_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

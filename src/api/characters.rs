@@ -11,15 +11,12 @@ use serde_json::{Map, Value};
 
 use crate::{
     cards::CardFormat,
-    character_cards::{self, ExportFormat},
+    character_cards::{self, ExportFormat, TAG_MAX_CHARS},
     characters::{self, CharacterChanges, NewCharacter, json_list},
     samplers::Samplers,
     state::AppState,
     store::CharacterFilter,
 };
-
-/// The longest tag.
-const TAG_MAX_CHARS: usize = 100;
 
 const PAGE_SCOPE: &str = "characters";
 

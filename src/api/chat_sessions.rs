@@ -51,8 +51,8 @@ impl ChatSessionService for ChatSessionApi {
             max_tokens: validate::max_tokens(max_tokens)?.and_then(|n| u32::try_from(n).ok()),
             ..Samplers::default()
         };
+        // Both parts are checked, so their merge is.
         let samplers = validate::samplers("samplers", samplers)?.or(&legacy);
-        samplers.validate("samplers")?;
         let new = NewChat {
             character_id: validate::id("character_id", &character_id)?,
             user_profile_id: validate::id("user_profile_id", &user_profile_id)?,
