@@ -38,9 +38,17 @@ impl Server {
 
     /// `metrics`: serve /metrics on an admin port of its own (recording
     /// every metric), else none (the facade's calls are then no-ops).
+    /// `ROLEPLAY_BENCH_METRICS_LISTEN` gives every server the bench starts
+    /// metrics at that address instead, for a Prometheus to scrape during a
+    /// run (docs/dashboard); while two servers run at once, the second
+    /// serves none.
     pub async fn roleplay(upstream: &str, database_url: &str, dir: &Path, metrics: bool) -> Self {
         let addr = free_addr();
-        let admin = if metrics { free_addr().to_string() } else { String::new() };
+        let admin = match std::env::var("ROLEPLAY_BENCH_METRICS_LISTEN") {
+            Ok(fixed) if !fixed.is_empty() => fixed,
+            _ if metrics => free_addr().to_string(),
+            _ => String::new(),
+        };
         let mut command = Command::new(server_binary());
         command
             .arg("serve")
