@@ -75,11 +75,25 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
+    // The reply's span, a child of the call's, with a child per stage:
+    // prompt, store, provider.connect, first_token, stream, store.reply.
+    let reply_span = tracing::info_span!(
+        "reply",
+        stream_id = %stream_id,
+        chat_session_id = %chat_id,
+        model = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        detail = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
 
     // Read under the lock: the previous reply in this chat is stored by now.
     let NextPrompt { plan, composed, .. } =
-        next_prompt(state, &settings, &parties, request, &stream_id, Some(api_key.clone())).await?;
+        next_prompt(state, &settings, &parties, request, &stream_id, Some(api_key.clone()))
+            .instrument(tracing::info_span!(parent: &reply_span, "prompt"))
+            .await?;
     let model = composed.model.clone();
+    reply_span.record("model", model.as_str());
     let primary = CompletionRequest {
         base_url: settings.provider_base_url.clone(),
         api_key: Some(api_key),
@@ -95,7 +109,10 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     // reply ended before it connected) aborts the request.
     let requested_at = Instant::now();
     let routes = provider_routes(primary, &settings.fallbacks);
-    let connecting = AbortOnDropHandle::new(tokio::spawn(connect_first_available(Arc::clone(&state.provider), routes)));
+    let connecting = AbortOnDropHandle::new(tokio::spawn(
+        connect_first_available(Arc::clone(&state.provider), routes)
+            .instrument(tracing::info_span!(parent: &reply_span, "provider.connect")),
+    ));
     let limits = Limits {
         first_token: state.options.first_token_timeout,
         chunk: state.options.chunk_timeout,
@@ -111,14 +128,9 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     // stops a reply.
     let starting = state.lifecycle.tasks.spawn(
         async move {
-            plan.store(&store).await?;
+            plan.store(&store).instrument(tracing::info_span!("store")).await?;
             let prior_completion_tokens = plan.prior_completion_tokens();
             let generation = registry.publish(&lock, info, plan.prefix);
-            let span = tracing::info_span!(
-                "generation",
-                stream_id = %generation.info.stream_id,
-                chat_session_id = %generation.info.chat_session_id
-            );
             let job = Job {
                 user_id,
                 _permit: permit,
@@ -129,11 +141,12 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
                 limits,
                 prior_completion_tokens,
             };
-            tasks.spawn(job.run(connecting, requested_at).instrument(span));
+            tasks.spawn(job.run(connecting, requested_at).instrument(tracing::Span::current()));
             Ok::<_, Error>(generation)
         }
-        // In the RPC's span, so the reply's log lines carry its request id.
-        .instrument(tracing::Span::current()),
+        // The reply's span is a child of the RPC's, so the reply's log lines
+        // carry its request id too.
+        .instrument(reply_span),
     );
     let generation = starting.await.map_err(|_| Error::NotStarted)??;
 
@@ -279,7 +292,11 @@ impl Job {
         let duration = started.elapsed();
         let timing = Timing { duration, first_token: first_text_at.map(|at| at - started) };
         self.observe_end(&ending, answered.as_ref(), timing);
-        let outcome = match self.store_outcome(&text, &ending, answered.as_ref(), timing).await {
+        let stored = self
+            .store_outcome(&text, &ending, answered.as_ref(), timing)
+            .instrument(tracing::info_span!("store.reply"))
+            .await;
+        let outcome = match stored {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {
                     message: Box::new(message),
@@ -298,6 +315,7 @@ impl Job {
             }
         };
         log_outcome(&outcome, text.len(), duration);
+        record_outcome(&outcome);
         // Release the chat before announcing the end, so a client that sends
         // its next message as soon as it sees the end is not refused.
         drop(self.lock);
@@ -333,6 +351,9 @@ impl Job {
         let deadline = tokio::time::sleep_until(requested_at + self.limits.first_token);
         tokio::pin!(deadline);
 
+        // The stage the reply is in, as a span (dropping it ends it): waiting
+        // for the first text (connecting included), then streaming.
+        let mut stage = Some(tracing::info_span!("first_token"));
         let mut events = tokio::select! {
             biased;
             () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
@@ -382,6 +403,8 @@ impl Job {
                     let now = Instant::now();
                     if !has_text {
                         *first_text_at = Some(now);
+                        drop(stage.take());
+                        stage = Some(tracing::info_span!("stream"));
                     } else {
                         observe::chunk_gap(now - last_text_at);
                     }
@@ -515,6 +538,21 @@ async fn idle_timeout(mut watchers: watch::Receiver<usize>, idle: Duration) {
         } else if watchers.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// The outcome on the reply's span (the current one): codes, never text.
+fn record_outcome(outcome: &Outcome) {
+    let span = tracing::Span::current();
+    let (kind, detail) = match outcome {
+        Outcome::Completed { finish_reason, .. } => ("completed", finish_reason.as_str()),
+        Outcome::Failed { code, .. } => ("failed", code.as_str()),
+        Outcome::Cancelled { reason } => ("cancelled", reason.as_str()),
+    };
+    span.record("outcome", kind);
+    span.record("detail", detail);
+    if kind == "failed" {
+        span.record("otel.status_code", "error");
     }
 }
 

@@ -55,6 +55,8 @@
 //! - [`state`]: the shared handles, the settings caches behind them, and the
 //!   shutdown lifecycle.
 //! - [`observe`]: Prometheus metrics, health and readiness.
+//! - [`traces`]: OpenTelemetry traces over OTLP, and W3C trace context in
+//!   and out; off unless configured.
 //! - [`server`]: wiring services, health and reflection onto a listener.
 //! - [`config`]: command line and environment.
 //! - [`cli`]: the `users` and `keys` commands.
@@ -98,6 +100,7 @@ pub mod state;
 pub mod store;
 mod text_enum;
 pub mod tokens;
+pub mod traces;
 pub mod usage;
 pub mod users;
 pub mod watching;

@@ -13,20 +13,24 @@ use roleplay_server::{
     server,
     state::AppState,
     store::{self, Backend, Store},
+    traces,
 };
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.config.log_format);
+    let traces = init_logging(cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => store::migrate(&Backend::from_url(&cli.config.database_url)).await.map_err(Into::into),
         Command::Keys { action } => cli::manage_keys(&cli.config, action).await,
         Command::Users { action } => cli::manage_users(&cli.config, action).await,
     };
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -37,14 +41,25 @@ async fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout is for what commands like `users add` print),
-/// as text or one JSON object per line.
-fn init_logging(format: LogFormat) {
+/// as text or one JSON object per line; spans also go out as OpenTelemetry
+/// traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+fn init_logging(format: LogFormat) -> Option<traces::Traces> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match format {
+        LogFormat::Text => lines.with_filter(filter).boxed(),
+        LogFormat::Json => lines.json().with_current_span(true).with_span_list(true).with_filter(filter).boxed(),
+    };
+    let (spans, traces, failure) = match traces::layer() {
+        Ok(Some((layer, traces))) => (Some(layer), Some(traces), None),
+        Ok(None) => (None, None, None),
+        Err(err) => (None, None, Some(err)),
+    };
+    tracing_subscriber::registry().with(lines).with(spans).init();
+    if let Some(err) = failure {
+        tracing::error!("{err}");
     }
+    traces
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -103,6 +103,71 @@ pub fn grpc_request(path: &str, code: &str, elapsed: Duration, streaming: bool) 
     }
 }
 
+/// A gRPC call whose status is still to come, in its trailers.
+pub struct GrpcCall {
+    pub path: String,
+    pub started: std::time::Instant,
+    pub streaming: bool,
+}
+
+/// A response body that counts its call when the trailers carrying the
+/// status pass, or as CANCELLED when it is dropped before them (the client
+/// went away).
+pub struct CountedBody {
+    inner: axum::body::Body,
+    call: Option<GrpcCall>,
+}
+
+impl CountedBody {
+    pub fn new(inner: axum::body::Body, call: GrpcCall) -> Self {
+        Self { inner, call: Some(call) }
+    }
+
+    fn count(&mut self, code: &str) {
+        if let Some(call) = self.call.take() {
+            grpc_request(&call.path, code, call.started.elapsed(), call.streaming);
+        }
+    }
+}
+
+impl http_body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
+                    let code = code.to_str().unwrap_or("2").to_owned();
+                    self.count(&code);
+                }
+            }
+            // A broken body, or one that ended without a status: UNKNOWN.
+            std::task::Poll::Ready(Some(Err(_)) | None) => self.count("2"),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CountedBody {
+    fn drop(&mut self) {
+        self.count("1");
+    }
+}
+
 /// A reply began streaming from a provider.
 pub fn reply_started(model: &str) {
     counter!("roleplay_replies_started_total", "model" => model_label(model)).increment(1);

@@ -222,20 +222,26 @@ pub async fn run(
     Ok(())
 }
 
-/// Server-streaming methods: counted when their stream opens; their unary
-/// latency would be the whole conversation, so it is not recorded.
+/// Server-streaming methods: counted when their stream ends, by the status
+/// in its trailers; their latency would be the whole conversation, so it is
+/// not recorded.
 const STREAMING_METHODS: [&str; 5] =
     ["AddUserMessageStreaming", "SubscribeChatSession", "RegenerateReply", "ContinueReply", "Watch"];
 
 /// Counts each gRPC call by service, method and status code, and times the
 /// unary ones. A status sent in the response headers (every refusal) is the
-/// code; a call whose status comes later in trailers counts as OK.
+/// code; a call whose status comes in trailers is counted when they pass.
 async fn count_grpc(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    let code = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned();
     let streaming = path.rsplit('/').next().is_some_and(|method| STREAMING_METHODS.contains(&method));
-    observe::grpc_request(&path, &code, started.elapsed(), streaming);
+    match response.headers().get("grpc-status").and_then(|v| v.to_str().ok()) {
+        Some(code) => observe::grpc_request(&path, code, started.elapsed(), streaming),
+        None => {
+            let call = observe::GrpcCall { path, started, streaming };
+            return response.map(|body| axum::body::Body::new(observe::CountedBody::new(body, call)));
+        }
+    }
     response
 }

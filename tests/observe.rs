@@ -1,14 +1,16 @@
 //! Metrics and health through the real binary (one process, so its counts are
 //! its own): a scripted conversation (a completed, a failed and a cancelled
 //! reply, and a resume) is scraped from `/metrics` and checked exactly;
-//! `/healthz` and `/readyz` answer, and readiness turns off while draining.
+//! `/healthz` and `/readyz` answer, readiness turns off while draining, and
+//! gRPC health and readiness follow the database out and back.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Db, FakeUpstream, Reply, TestDb, collect, process, until_terminal};
+use common::{Db, FakeUpstream, Reply, TestDb, collect, process, tcp_proxy::TcpProxy, until_terminal};
 use roleplay_server::api::pb::{self, generation_event::Event, message_service_client::MessageServiceClient};
+use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
 
 /// The sum of a metric's samples whose labels include all of `labels`.
 fn value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -74,8 +76,19 @@ async fn a_scripted_conversation_is_counted_exactly() {
     until_terminal(&mut resumed).await;
     drop(resumed);
 
-    let (status, metrics) = get(admin, "/metrics").await;
-    assert_eq!(status, 200);
+    // A streaming call is counted when it ends: the subscription above ends
+    // CANCELLED once the server sees the client hang up.
+    let watch = [("method", "SubscribeChatSession"), ("code", "1")];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (status, metrics) = get(admin, "/metrics").await;
+        assert_eq!(status, 200);
+        if value(&metrics, "roleplay_grpc_requests_total", &watch) >= 1.0 {
+            break metrics;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the dropped subscription was not counted: {metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(value(&metrics, "roleplay_replies_started_total", &[]), 3.0, "{metrics}");
     assert_eq!(value(&metrics, "roleplay_replies_ended_total", &[("outcome", "completed")]), 1.0);
     assert_eq!(value(&metrics, "roleplay_replies_ended_total", &[("outcome", "failed")]), 1.0);
@@ -88,8 +101,9 @@ async fn a_scripted_conversation_is_counted_exactly() {
     assert_eq!(value(&metrics, "roleplay_replies_running", &[]), 0.0);
     let sends = [("service", "roleplay.v1.MessageService"), ("method", "AddUserMessageStreaming"), ("code", "0")];
     assert_eq!(value(&metrics, "roleplay_grpc_requests_total", &sends), 3.0);
-    let watch = [("method", "SubscribeChatSession"), ("code", "0")];
     assert_eq!(value(&metrics, "roleplay_grpc_requests_total", &watch), 1.0);
+    let watches = [("method", "SubscribeChatSession")];
+    assert_eq!(value(&metrics, "roleplay_grpc_requests_total", &watches), 1.0, "counted once, at its end");
     assert_eq!(value(&metrics, "roleplay_grpc_unary_ms_count", &[("method", "CancelGeneration")]), 1.0);
     assert_eq!(value(&metrics, "roleplay_provider_responses_total", &[("status", "400")]), 1.0);
     assert_eq!(value(&metrics, "roleplay_provider_responses_total", &[("status", "200")]), 2.0);
@@ -118,5 +132,70 @@ async fn a_scripted_conversation_is_counted_exactly() {
         assert!(tokio::time::Instant::now() < deadline, "readiness did not turn off while draining");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = server.child.kill().await;
+}
+
+/// What gRPC health says of the message service.
+async fn grpc_health(channel: &tonic::transport::Channel) -> ServingStatus {
+    let mut health = HealthClient::new(channel.clone());
+    let request = tonic_health::pb::HealthCheckRequest { service: "roleplay.v1.MessageService".into() };
+    match health.check(request).await {
+        Ok(answer) => answer.into_inner().status(),
+        Err(status) => panic!("health did not answer: {status}"),
+    }
+}
+
+/// Waits until gRPC health and `/readyz` both say `serving`, or panics.
+async fn until_health(server: &process::Process, admin: u16, serving: bool) {
+    let (want_status, want_http) =
+        if serving { (ServingStatus::Serving, 200) } else { (ServingStatus::NotServing, 503) };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = grpc_health(&server.channel).await;
+        let (http, body) = get(admin, "/readyz").await;
+        if status == want_status && http == want_http {
+            if !serving {
+                assert!(body.contains("database"), "readiness names the database: {body}");
+            }
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "health stayed {status:?} / {http} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_database_out_and_back() {
+    let db = TestDb::new(Db::Postgres).await;
+    // The server reaches PostgreSQL through a forwarder the test can cut.
+    let mut url = reqwest::Url::parse(&db.url).expect("database url");
+    let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let target = tokio::net::lookup_host((host.as_str(), url.port().unwrap_or(5432)))
+        .await
+        .expect("resolve the database")
+        .next()
+        .expect("an address");
+    let mut proxy = TcpProxy::start(target).await;
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(proxy.addr.port())).expect("port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = FakeUpstream::start().await;
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let (listen, url) = (format!("127.0.0.1:{admin}"), url.to_string());
+    let mut server = process::spawn_with(
+        &db,
+        dir.path(),
+        &upstream,
+        &[("ROLEPLAY_METRICS_LISTEN", &listen), ("DATABASE_URL", &url)],
+    )
+    .await;
+    until_health(&server, admin, true).await;
+
+    proxy.cut();
+    until_health(&server, admin, false).await;
+    assert_eq!(get(admin, "/healthz").await.0, 200, "the process itself is alive");
+
+    proxy.restore().await;
+    until_health(&server, admin, true).await;
     let _ = server.child.kill().await;
 }

@@ -100,7 +100,18 @@ pub async fn grpc(State(state): State<AppState>, mut request: Request, next: Nex
         return next.run(request).await;
     }
     let request_id = request_id(request.headers());
-    let span = tracing::info_span!("rpc", method = %path, request_id = %request_id, user = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = path.trim_start_matches('/'),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.grpc.status_code = tracing::field::Empty,
+        method = %path,
+        request_id = %request_id,
+        user = tracing::field::Empty
+    );
+    crate::traces::continue_trace(&span, request.headers());
     async move {
         let started = Instant::now();
         let mut response = match identify(&state, &mut request).await {
@@ -129,6 +140,7 @@ pub async fn http(State(state): State<AppState>, mut request: Request, next: Nex
         request_id = %request_id,
         user = tracing::field::Empty
     );
+    crate::traces::continue_trace(&span, request.headers());
     async move {
         match identify(&state, &mut request).await {
             Ok(()) => next.run(request).await,
@@ -149,6 +161,11 @@ pub async fn http(State(state): State<AppState>, mut request: Request, next: Nex
 fn log_finished(response: &Response, started: Instant) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0");
+    let span = tracing::Span::current();
+    span.record("rpc.grpc.status_code", code.parse::<i64>().unwrap_or(2));
+    if matches!(code, "2" | "13" | "15") {
+        span.record("otel.status_code", "error");
+    }
     match code {
         "0" => tracing::debug!(elapsed_ms, "rpc answered"),
         // INTERNAL, UNKNOWN, DATA_LOSS: our fault.

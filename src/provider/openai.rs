@@ -80,10 +80,13 @@ impl OpenAiCompatible {
             .with_jitter()
             .with_max_times(self.retry.tries.saturating_sub(1))
             .build();
+        // The trace goes on to the provider (W3C traceparent), when traced.
+        let mut trace_context = header::HeaderMap::new();
+        crate::traces::inject_current(&mut trace_context);
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut post = self.client.post(&url);
+            let mut post = self.client.post(&url).headers(trace_context.clone());
             if let Some(api_key) = &request.api_key {
                 post = post.bearer_auth(api_key.expose_secret());
             }

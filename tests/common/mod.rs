@@ -7,6 +7,7 @@
 pub mod card_samples;
 pub mod fake_upstream;
 pub mod process;
+pub mod tcp_proxy;
 pub mod users;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
