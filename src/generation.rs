@@ -61,6 +61,8 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     if !state.lifecycle.is_accepting() {
         return Err(Error::ShuttingDown);
     }
+    // Admission first: a refused start has read and written nothing.
+    let _starting = state.limits.admit_start()?;
     let store = &state.store;
     let (parties, settings, own_key) = next_prompt::load(state, caller, chat_id).await?;
     let api_key = settings::choose_api_key(&own_key, &settings)?;

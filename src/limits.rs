@@ -1,11 +1,19 @@
 //! Limits on sending messages: per user and per chat per minute (governor's
 //! GCRA, which allows a burst of the whole minute's allowance and then one
-//! message per 1/N minute), and concurrent generations per user.
+//! message per 1/N minute), concurrent generations per user, and admission:
+//! how many replies may be starting at once in the whole server.
 //!
 //! Refusals are [`Error::RateLimited`]: RESOURCE_EXHAUSTED with a RetryInfo
 //! saying when a retry would be accepted.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use dashmap::DashMap;
 use governor::{
@@ -27,6 +35,12 @@ pub struct LimitOptions {
     /// Replies one user may have generating at once (0: no limit).
     #[arg(long, env = "ROLEPLAY_GENERATIONS_PER_USER", default_value_t = 8, global = true)]
     pub generations_per_user: usize,
+    /// Replies that may be starting at once in the whole server (reading the
+    /// chat, storing the message, up to `Started`); more are refused at once
+    /// with RESOURCE_EXHAUSTED and a RetryInfo rather than queued behind the
+    /// database (0: no limit).
+    #[arg(long, env = "ROLEPLAY_MAX_PENDING_STARTS", default_value_t = DEFAULT_MAX_PENDING_STARTS, global = true)]
+    pub max_pending_starts: usize,
     /// The "minute" of the message limits: always a minute, except in
     /// tests that must see an allowance refill without waiting one.
     #[arg(skip = Duration::from_secs(60))]
@@ -44,9 +58,18 @@ impl LimitOptions {
         messages_per_minute_per_user: 0,
         messages_per_minute_per_chat: 0,
         generations_per_user: 0,
+        max_pending_starts: 0,
         window: Duration::from_secs(60),
     };
 }
+
+/// See [`LimitOptions::max_pending_starts`]; chosen with roleplay-bench's
+/// burst scenario (BENCHMARKS.md).
+pub const DEFAULT_MAX_PENDING_STARTS: usize = 128;
+
+/// The retry delay of a refused start stays within these bounds.
+const ADMISSION_RETRY_MIN: Duration = Duration::from_millis(10);
+const ADMISSION_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// A generation may not wait on another to finish, so a refused one is told
 /// to retry after roughly the time a short reply takes.
@@ -59,6 +82,10 @@ pub struct Limits {
     /// Running generations per user; an entry is removed at zero.
     running: DashMap<String, usize>,
     clock: DefaultClock,
+    max_pending_starts: usize,
+    pending_starts: AtomicUsize,
+    /// How long a start takes, smoothed (µs): the basis of the retry delay.
+    start_micros: AtomicU64,
 }
 
 /// `limit` per `window`, all of it available at once.
@@ -76,7 +103,46 @@ impl Limits {
             generations_per_user: options.generations_per_user,
             running: DashMap::new(),
             clock: DefaultClock::default(),
+            max_pending_starts: options.max_pending_starts,
+            pending_starts: AtomicUsize::new(0),
+            start_micros: AtomicU64::new(1_000),
         }
+    }
+
+    /// Admits one reply start, held until the ticket is dropped; refused
+    /// when [`LimitOptions::max_pending_starts`] are starting already, with
+    /// a delay from how long starts take now, spread so that the refused do
+    /// not all come back in the same instant.
+    pub fn admit_start(self: &Arc<Self>) -> Result<StartTicket> {
+        let max = self.max_pending_starts;
+        let admitted = self
+            .pending_starts
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1));
+        match admitted {
+            Ok(_) => Ok(StartTicket { limits: Arc::clone(self), began: Instant::now() }),
+            Err(pending) => {
+                crate::observe::limit_refused("starts");
+                let start = Duration::from_micros(self.start_micros.load(Ordering::Relaxed));
+                // Waiting for the queue ahead to drain, times a spread of
+                // 0.5 to 1.5 picked from the clock's nanoseconds.
+                let spread = 0.5 + f64::from(clock_nanos() % 1_000) / 1_000.0;
+                let retry_after = start
+                    .mul_f64(spread * (1.0 + pending as f64 / max as f64))
+                    .clamp(ADMISSION_RETRY_MIN, ADMISSION_RETRY_MAX);
+                Err(Error::RateLimited {
+                    message: format!(
+                        "the server is starting {pending} replies already; try again in {:.2} s",
+                        retry_after.as_secs_f64()
+                    ),
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    /// Replies being started now.
+    pub fn pending_starts(&self) -> usize {
+        self.pending_starts.load(Ordering::Relaxed)
     }
 
     /// Counts a message against the user's allowance.
@@ -130,6 +196,29 @@ impl Limits {
     }
 }
 
+/// One admitted start; dropping it (the reply started, or was refused)
+/// frees its place.
+pub struct StartTicket {
+    limits: Arc<Limits>,
+    began: Instant,
+}
+
+impl Drop for StartTicket {
+    fn drop(&mut self) {
+        self.limits.pending_starts.fetch_sub(1, Ordering::AcqRel);
+        // An exponential average over about the last eight starts.
+        let took = u64::try_from(self.began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .limits
+            .start_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(avg - avg / 8 + took / 8));
+    }
+}
+
+fn clock_nanos() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+}
+
 /// One running generation of a user.
 pub struct RunningPermit {
     limits: Arc<Limits>,
@@ -159,6 +248,21 @@ mod tests {
         let _other = limits.start_generation("u2").expect("another user is not affected");
         drop(a);
         let _c = limits.start_generation("u1").expect("a slot is free again");
+    }
+
+    #[test]
+    fn starts_beyond_the_bound_are_refused_at_once_with_a_bounded_delay() {
+        let limits = Arc::new(Limits::new(LimitOptions { max_pending_starts: 2, ..LimitOptions::UNLIMITED }));
+        let a = limits.admit_start().expect("first");
+        let _b = limits.admit_start().expect("second");
+        let Err(Error::RateLimited { retry_after, message }) = limits.admit_start() else { panic!("third refused") };
+        assert!((ADMISSION_RETRY_MIN..=ADMISSION_RETRY_MAX).contains(&retry_after), "{retry_after:?}");
+        assert!(message.contains("starting 2 replies"), "{message}");
+        assert_eq!(limits.pending_starts(), 2, "a refusal takes no place");
+        drop(a);
+        let _c = limits.admit_start().expect("a place is free again");
+        let unbounded = Arc::new(Limits::new(LimitOptions::UNLIMITED));
+        let _many: Vec<_> = (0..1000).map(|_| unbounded.admit_start().expect("no bound")).collect();
     }
 
     #[test]

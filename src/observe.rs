@@ -240,7 +240,8 @@ pub fn provider_timeout(kind: &'static str) {
     counter!("roleplay_provider_timeouts_total", "kind" => kind).increment(1);
 }
 
-/// A request refused by a limit ("user_rate", "chat_rate", "concurrent", "watchers").
+/// A request refused by a limit ("user_rate", "chat_rate", "concurrent",
+/// "watchers", "starts").
 pub fn limit_refused(limit: &'static str) {
     counter!("roleplay_limit_refusals_total", "limit" => limit).increment(1);
 }
@@ -266,6 +267,7 @@ fn live_gauges(state: &AppState) {
     gauge!("roleplay_resumable_replies").set(streams as f64);
     gauge!("roleplay_resumable_reply_bytes").set(state.registry.held_bytes() as f64);
     gauge!("roleplay_watchers").set(state.registry.watcher_total() as f64);
+    gauge!("roleplay_starts_pending").set(state.limits.pending_starts() as f64);
 }
 
 /// Whether the server should get traffic: the database answers and it is

@@ -99,3 +99,54 @@ on_both_databases!(
     a_users_allowance_spans_their_chats,
     concurrent_generations_per_user_are_capped,
 );
+
+/// A burst beyond the bound on starts is refused at once (RESOURCE_EXHAUSTED
+/// with a RetryInfo, nothing stored) rather than queued; the admitted starts
+/// go on, and a retry later is accepted. The starts are held by a lock on
+/// the messages table, so they stay pending for as long as the test says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_beyond_the_admission_bound_are_refused_at_once() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let server = start(Db::Postgres, LimitOptions { max_pending_starts: 2, ..LimitOptions::UNLIMITED }).await;
+    server.upstream.set_default(Reply::chunks(["ok"]));
+    let chats = [server.chat().await, server.chat().await, server.chat().await];
+    let (base, schema) = server.db.postgres.clone().expect("PostgreSQL");
+    let mut holder = AsyncPgConnection::establish(&base).await.expect("connect");
+    holder
+        .batch_execute(&format!("BEGIN; LOCK TABLE {schema}.messages IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .expect("hold the messages table");
+
+    let mut held = Vec::new();
+    for chat in &chats[..2] {
+        let messages = server.messages();
+        let request = pb::AddUserMessageRequest { chat_session_id: chat.id.clone(), content: "Hi".into() };
+        held.push(tokio::spawn(async move {
+            let mut messages = messages;
+            let stream = messages.add_user_message_streaming(request).await.expect("admitted").into_inner();
+            collect(&mut { stream }).await
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.state.limits.pending_starts() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the two starts did not begin");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Refused while the two are still held: it did not wait for them.
+    let refused = tokio::time::timeout(Duration::from_secs(5), server.send(&chats[2].id, "Me too"))
+        .await
+        .expect("answered while the others are held, not queued behind them")
+        .expect_err("over the admission bound");
+    assert!(retry_delay(&refused) > Duration::ZERO);
+    assert!(refused.message().contains("starting 2 replies"), "{}", refused.message());
+    assert_eq!(server.state.limits.pending_starts(), 2, "still held");
+
+    holder.batch_execute("COMMIT").await.expect("release the table");
+    for start in held {
+        let events = start.await.expect("joined");
+        assert!(matches!(events.last(), Some(pb::generation_event::Event::Completed(_))), "{events:?}");
+    }
+    assert!(server.messages_of(&chats[2].id).await.is_empty(), "the refused message was not stored");
+    collect(&mut server.send(&chats[2].id, "Now?").await.expect("accepted once the starts are done")).await;
+}

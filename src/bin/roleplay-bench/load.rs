@@ -18,10 +18,14 @@ use roleplay_server::api::pb::{
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use crate::{process::Server, upstream::Shape};
+use crate::{
+    process::Server,
+    steady::{SteadySizes, steady},
+    upstream::Shape,
+};
 
 /// Streams per HTTP/2 connection: below the servers' concurrent-stream limit.
-const STREAMS_PER_CONNECTION: usize = 100;
+pub(crate) const STREAMS_PER_CONNECTION: usize = 100;
 
 pub struct Sizes {
     concurrency: Vec<usize>,
@@ -37,6 +41,8 @@ pub struct Sizes {
     long_sends: usize,
     /// Concurrent generations measured with metrics on and off (scenario 9).
     metrics_cost: usize,
+    /// Sends at a steady rate over a streaming background (scenario 11).
+    steady: SteadySizes,
 }
 
 impl Sizes {
@@ -68,6 +74,9 @@ impl Sizes {
         if !wants(9) {
             self.metrics_cost = 0;
         }
+        if !wants(11) {
+            self.steady.rates.clear();
+        }
         self
     }
 
@@ -84,6 +93,7 @@ impl Sizes {
             long_chat: 40,
             long_sends: 3,
             metrics_cost: 10,
+            steady: SteadySizes { background: 20, rates: vec![20], seconds: 1 },
         }
     }
 
@@ -100,11 +110,12 @@ impl Sizes {
             long_chat: 1000,
             long_sends: 40,
             metrics_cost: 100,
+            steady: SteadySizes { background: 1000, rates: vec![100, 200, 400, 800], seconds: 5 },
         }
     }
 }
 
-fn percentile(values: &mut [Duration], p: f64) -> Duration {
+pub(crate) fn percentile(values: &mut [Duration], p: f64) -> Duration {
     if values.is_empty() {
         return Duration::ZERO;
     }
@@ -113,7 +124,7 @@ fn percentile(values: &mut [Duration], p: f64) -> Duration {
     values[index.min(values.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -124,27 +135,60 @@ fn ratio(ours: f64, theirs: f64) -> String {
 }
 
 #[derive(Default)]
-struct Stats {
-    first_token: Vec<Duration>,
-    gaps: Vec<Duration>,
-    deltas: u64,
-    bytes: u64,
-    completed: u64,
+pub(crate) struct Stats {
+    pub first_token: Vec<Duration>,
+    /// From the request to `Started`.
+    pub started: Vec<Duration>,
+    /// From the request to a RESOURCE_EXHAUSTED refusal (admission), for
+    /// sends that were not retried.
+    pub refused: Vec<Duration>,
+    /// Refusals that were retried after their RetryInfo.
+    pub retries: u64,
+    /// Any other refusal or broken stream.
+    pub errors: u64,
+    pub gaps: Vec<Duration>,
+    pub deltas: u64,
+    pub bytes: u64,
+    pub completed: u64,
+}
+
+impl Stats {
+    pub(crate) fn absorb(&mut self, other: Stats) {
+        self.first_token.extend(other.first_token);
+        self.started.extend(other.started);
+        self.refused.extend(other.refused);
+        self.retries += other.retries;
+        self.errors += other.errors;
+        self.gaps.extend(other.gaps);
+        self.deltas += other.deltas;
+        self.bytes += other.bytes;
+        self.completed += other.completed;
+    }
+}
+
+/// What a bench client does with a send refused by admission control.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnRefusal {
+    /// Count it and stop (scenario 1: how many were refused at once).
+    Count,
+    /// Wait as its RetryInfo says and send again, as a client should.
+    Retry,
 }
 
 /// Runs one generation per id at once (chat ids for roleplay-server, the
 /// upstream model for the floor) and measures what the clients see.
 async fn generations(channels: &[Channel], ids: &[String]) -> Stats {
-    generations_counted(channels, ids, &Arc::default(), None).await
+    generations_counted(channels, ids, &Arc::default(), None, OnRefusal::Count).await
 }
 
 /// [`generations`], counting in `started` those that received text, and
 /// optionally starting them `(n, every)`: n at a time, instead of all at once.
-async fn generations_counted(
+pub(crate) async fn generations_counted(
     channels: &[Channel],
     ids: &[String],
     started: &Arc<AtomicUsize>,
     stagger: Option<(usize, Duration)>,
+    on_refusal: OnRefusal,
 ) -> Stats {
     let mut tasks = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
@@ -154,47 +198,90 @@ async fn generations_counted(
         {
             tokio::time::sleep(every).await;
         }
-        let mut client = MessageServiceClient::new(channels[i % channels.len()].clone());
+        let client = MessageServiceClient::new(channels[i % channels.len()].clone());
         let id = id.clone();
         let started = Arc::clone(started);
-        tasks.push(tokio::spawn(async move {
-            let mut stats = Stats::default();
-            let start = Instant::now();
-            let request = pb::AddUserMessageRequest { chat_session_id: id, content: "Go on.".into() };
-            let Ok(response) = client.add_user_message_streaming(request).await else { return stats };
-            let mut stream = response.into_inner();
-            let mut last = start;
-            while let Ok(Some(event)) = stream.message().await {
-                match event.event {
-                    Some(Event::Delta(delta)) => {
-                        let now = Instant::now();
-                        if stats.deltas == 0 {
-                            started.fetch_add(1, Ordering::Relaxed);
-                            stats.first_token.push(now - start);
-                        } else {
-                            stats.gaps.push(now - last);
-                        }
-                        last = now;
-                        stats.deltas += 1;
-                        stats.bytes += delta.text.len() as u64;
-                    }
-                    Some(Event::Completed(_)) => stats.completed += 1,
-                    _ => {}
-                }
-            }
-            stats
-        }));
+        tasks.push(tokio::spawn(async move { one_generation(client, id, &started, on_refusal).await }));
     }
     let mut total = Stats::default();
     for task in tasks {
         let Ok(stats) = task.await else { continue };
-        total.first_token.extend(stats.first_token);
-        total.gaps.extend(stats.gaps);
-        total.deltas += stats.deltas;
-        total.bytes += stats.bytes;
-        total.completed += stats.completed;
+        total.absorb(stats);
     }
     total
+}
+
+/// One send and its reply, as its client sees them; `started` counts the
+/// replies that received text.
+pub(crate) async fn one_generation(
+    mut client: MessageServiceClient<Channel>,
+    chat: String,
+    started: &AtomicUsize,
+    on_refusal: OnRefusal,
+) -> Stats {
+    let mut stats = Stats::default();
+    let Some((start, mut stream)) = send(&mut client, &chat, on_refusal, &mut stats).await else {
+        return stats;
+    };
+    let mut last = start;
+    while let Ok(Some(event)) = stream.message().await {
+        match event.event {
+            Some(Event::Started(_)) => stats.started.push(start.elapsed()),
+            Some(Event::Delta(delta)) => {
+                let now = Instant::now();
+                if stats.deltas == 0 {
+                    started.fetch_add(1, Ordering::Relaxed);
+                    stats.first_token.push(now - start);
+                } else {
+                    stats.gaps.push(now - last);
+                }
+                last = now;
+                stats.deltas += 1;
+                stats.bytes += delta.text.len() as u64;
+            }
+            Some(Event::Completed(_)) => stats.completed += 1,
+            _ => {}
+        }
+    }
+    stats
+}
+
+/// Sends one message; a RESOURCE_EXHAUSTED refusal is counted, or retried
+/// after its RetryInfo (up to 50 times). Returns when the accepted request
+/// was sent, with its stream.
+async fn send(
+    client: &mut MessageServiceClient<Channel>,
+    chat: &str,
+    on_refusal: OnRefusal,
+    stats: &mut Stats,
+) -> Option<(Instant, tonic::Streaming<pb::GenerationEvent>)> {
+    use tonic_types::StatusExt;
+    for _ in 0..50 {
+        let start = Instant::now();
+        let request = pb::AddUserMessageRequest { chat_session_id: chat.to_owned(), content: "Go on.".into() };
+        match client.add_user_message_streaming(request).await {
+            Ok(response) => return Some((start, response.into_inner())),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                let delay = status.get_details_retry_info().and_then(|info| info.retry_delay);
+                match (on_refusal, delay) {
+                    (OnRefusal::Retry, Some(delay)) => {
+                        stats.retries += 1;
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ => {
+                        stats.refused.push(start.elapsed());
+                        return None;
+                    }
+                }
+            }
+            Err(_) => {
+                stats.errors += 1;
+                return None;
+            }
+        }
+    }
+    stats.errors += 1;
+    None
 }
 
 /// A folder for one server's database and key, removed afterwards.
@@ -219,8 +306,8 @@ impl Drop for ScratchDir {
 }
 
 /// A roleplay-server with a key, a character and a profile, ready for chats.
-struct Roleplay {
-    server: Server,
+pub(crate) struct Roleplay {
+    pub(crate) server: Server,
     channel: Channel,
     character_id: String,
     profile_id: String,
@@ -260,7 +347,7 @@ impl Roleplay {
         Self { server, channel, character_id, profile_id, _dir: dir }
     }
 
-    async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
+    pub(crate) async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
         let mut ids = Vec::with_capacity(count);
         let mut client = ChatSessionServiceClient::new(self.channel.clone());
         for _ in 0..count {
@@ -327,30 +414,41 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "| concurrent | floor TTFT p50 / p99 | roleplay TTFT p50 / p99 | added p99 | floor CPU/chunk | roleplay CPU/chunk | ratio | roleplay completed |"
+        "| concurrent | floor TTFT p50 / p99 | roleplay TTFT p50 / p99 | added p99 | floor CPU/chunk | roleplay CPU/chunk | ratio | roleplay completed | `Started` p99 | refused at once (answer p99) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes.concurrency {
         let floor_ids = vec![shape.model(); n];
         let mut f = measure(&floor, &floor_ids).await;
         let chats = roleplay.chats(n, shape).await;
         let mut r = measure(&roleplay.server, &chats).await;
-        let chunks = (n * shape.chunks) as f64;
-        let f_cpu = f.cpu.as_secs_f64() * 1e6 / chunks;
-        let r_cpu = r.cpu.as_secs_f64() * 1e6 / chunks;
+        // CPU per chunk forwarded: refused sends forward none.
+        let f_cpu = f.cpu.as_secs_f64() * 1e6 / (n * shape.chunks) as f64;
+        let r_cpu = r.cpu.as_secs_f64() * 1e6 / (r.stats.deltas.max(1)) as f64;
+        let refused = r.stats.refused.len();
+        let refused_p99 = percentile(&mut r.stats.refused, 0.99);
+        let started_p99 = percentile(&mut r.stats.started, 0.99);
         let (f50, f99) = (percentile(&mut f.stats.first_token, 0.5), percentile(&mut f.stats.first_token, 0.99));
         let (r50, r99) = (percentile(&mut r.stats.first_token, 0.5), percentile(&mut r.stats.first_token, 0.99));
         let _ = writeln!(
             out,
-            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {} | {}/{n} |",
+            "| {n} | {} / {} | {} / {} | {} | {f_cpu:.1} µs | {r_cpu:.1} µs | {} | {}/{n} | {} | {refused} ({}) |",
             ms(f50),
             ms(f99),
             ms(r50),
             ms(r99),
             ms(r99.saturating_sub(f99)),
             ratio(r_cpu, f_cpu),
-            r.stats.completed
+            r.stats.completed,
+            ms(started_p99),
+            if refused > 0 { ms(refused_p99) } else { "-".into() },
         );
+    }
+
+    // 11: steady arrivals over a streaming background.
+    if !sizes.steady.rates.is_empty() {
+        let section = steady(&floor, &roleplay, &sizes.steady).await;
+        let _ = writeln!(out, "{section}");
     }
 
     // 3: sustained generations at 20 chunks/s.
@@ -531,7 +629,7 @@ async fn memory_of(server: &Server, ids: Vec<String>) -> (Memory, tokio::task::J
     let started = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&started);
     let load = tokio::spawn(async move {
-        generations_counted(&channels, &ids, &counter, Some((250, Duration::from_millis(250)))).await
+        generations_counted(&channels, &ids, &counter, Some((250, Duration::from_millis(250))), OnRefusal::Retry).await
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     while started.load(Ordering::Relaxed) < count && Instant::now() < deadline {

@@ -9,6 +9,7 @@
 mod floor;
 mod load;
 mod process;
+mod steady;
 mod upstream;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
