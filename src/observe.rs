@@ -31,6 +31,8 @@ const DURATION_S_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 
 /// Gaps between chunks, and unary calls, in milliseconds.
 const SHORT_MS_BUCKETS: &[f64] = &[0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1_000.0, 5_000.0];
 const TOKENS_PER_S_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+/// Writes per group-committed transaction (at most 256 urgent plus one background).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 257.0];
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static MODELS: Mutex<Option<HashSet<String>>> = Mutex::new(None);
@@ -54,6 +56,9 @@ pub fn install() -> Option<PrometheusHandle> {
                         Matcher::Full("roleplay_reply_tokens_per_second".into()),
                         TOKENS_PER_S_BUCKETS,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full("roleplay_store_group_commit_writes".into()), BATCH_BUCKETS)
                 });
             match builder.map(PrometheusBuilder::install_recorder) {
                 Ok(Ok(handle)) => Some(handle),
