@@ -17,7 +17,7 @@ use axum::{
     Router,
     body::{Body, Bytes},
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, Version},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -99,6 +99,9 @@ impl Reply {
 pub struct RecordedRequest {
     pub body: serde_json::Value,
     pub headers: HeaderMap,
+    /// The HTTP version the request came in on (HTTP/2 over TLS with
+    /// [`FakeUpstream::start_serving`]).
+    pub version: Version,
 }
 
 #[derive(Default)]
@@ -119,10 +122,25 @@ struct Shared {
 pub struct FakeUpstream {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// The base URL's scheme: "http", or "https" when served over TLS.
+    scheme: &'static str,
 }
 
 impl FakeUpstream {
     pub async fn start() -> Self {
+        Self::start_serving("http", |listener, app| async move {
+            let _ = axum::serve(listener, app).await;
+        })
+        .await
+    }
+
+    /// The same fake, on a loopback listener that `serve` runs (over TLS,
+    /// say: tests/common/tls_upstream.rs); `scheme` goes in the base URL.
+    pub async fn start_serving<F, Fut>(scheme: &'static str, serve: F) -> Self
+    where
+        F: FnOnce(tokio::net::TcpListener, Router) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/chat/completions", post(handle))
@@ -130,14 +148,12 @@ impl FakeUpstream {
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake upstream");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, shared }
+        tokio::spawn(serve(listener, app));
+        Self { addr, shared, scheme }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Queues replies for the next requests, in order.
@@ -200,9 +216,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(State(shared): State<Arc<Shared>>, version: Version, headers: HeaderMap, body: Bytes) -> Response {
     let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    lock(&shared.requests).push(RecordedRequest { body, headers });
+    lock(&shared.requests).push(RecordedRequest { body, headers, version });
     let reply = lock(&shared.script)
         .pop_front()
         .or_else(|| lock(&shared.default).clone())
@@ -248,8 +264,9 @@ fn sse_response(body: Body) -> Response {
 }
 
 /// SSE byte pieces; the flag marks those that start a new content chunk
-/// (and so wait for the configured delay).
-fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)> {
+/// (and so wait for the configured delay). Public for the hand-framed
+/// upstream, which sends the same events.
+pub fn sse_pieces(chunks: &[String], split: bool, end: &End) -> Vec<(Vec<u8>, bool)> {
     let event = |value: serde_json::Value| format!("data: {value}\r\n\r\n").into_bytes();
     let mut out: Vec<(Vec<u8>, bool)> = vec![
         (b": OPENROUTER PROCESSING\r\n\r\n".to_vec(), false),

@@ -6,8 +6,10 @@
 
 pub mod card_samples;
 pub mod fake_upstream;
+pub mod hand_framed_upstream;
 pub mod process;
 pub mod tcp_proxy;
+pub mod tls_upstream;
 pub mod users;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

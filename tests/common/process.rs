@@ -58,12 +58,18 @@ pub async fn spawn_logging(
     env: &[(&str, &str)],
     stderr: Stdio,
 ) -> Process {
+    spawn_at(db, dir, &upstream.base_url(), env, stderr).await
+}
+
+/// The server with its provider at `base_url` (an upstream other than
+/// [`FakeUpstream`]).
+pub async fn spawn_at(db: &TestDb, dir: &Path, base_url: &str, env: &[(&str, &str)], stderr: Stdio) -> Process {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let child = Command::new(env!("CARGO_BIN_EXE_roleplay-server"))
         .arg("serve")
         .env("ROLEPLAY_LISTEN", format!("127.0.0.1:{port}"))
         .envs(base_env(db, dir))
-        .env("OPENROUTER_BASE_URL", upstream.base_url())
+        .env("OPENROUTER_BASE_URL", base_url)
         .env("ROLEPLAY_CHECKPOINT_INTERVAL", "250ms")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
