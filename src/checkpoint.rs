@@ -34,7 +34,10 @@ pub async fn run(registry: Registry, store: Store, every: Duration, stop: Cancel
         if rows.is_empty() {
             continue;
         }
-        match store.checkpoint_replies(rows).await {
+        let started = std::time::Instant::now();
+        let written = store.checkpoint_replies(rows).await;
+        crate::observe::checkpoint(started.elapsed(), marks.len());
+        match written {
             Ok(()) => {
                 for (len, generation) in &marks {
                     generation.mark_checkpointed(*len);

@@ -260,6 +260,36 @@ pub fn store_write(elapsed: Duration) {
     histogram!("roleplay_store_write_ms").record(elapsed.as_secs_f64() * 1000.0);
 }
 
+/// Times a pooled database call: the wait for a connection, then the work
+/// on it (until the returned [`QueryTimer`] is dropped, early returns
+/// included).
+pub struct PoolWait(std::time::Instant);
+
+impl PoolWait {
+    pub fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    pub fn got_connection(self) -> QueryTimer {
+        histogram!("roleplay_store_pool_wait_ms").record(self.0.elapsed().as_secs_f64() * 1000.0);
+        QueryTimer(std::time::Instant::now())
+    }
+}
+
+pub struct QueryTimer(std::time::Instant);
+
+impl Drop for QueryTimer {
+    fn drop(&mut self) {
+        histogram!("roleplay_store_query_ms").record(self.0.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
+/// One checkpoint of the running replies' text.
+pub fn checkpoint(elapsed: Duration, replies: usize) {
+    histogram!("roleplay_checkpoint_ms").record(elapsed.as_secs_f64() * 1000.0);
+    counter!("roleplay_checkpointed_replies_total").increment(replies as u64);
+}
+
 /// SQLite's group commit: how many writes one transaction held.
 pub fn group_commit(batch: usize) {
     histogram!("roleplay_store_group_commit_writes").record(batch as f64);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use eventsource_stream::Eventsource;
-use futures_util::future::BoxFuture;
+use futures_util::{TryStreamExt, future::BoxFuture};
 use reqwest::{StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -103,7 +103,10 @@ impl OpenAiCompatible {
             }
             let (detail, retry_after) = match sent {
                 Ok(response) if response.status().is_success() => {
-                    return Ok(Box::pin(chat_events(response.bytes_stream().eventsource())));
+                    // A broken body is told by its innermost cause (an h2
+                    // reset, an incomplete message), not reqwest's summary.
+                    let body = response.bytes_stream().map_err(|err| std::io::Error::other(root_cause(&err)));
+                    return Ok(Box::pin(chat_events(body.eventsource())));
                 }
                 Ok(response) => {
                     let status = response.status();

@@ -78,6 +78,9 @@ where
             let failure = match state.events.next().await {
                 None if state.finished => return None,
                 None => ProviderError::Upstream(TRUNCATED.into()),
+                // The reply was whole at its finish_reason; only what may
+                // follow it (usage, `[DONE]`) is lost with the connection.
+                Some(Err(_)) if state.finished => return None,
                 Some(Err(err)) => ProviderError::Upstream(format!("the connection to the provider broke: {err}")),
                 Some(Ok(event)) => match parse_event(&event) {
                     Parsed::Done => return None,
@@ -220,6 +223,23 @@ mod tests {
         let done = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n";
         assert_eq!(run(done, &[]).await, vec![text("a")]);
         assert!(matches!(&run("", &[]).await[..], [Err(ProviderError::Upstream(m))] if m == TRUNCATED));
+    }
+
+    #[tokio::test]
+    async fn a_connection_broken_after_the_finish_reason_leaves_a_whole_reply() {
+        let finished = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let unfinished = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+        let broken = |raw: &'static str| {
+            let pieces = vec![Ok::<_, std::io::Error>(raw.as_bytes().to_vec()), Err(std::io::Error::other("reset"))];
+            chat_events(stream::iter(pieces).eventsource()).collect::<Vec<_>>()
+        };
+        assert_eq!(broken(finished).await, vec![text("a"), Ok(StreamEvent::Finish("stop".into()))]);
+        let cut = broken(unfinished).await;
+        assert_eq!(cut[0], text("a"));
+        assert!(
+            matches!(&cut[1], Err(ProviderError::Upstream(m)) if m.contains("broke") && m.contains("reset")),
+            "{cut:?}"
+        );
     }
 
     #[tokio::test]

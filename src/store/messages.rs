@@ -13,6 +13,9 @@ use super::{
     with_conn,
 };
 
+/// Replies checkpointed in one background write.
+const CHECKPOINT_CHUNK: usize = 64;
+
 impl Store {
     /// Oldest first.
     pub async fn list_messages(&self, chat_session_id: &str, page: &PageRequest) -> StoreResult<Page<Message>> {
@@ -170,13 +173,21 @@ impl Store {
     pub async fn checkpoint_replies(&self, replies: Vec<(String, String)>) -> StoreResult<()> {
         let updated_at = now();
         let streaming = MessageStatus::Streaming.as_str();
-        hot_write!(self, conn => {
-            for (id, text) in &replies {
-                let row = messages::table.find(id).filter(messages::status.eq(streaming));
-                execute!(diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at))), conn);
-            }
-            Ok(())
-        })
+        // Small jobs, one after another, in the background lane: a send waits
+        // behind one of them at most, not behind the checkpoint of every
+        // running reply, and a pool gives the checkpointer one connection.
+        let mut replies = replies.into_iter().peekable();
+        while replies.peek().is_some() {
+            let chunk: Vec<_> = replies.by_ref().take(CHECKPOINT_CHUNK).collect();
+            hot_write!(background self, conn => {
+                for (id, text) in &chunk {
+                    let row = messages::table.find(id).filter(messages::status.eq(streaming));
+                    execute!(diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at))), conn);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Marks replies left streaming by a previous run (a crash or a kill) as

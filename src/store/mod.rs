@@ -18,7 +18,7 @@ pub mod schema;
 mod settings;
 mod usage;
 mod users;
-mod writer;
+pub(crate) mod writer;
 
 use std::{path::Path, time::Duration};
 
@@ -132,18 +132,22 @@ impl AsRef<Store> for Store {
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of the store's
-/// backend. The body is compiled once per backend, so it must use only what
-/// both support.
+/// backend, timing the wait for the connection and the work on it. The body
+/// is compiled once per backend, so it must use only what both support.
 macro_rules! with_conn {
     ($store:expr, $conn:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(pool) => {
+                let waiting = $crate::observe::PoolWait::start();
                 let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
+                let _query = waiting.got_connection();
                 let $conn = &mut *pooled;
                 $body
             }
             $crate::store::Pool::Postgres(pool) => {
+                let waiting = $crate::observe::PoolWait::start();
                 let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
+                let _query = waiting.got_connection();
                 let $conn = &mut *pooled;
                 $body
             }
@@ -158,14 +162,21 @@ pub(crate) use with_conn;
 /// of its own. In `$body`, `execute!(query, conn)` runs a statement and
 /// `get_result!(query, conn)` returns its row: synchronously on the writer's
 /// thread, awaited on the pool. The body must own what it uses (the writer
-/// runs it on another thread), and ends with `Ok(value)`.
+/// runs it on another thread), and ends with `Ok(value)`. `background`
+/// first puts it in the writer's background lane (checkpoints).
 macro_rules! hot_write {
-    ($store:expr, $conn:ident => $body:block) => {{
+    ($store:expr, $conn:ident => $body:block) => {
+        $crate::store::hot_write!(@lane $crate::store::writer::Lane::Urgent, $store, $conn => $body)
+    };
+    (background $store:expr, $conn:ident => $body:block) => {
+        $crate::store::hot_write!(@lane $crate::store::writer::Lane::Background, $store, $conn => $body)
+    };
+    (@lane $lane:expr, $store:expr, $conn:ident => $body:block) => {{
         let started = std::time::Instant::now();
         let written = match &$store.sqlite_writer {
             Some(writer) => {
                 writer
-                    .write(move |$conn| {
+                    .write($lane, move |$conn| {
                         macro_rules! execute {
                             ($query:expr, $c:ident) => {
                                 diesel::RunQueryDsl::execute($query, $c)?

@@ -8,11 +8,20 @@
 //! batch pays those once. Each write runs inside its own savepoint, so one
 //! that fails is rolled back alone and the rest of its batch still commits;
 //! a caller hears back only after the commit, so "stored" means stored.
+//!
+//! Writes come in two lanes. A reply's rows (its message pair, its outcome)
+//! are urgent: someone waits for them. Checkpoints are background work in
+//! many small jobs, and a transaction takes at most one of them, after every
+//! urgent write queued, so a send never waits behind a checkpoint of a
+//! thousand replies.
 
 use std::thread;
 
 use diesel::{Connection, SqliteConnection, connection::SimpleConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    runtime::Handle,
+    sync::{mpsc, mpsc::error::TryRecvError, oneshot},
+};
 
 use super::{SQLITE_SETUP, StoreError, StoreResult};
 
@@ -26,10 +35,18 @@ const QUEUE: usize = 4096;
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 type Job = Box<dyn FnOnce(&mut SqliteConnection) -> Completion + Send>;
 
+/// Which queue a write waits in (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Urgent,
+    Background,
+}
+
 /// A handle on the writer thread; the thread ends when every handle is gone.
 #[derive(Clone)]
 pub(crate) struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    urgent: mpsc::Sender<Job>,
+    background: mpsc::Sender<Job>,
 }
 
 impl SqliteWriter {
@@ -37,17 +54,22 @@ impl SqliteWriter {
     pub(crate) fn start(path: &str) -> StoreResult<Self> {
         let mut conn = SqliteConnection::establish(path).map_err(|err| StoreError::Unavailable(err.to_string()))?;
         conn.batch_execute(SQLITE_SETUP)?;
-        let (jobs, queue) = mpsc::channel(QUEUE);
+        let (urgent, urgent_queue) = mpsc::channel(QUEUE);
+        let (background, background_queue) = mpsc::channel(QUEUE);
+        // The thread waits for either queue through the runtime that opened
+        // the store.
+        let runtime = Handle::current();
         thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, queue))
+            .spawn(move || run(conn, &runtime, urgent_queue, background_queue))
             .map_err(|err| StoreError::Unavailable(format!("the SQLite writer thread could not start: {err}")))?;
-        Ok(Self { jobs })
+        Ok(Self { urgent, background })
     }
 
-    /// Runs `work` in the next batch and returns its result once committed.
+    /// Runs `work` in a coming batch and returns its result once committed.
     pub(crate) async fn write<R: Send + 'static>(
         &self,
+        lane: Lane,
         work: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<R> + Send + 'static,
     ) -> StoreResult<R> {
         let (done, result) = oneshot::channel();
@@ -62,14 +84,48 @@ impl SqliteWriter {
                 });
             })
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        let queue = match lane {
+            Lane::Urgent => &self.urgent,
+            Lane::Background => &self.background,
+        };
+        queue.send(job).await.map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         result.await.map_err(|_| StoreError::Unavailable("the SQLite writer stopped before committing".into()))?
     }
 }
 
-fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
+fn run(
+    mut conn: SqliteConnection,
+    runtime: &Handle,
+    mut urgent: mpsc::Receiver<Job>,
+    mut background: mpsc::Receiver<Job>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+    loop {
+        // Every urgent write queued (up to a batch), then one background job.
+        while batch.len() < MAX_BATCH {
+            match urgent.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if let Ok(job) = background.try_recv() {
+            batch.push(job);
+        }
+        if batch.is_empty() {
+            let next = runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    job = urgent.recv() => job,
+                    job = background.recv() => job,
+                }
+            });
+            match next {
+                Some(job) => batch.push(job),
+                // Both queues close together, with the last handle.
+                None => return,
+            }
+            continue;
+        }
         crate::observe::group_commit(batch.len());
         let mut completions = Vec::with_capacity(batch.len());
         let committed = conn.immediate_transaction(|conn| {
@@ -101,14 +157,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db").display().to_string();
         let writer = SqliteWriter::start(&path).expect("writer");
-        writer.write(|c| sql_query("CREATE TABLE t (id INTEGER PRIMARY KEY)").execute(c)).await.expect("table");
+        writer
+            .write(Lane::Urgent, |c| sql_query("CREATE TABLE t (id INTEGER PRIMARY KEY)").execute(c))
+            .await
+            .expect("table");
 
         // Queued together, so most land in one batch; id 1 twice fails once.
-        let writes = (0..50).map(|i| {
-            let writer = writer.clone();
-            let id = if i == 25 { 1 } else { i };
-            async move { writer.write(move |c| sql_query(format!("INSERT INTO t VALUES ({id})")).execute(c)).await }
-        });
+        let writes =
+            (0..50).map(|i| {
+                let writer = writer.clone();
+                let id = if i == 25 { 1 } else { i };
+                let lane = if i % 2 == 0 { Lane::Urgent } else { Lane::Background };
+                async move {
+                    writer.write(lane, move |c| sql_query(format!("INSERT INTO t VALUES ({id})")).execute(c)).await
+                }
+            });
         let results = futures_util::future::join_all(writes).await;
         assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1, "only the duplicate fails");
 
