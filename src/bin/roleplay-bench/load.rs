@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 use crate::{process::Server, upstream::Shape};
 
 /// Streams per HTTP/2 connection: below the servers' concurrent-stream limit.
-const STREAMS_PER_CONNECTION: usize = 100;
+pub(crate) const STREAMS_PER_CONNECTION: usize = 100;
 
 pub struct Sizes {
     concurrency: Vec<usize>,
@@ -104,7 +104,7 @@ impl Sizes {
     }
 }
 
-fn percentile(values: &mut [Duration], p: f64) -> Duration {
+pub(crate) fn percentile(values: &mut [Duration], p: f64) -> Duration {
     if values.is_empty() {
         return Duration::ZERO;
     }
@@ -113,13 +113,13 @@ fn percentile(values: &mut [Duration], p: f64) -> Duration {
     values[index.min(values.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// `ours / theirs` for a table cell; a zero denominator (CPU below one 10 ms
 /// tick) has no ratio, and saying so beats printing NaN or infinity.
-fn ratio(ours: f64, theirs: f64) -> String {
+pub(crate) fn ratio(ours: f64, theirs: f64) -> String {
     if theirs > 0.0 { format!("{:.2}×", ours / theirs) } else { "n/a".to_owned() }
 }
 
@@ -219,8 +219,8 @@ impl Drop for ScratchDir {
 }
 
 /// A roleplay-server with a key, a character and a profile, ready for chats.
-struct Roleplay {
-    server: Server,
+pub(crate) struct Roleplay {
+    pub(crate) server: Server,
     channel: Channel,
     character_id: String,
     profile_id: String,
@@ -228,7 +228,7 @@ struct Roleplay {
 }
 
 impl Roleplay {
-    async fn start(upstream: &str, database_url: Option<String>) -> Self {
+    pub(crate) async fn start(upstream: &str, database_url: Option<String>) -> Self {
         Self::start_with(upstream, database_url, false).await
     }
 
@@ -260,7 +260,7 @@ impl Roleplay {
         Self { server, channel, character_id, profile_id, _dir: dir }
     }
 
-    async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
+    pub(crate) async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
         let mut ids = Vec::with_capacity(count);
         let mut client = ChatSessionServiceClient::new(self.channel.clone());
         for _ in 0..count {
@@ -293,7 +293,7 @@ async fn measure(server: &Server, ids: &[String]) -> Measured {
     Measured { stats, cpu: server.cpu().saturating_sub(cpu_before) }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
