@@ -130,7 +130,7 @@ pub(crate) fn ms(d: Duration) -> String {
 
 /// `ours / theirs` for a table cell; a zero denominator (CPU below one 10 ms
 /// tick) has no ratio, and saying so beats printing NaN or infinity.
-fn ratio(ours: f64, theirs: f64) -> String {
+pub(crate) fn ratio(ours: f64, theirs: f64) -> String {
     if theirs > 0.0 { format!("{:.2}×", ours / theirs) } else { "n/a".to_owned() }
 }
 
@@ -315,7 +315,7 @@ pub(crate) struct Roleplay {
 }
 
 impl Roleplay {
-    async fn start(upstream: &str, database_url: Option<String>) -> Self {
+    pub(crate) async fn start(upstream: &str, database_url: Option<String>) -> Self {
         Self::start_with(upstream, database_url, false).await
     }
 
@@ -380,7 +380,7 @@ async fn measure(server: &Server, ids: &[String]) -> Measured {
     Measured { stats, cpu: server.cpu().saturating_sub(cpu_before) }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -4,17 +4,21 @@
 //!
 //! `roleplay-bench --quick` runs every scenario at toy sizes in seconds (CI
 //! runs it so the harness cannot rot); `roleplay-bench` runs the full set and
-//! writes BENCHMARKS.md. Loopback only; every run is bounded and stops itself.
+//! writes BENCHMARKS.md. `roleplay-bench --peer litellm` measures LiteLLM's
+//! proxy beside the floor and roleplay-server instead (not part of `--quick`;
+//! installs LiteLLM from PyPI once). Loopback only; every run is bounded and
+//! stops itself.
 
 mod floor;
 mod load;
+mod peer;
 mod process;
 mod steady;
 mod upstream;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(about = "Benchmarks roleplay-server against a bare forwarding floor")]
@@ -27,12 +31,23 @@ struct Args {
     /// Run only these scenarios (numbers as in BENCHMARKS.md, e.g. `--only 1,5`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
-    /// Where the full report goes.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    out: PathBuf,
+    /// Where the report goes: BENCHMARKS.md unless given; with `--peer`,
+    /// printed unless given.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Measure a peer beside the floor and roleplay-server in the same run
+    /// (BENCHMARKS.md §10) instead of the scenarios. Not part of `--quick`.
+    #[arg(long, value_enum, conflicts_with_all = ["quick", "only"])]
+    peer: Option<Peer>,
     /// PostgreSQL for the persistence scenario (a schema of its own is made).
     #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Peer {
+    /// LiteLLM's proxy, pinned (peer.rs), installed into target/peer.
+    Litellm,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +77,22 @@ async fn main() {
         );
         std::process::exit(2);
     }
+    if let Some(Peer::Litellm) = args.peer {
+        match peer::run_litellm().await {
+            Ok(report) => match &args.out {
+                Some(out) => {
+                    std::fs::write(out, report).expect("write the report");
+                    println!("wrote {}", out.display());
+                }
+                None => println!("{report}"),
+            },
+            Err(why) => {
+                eprintln!("roleplay-bench --peer litellm: {why}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let mut sizes = if args.quick { load::Sizes::quick() } else { load::Sizes::full() };
     if !args.only.is_empty() {
         sizes = sizes.only(&args.only);
@@ -76,7 +107,8 @@ async fn main() {
         println!("{report}");
         println!("bench: 1 passed, 0 failed");
     } else {
-        std::fs::write(&args.out, report).expect("write the report");
-        println!("wrote {}", args.out.display());
+        let out = args.out.unwrap_or_else(|| PathBuf::from("BENCHMARKS.md"));
+        std::fs::write(&out, report).expect("write the report");
+        println!("wrote {}", out.display());
     }
 }

@@ -10,6 +10,7 @@ use axum::{
     http::header,
     response::Response,
     routing::post,
+    serve::ListenerExt,
 };
 use futures_util::stream;
 use tokio::time::{Interval, MissedTickBehavior};
@@ -39,6 +40,11 @@ pub async fn start() -> SocketAddr {
     let app = Router::new().route("/chat/completions", post(completions));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
     let addr = listener.local_addr().expect("addr");
+    // Without TCP_NODELAY a reply's first chunk can wait for the client's
+    // delayed ACK of the previous reply's end on a reused connection (40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
