@@ -105,6 +105,13 @@ impl TokenCounter {
         Self { files: Arc::new(Vec::new()), cache: moka::sync::Cache::new(CACHE_ENTRIES) }
     }
 
+    /// Loads the default encoding (o200k_base, about 0.1 s) so that the
+    /// first send after a start does not wait for it. cl100k_base, for older
+    /// OpenAI models only, still loads when first used.
+    pub fn warm_up() {
+        let _ = tiktoken_rs::o200k_base_singleton();
+    }
+
     /// The counter for one model.
     pub fn for_model(&self, model: &str) -> ModelTokens {
         let found = self.files.iter().enumerate().find(|(_, (prefix, _))| model.starts_with(prefix.as_str()));
