@@ -352,13 +352,16 @@ impl Job {
         // The first-token limit counts from the request, not from the commit.
         let deadline = tokio::time::sleep_until(requested_at + self.limits.first_token);
         tokio::pin!(deadline);
+        // Made once, not per chunk: each new one would lock the token's tree.
+        let cancelled = generation.cancelled();
+        tokio::pin!(cancelled);
 
         // The stage the reply is in, as a span (dropping it ends it): waiting
         // for the first text (connecting included), then streaming.
         let mut stage = Some(tracing::info_span!("first_token"));
         let mut events = tokio::select! {
             biased;
-            () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
+            () = &mut cancelled => return Ending::Cancelled(generation.cancel_reason()),
             () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
             () = &mut deadline => {
                 observe::provider_timeout("first_token");
@@ -379,14 +382,23 @@ impl Job {
 
         let mut has_text = false;
         let mut last_text_at = Instant::now();
+        // Once text flows, the chunk limit counts from the last event. The
+        // timer is not moved per event (that touches the timer wheel every
+        // chunk): when it fires early, it is set again from this.
+        let mut last_event_at = last_text_at;
         let mut finish_reason = None;
         let mut usage = None;
         loop {
             let event = tokio::select! {
                 biased;
-                () = generation.cancelled() => return Ending::Cancelled(generation.cancel_reason()),
+                () = &mut cancelled => return Ending::Cancelled(generation.cancel_reason()),
                 () = &mut idle => return Ending::Cancelled(CancelReason::IdleTimeout),
                 () = &mut deadline => {
+                    let due = last_event_at + self.limits.chunk;
+                    if has_text && due > Instant::now() {
+                        deadline.as_mut().reset(due);
+                        continue;
+                    }
                     observe::provider_timeout(if has_text { "chunk" } else { "first_token" });
                     return if has_text {
                         ProviderError::Timeout(format!("no data for {}", humantime::format_duration(self.limits.chunk))).into()
@@ -407,6 +419,7 @@ impl Job {
                         *first_text_at = Some(now);
                         drop(stage.take());
                         stage = Some(tracing::info_span!("stream"));
+                        deadline.as_mut().reset(now + self.limits.chunk);
                     } else {
                         observe::chunk_gap(now - last_text_at);
                     }
@@ -418,7 +431,7 @@ impl Job {
                 Some(Ok(StreamEvent::Finish(reason))) => finish_reason = Some(reason),
             }
             if has_text {
-                deadline.as_mut().reset(Instant::now() + self.limits.chunk);
+                last_event_at = Instant::now();
             }
         }
     }

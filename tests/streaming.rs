@@ -296,6 +296,27 @@ async fn silence_before_the_first_token_times_out(db: Db) {
     assert_eq!(started(&events).chat_session_id, chat.id);
 }
 
+/// The chunk limit counts from the last event: steady gaps under it run for
+/// longer than the limit in all, and one gap over it fails the reply with
+/// its text so far kept.
+async fn silence_between_chunks_times_out(db: Db) {
+    let server = TestServer::start_with(db, |o| o.chunk_timeout = Duration::from_millis(300)).await;
+    let chat = server.chat().await;
+    let steady: Vec<String> = (0..8).map(|i| format!("s{i} ")).collect();
+    server.upstream.push(Reply::slow(steady.clone(), Duration::from_millis(100)));
+    let events = until_terminal(&mut server.send(&chat.id, "steady").await.expect("send")).await;
+    assert!(matches!(terminal(&events), Event::Completed(_)), "gaps under the limit: {events:?}");
+    assert_eq!(reconstruct(&events, 0, String::new()), steady.concat());
+
+    server.upstream.push(Reply::slow(["first ", "late"], Duration::from_millis(700)));
+    let events = until_terminal(&mut server.send(&chat.id, "stalling").await.expect("send")).await;
+    let Event::Failed(failed) = terminal(&events) else { panic!("a gap over the limit: {events:?}") };
+    assert_eq!(failed.code(), pb::FailureCode::UpstreamTimeout);
+    assert!(failed.message.contains("no data for 300ms"), "{}", failed.message);
+    let reply = server.messages_of(&chat.id).await.pop().expect("reply row");
+    assert_eq!((reply.status(), reply.content.as_str()), (pb::MessageStatus::Failed, "first "));
+}
+
 async fn bad_messages_are_refused_before_anything_is_stored(db: Db) {
     let server = TestServer::start(db).await;
     let chat = server.chat().await;
@@ -320,5 +341,6 @@ on_both_databases!(
     a_cut_mid_reply_keeps_the_partial_and_frees_the_chat,
     a_client_that_leaves_does_not_stop_the_reply,
     silence_before_the_first_token_times_out,
+    silence_between_chunks_times_out,
     bad_messages_are_refused_before_anything_is_stored,
 );
