@@ -1,19 +1,22 @@
-//! Crash safety for replies in flight: every interval, the text of each
-//! running reply that grew since its last checkpoint is written to its
-//! message row, all in one transaction.
+//! Crash safety for replies in flight: every interval, the text each running
+//! reply appended since its last checkpoint is stored as one more piece of
+//! it (so a checkpoint writes what is new, not the whole text again).
 //!
 //! One task for the whole server, not one per reply: at thousands of
 //! concurrent replies, per-reply timers and writes would cost more than the
-//! streaming itself. The generation tasks never wait for it. A checkpoint only
-//! touches rows still marked streaming, so it can never overwrite a final
-//! outcome written in between.
+//! streaming itself. The generation tasks never wait for it. Pieces are read
+//! only for replies still marked streaming, so a piece stored after its
+//! reply's final write changes nothing (and is removed at the next start).
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::{registry::Registry, store::Store};
+use crate::{
+    registry::Registry,
+    store::{ReplyPiece, Store},
+};
 
 pub async fn run(registry: Registry, store: Store, every: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(every);
@@ -26,9 +29,9 @@ pub async fn run(registry: Registry, store: Store, every: Duration, stop: Cancel
         let mut marks = Vec::new();
         let mut rows = Vec::new();
         for generation in registry.live_generations() {
-            if let Some(text) = generation.text_to_checkpoint() {
-                marks.push((text.len(), Arc::clone(&generation)));
-                rows.push((generation.info.assistant_message_id.clone(), text));
+            if let Some((from, piece)) = generation.text_to_checkpoint() {
+                marks.push((from + piece.len(), Arc::clone(&generation)));
+                rows.push(ReplyPiece { message_id: generation.info.assistant_message_id.clone(), from, piece });
             }
         }
         if rows.is_empty() {

@@ -158,6 +158,8 @@ pub struct Generation {
 
 impl Generation {
     fn new(info: StreamInfo, seq: u64, prev_seq: u64, text: String, outcome: Option<Outcome>) -> Self {
+        // A continuation's text starts with what its message holds already.
+        let stored = text.len();
         let (progress, _) = watch::channel(Progress { text, outcome: outcome.map(Arc::new) });
         Self {
             info,
@@ -166,15 +168,19 @@ impl Generation {
             progress,
             cancel: CancellationToken::new(),
             cancel_reason: AtomicU8::new(0),
-            checkpointed: AtomicUsize::new(0),
+            checkpointed: AtomicUsize::new(stored),
         }
     }
 
-    /// The text, if the reply is live and grew since its last checkpoint.
-    pub fn text_to_checkpoint(&self) -> Option<String> {
+    /// If the reply is live and grew since its last checkpoint: the byte
+    /// offset that checkpoint reached, and the text since.
+    pub fn text_to_checkpoint(&self) -> Option<(usize, String)> {
         let progress = self.progress.borrow();
-        let grew = progress.text.len() > self.checkpointed.load(Ordering::Acquire);
-        (grew && progress.outcome.is_none()).then(|| progress.text.clone())
+        let from = self.checkpointed.load(Ordering::Acquire);
+        let grew = progress.text.len() > from && progress.outcome.is_none();
+        // Text is appended in whole characters, so every checkpoint ends on
+        // a character boundary.
+        grew.then(|| progress.text.get(from..).map(|piece| (from, piece.to_owned()))).flatten()
     }
 
     pub fn mark_checkpointed(&self, len: usize) {

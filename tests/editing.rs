@@ -184,9 +184,16 @@ async fn continuing_appends_byte_for_byte_and_resumes_mid_way(db: Db) {
     let resume = pb::ResumePosition { stream_id: start.stream_id.clone(), offset: seen.len() as u64 };
     let request = pb::SubscribeChatSessionRequest { chat_session_id: chat.id.clone(), resume: Some(resume) };
     let mut watcher = server.messages().subscribe_chat_session(request).await.expect("resume").into_inner();
+    // Mid-way, the stored message is the old text and the pieces
+    // checkpointed since (every 250 ms).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let listed = server.messages_of(&chat.id).await.remove(1);
+    assert_eq!(listed.status(), pb::MessageStatus::Streaming);
+    assert!(listed.content.len() > "Once upon".len(), "checkpointed new text: {:?}", listed.content);
     let resumed = until_terminal(&mut watcher).await;
     let whole = reconstruct(&resumed, seen.len(), seen.clone());
     assert_eq!(whole, format!("Once upon{}", rest.concat()), "exactly the rest, nothing lost or repeated");
+    assert!(whole.starts_with(&listed.content), "listed mid-way: {:?}", listed.content);
     let stored = completed_text(&until_terminal(&mut sender).await);
     assert_eq!(stored, whole);
     assert_eq!(server.messages_of(&chat.id).await[1].content, whole, "stored as old + new text");

@@ -7,14 +7,10 @@ use diesel_async::RunQueryDsl;
 
 use super::{
     Page, PageRequest, Store, StoreResult, hot_write,
-    models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
-    now,
-    schema::{chat_sessions, message_alternatives, messages, usage_records},
+    models::{Alternative, Message, ReplyOutcome, Role, UsageRecord},
+    schema::{chat_sessions, message_alternatives, messages, reply_fragments, usage_records},
     with_conn,
 };
-
-/// Replies checkpointed in one background write.
-const CHECKPOINT_CHUNK: usize = 64;
 
 impl Store {
     /// Oldest first.
@@ -30,17 +26,21 @@ impl Store {
             }
             query.limit(page.fetch_limit()).load(conn).await?
         });
+        let mut rows = rows;
+        self.fill_streaming(&mut rows).await?;
         Ok(page.finish(rows))
     }
 
     /// The whole conversation, oldest first, for building a prompt.
     pub async fn chat_history(&self, chat_session_id: &str) -> StoreResult<Vec<Message>> {
-        Ok(with_conn!(self, conn => messages::table
+        let mut rows = with_conn!(self, conn => messages::table
             .filter(messages::chat_session_id.eq(chat_session_id))
             .select(Message::as_select())
             .order(messages::id.asc())
             .load(conn)
-            .await?))
+            .await?);
+        self.fill_streaming(&mut rows).await?;
+        Ok(rows)
     }
 
     /// The history a prompt is built from, oldest first. Only the newest
@@ -80,7 +80,7 @@ impl Store {
         since: Bound<&str>,
         before: Option<&str>,
     ) -> StoreResult<Vec<Message>> {
-        Ok(with_conn!(self, conn => {
+        let mut rows = with_conn!(self, conn => {
             let mut query = messages::table
                 .filter(messages::chat_session_id.eq(chat_session_id))
                 .filter(messages::stream_id.is_not_null())
@@ -96,7 +96,9 @@ impl Store {
                 query = query.filter(messages::stream_id.lt(before.to_owned()));
             }
             query.load(conn).await?
-        }))
+        });
+        self.fill_streaming(&mut rows).await?;
+        Ok(rows)
     }
 
     /// The ids of the chat's user messages up to `until`, oldest first.
@@ -136,7 +138,10 @@ impl Store {
             };
             (shown, aside)
         });
-        Ok(shown.or_else(|| aside.map(|(turn, alternative)| turn.showing(alternative))))
+        let mut found: Vec<Message> =
+            shown.or_else(|| aside.map(|(turn, alternative)| turn.showing(alternative))).into_iter().collect();
+        self.fill_streaming(&mut found).await?;
+        Ok(found.pop())
     }
 
     /// Stores the user's message (if any) and the empty, streaming reply
@@ -163,45 +168,10 @@ impl Store {
         hot_write!(self, conn => {
             let update = diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning());
             let message = get_result!(update, conn);
+            // The whole text is in the row now.
+            execute!(diesel::delete(reply_fragments::table.filter(reply_fragments::message_id.eq(&id))), conn);
             execute!(diesel::insert_into(usage_records::table).values(&usage), conn);
             Ok(message)
         })
-    }
-
-    /// Saves the text so far of running replies (id, text), in one
-    /// transaction. Rows no longer streaming are left alone.
-    pub async fn checkpoint_replies(&self, replies: Vec<(String, String)>) -> StoreResult<()> {
-        let updated_at = now();
-        let streaming = MessageStatus::Streaming.as_str();
-        // Small jobs, one after another, in the background lane: a send waits
-        // behind one of them at most, not behind the checkpoint of every
-        // running reply, and a pool gives the checkpointer one connection.
-        let mut replies = replies.into_iter().peekable();
-        while replies.peek().is_some() {
-            let chunk: Vec<_> = replies.by_ref().take(CHECKPOINT_CHUNK).collect();
-            hot_write!(background self, conn => {
-                for (id, text) in &chunk {
-                    let row = messages::table.find(id).filter(messages::status.eq(streaming));
-                    execute!(diesel::update(row).set((messages::content.eq(text), messages::updated_at.eq(updated_at))), conn);
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Marks replies left streaming by a previous run (a crash or a kill) as
-    /// interrupted; their text so far stays. Returns how many there were.
-    pub async fn interrupt_orphaned_replies(&self) -> StoreResult<usize> {
-        Ok(with_conn!(self, conn => diesel::update(
-            messages::table.filter(messages::status.eq(MessageStatus::Streaming.as_str())),
-        )
-        .set((
-            messages::status.eq(MessageStatus::Interrupted.as_str()),
-            messages::error.eq("the server stopped while this reply was being generated"),
-            messages::updated_at.eq(now()),
-        ))
-        .execute(conn)
-        .await?))
     }
 }

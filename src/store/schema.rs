@@ -175,10 +175,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reply_fragments (message_id, byte_offset) {
+        message_id -> Text,
+        byte_offset -> BigInt,
+        piece -> Text,
+    }
+}
+
 diesel::joinable!(chat_sessions -> characters (character_id));
 diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
 diesel::joinable!(messages -> chat_sessions (chat_session_id));
 diesel::joinable!(message_alternatives -> messages (message_id));
+diesel::joinable!(reply_fragments -> messages (message_id));
 diesel::joinable!(character_lorebooks -> characters (character_id));
 diesel::joinable!(character_lorebooks -> lorebooks (lorebook_id));
 diesel::joinable!(chat_lorebooks -> chat_sessions (chat_session_id));
@@ -189,6 +198,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_sessions,
     messages,
     message_alternatives,
+    reply_fragments,
     avatars,
     lorebooks,
     character_lorebooks,
