@@ -67,6 +67,13 @@ impl LimitOptions {
 /// burst scenario (BENCHMARKS.md).
 pub const DEFAULT_MAX_PENDING_STARTS: usize = 128;
 
+/// A start that takes longer than this (the server is short of CPU or
+/// database connections) lowers how many may be starting at once; faster
+/// ones raise it again, up to the configured bound.
+const ADMISSION_TARGET: Duration = Duration::from_millis(100);
+/// Never fewer starts than this at once.
+const ADMISSION_FLOOR: usize = 4;
+
 /// The retry delay of a refused start stays within these bounds.
 const ADMISSION_RETRY_MIN: Duration = Duration::from_millis(10);
 const ADMISSION_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -83,6 +90,9 @@ pub struct Limits {
     running: DashMap<String, usize>,
     clock: DefaultClock,
     max_pending_starts: usize,
+    /// The bound in force: lowered by slow starts, raised by fast ones
+    /// (additive increase, multiplicative decrease), at most the maximum.
+    allowed_starts: AtomicUsize,
     pending_starts: AtomicUsize,
     /// How long a start takes, smoothed (µs): the basis of the retry delay.
     start_micros: AtomicU64,
@@ -104,17 +114,19 @@ impl Limits {
             running: DashMap::new(),
             clock: DefaultClock::default(),
             max_pending_starts: options.max_pending_starts,
+            allowed_starts: AtomicUsize::new(options.max_pending_starts),
             pending_starts: AtomicUsize::new(0),
             start_micros: AtomicU64::new(1_000),
         }
     }
 
     /// Admits one reply start, held until the ticket is dropped; refused
-    /// when [`LimitOptions::max_pending_starts`] are starting already, with
-    /// a delay from how long starts take now, spread so that the refused do
-    /// not all come back in the same instant.
+    /// when as many are starting as the bound in force allows (at most
+    /// [`LimitOptions::max_pending_starts`], fewer while starts are slow),
+    /// with a delay from how long starts take now, spread so that the
+    /// refused do not all come back in the same instant.
     pub fn admit_start(self: &Arc<Self>) -> Result<StartTicket> {
-        let max = self.max_pending_starts;
+        let max = self.allowed_starts.load(Ordering::Relaxed);
         let admitted = self
             .pending_starts
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1));
@@ -143,6 +155,11 @@ impl Limits {
     /// Replies being started now.
     pub fn pending_starts(&self) -> usize {
         self.pending_starts.load(Ordering::Relaxed)
+    }
+
+    /// How many may be starting at once now.
+    pub fn allowed_starts(&self) -> usize {
+        self.allowed_starts.load(Ordering::Relaxed)
     }
 
     /// Counts a message against the user's allowance.
@@ -205,13 +222,23 @@ pub struct StartTicket {
 
 impl Drop for StartTicket {
     fn drop(&mut self) {
-        self.limits.pending_starts.fetch_sub(1, Ordering::AcqRel);
+        let limits = &self.limits;
+        limits.pending_starts.fetch_sub(1, Ordering::AcqRel);
+        let elapsed = self.began.elapsed();
         // An exponential average over about the last eight starts.
-        let took = u64::try_from(self.began.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let _ = self
-            .limits
+        let took = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let _ = limits
             .start_micros
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(avg - avg / 8 + took / 8));
+        if limits.max_pending_starts > 0 {
+            let _ = limits.allowed_starts.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |allowed| {
+                Some(if elapsed > ADMISSION_TARGET {
+                    (allowed - allowed.div_ceil(8)).max(ADMISSION_FLOOR.min(limits.max_pending_starts))
+                } else {
+                    (allowed + 1).min(limits.max_pending_starts)
+                })
+            });
+        }
     }
 }
 
@@ -263,6 +290,23 @@ mod tests {
         let _c = limits.admit_start().expect("a place is free again");
         let unbounded = Arc::new(Limits::new(LimitOptions::UNLIMITED));
         let _many: Vec<_> = (0..1000).map(|_| unbounded.admit_start().expect("no bound")).collect();
+    }
+
+    #[test]
+    fn slow_starts_lower_the_bound_and_fast_ones_raise_it_again() {
+        let limits = Arc::new(Limits::new(LimitOptions { max_pending_starts: 64, ..LimitOptions::UNLIMITED }));
+        for _ in 0..40 {
+            let mut slow = limits.admit_start().expect("admitted");
+            slow.began -= ADMISSION_TARGET * 2;
+        }
+        assert_eq!(limits.allowed_starts(), ADMISSION_FLOOR, "slow starts bring it down to the floor");
+        let held: Vec<_> = (0..ADMISSION_FLOOR).map(|_| limits.admit_start().expect("within")).collect();
+        assert!(limits.admit_start().is_err(), "the lowered bound is enforced");
+        drop(held);
+        for _ in 0..100 {
+            drop(limits.admit_start().expect("admitted"));
+        }
+        assert_eq!(limits.allowed_starts(), 64, "fast starts raise it back, never above the maximum");
     }
 
     #[test]

@@ -303,6 +303,7 @@ fn live_gauges(state: &AppState) {
     gauge!("roleplay_resumable_reply_bytes").set(state.registry.held_bytes() as f64);
     gauge!("roleplay_watchers").set(state.registry.watcher_total() as f64);
     gauge!("roleplay_starts_pending").set(state.limits.pending_starts() as f64);
+    gauge!("roleplay_starts_allowed").set(state.limits.allowed_starts() as f64);
 }
 
 /// Whether the server should get traffic: the database answers and it is
