@@ -69,10 +69,11 @@ pub const DEFAULT_MAX_PENDING_STARTS: usize = 128;
 
 /// A start that takes longer than this (the server is short of CPU or
 /// database connections) lowers how many may be starting at once; faster
-/// ones raise it again, up to the configured bound.
-const ADMISSION_TARGET: Duration = Duration::from_millis(100);
+/// ones raise it again, up to the configured bound. Well above a start's
+/// usual time under load, so a passing hiccup does not refuse sends.
+const ADMISSION_TARGET: Duration = Duration::from_millis(250);
 /// Never fewer starts than this at once.
-const ADMISSION_FLOOR: usize = 4;
+const ADMISSION_FLOOR: usize = 16;
 
 /// The retry delay of a refused start stays within these bounds.
 const ADMISSION_RETRY_MIN: Duration = Duration::from_millis(10);
