@@ -10,22 +10,17 @@ use std::{
 };
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use roleplay_server::api::pb::{
-    self, character_service_client::CharacterServiceClient, chat_session_service_client::ChatSessionServiceClient,
-    generation_event::Event, message_service_client::MessageServiceClient,
-    settings_service_client::SettingsServiceClient, user_profile_service_client::UserProfileServiceClient,
-};
+use roleplay_server::api::pb::{self, generation_event::Event, message_service_client::MessageServiceClient};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::{
+    clients::{OnRefusal, Roleplay, STREAMS_PER_CONNECTION, Stats, generations, generations_counted},
     process::Server,
+    report::{machine, ms, percentile, ratio},
     steady::{SteadySizes, steady},
     upstream::Shape,
 };
-
-/// Streams per HTTP/2 connection: below the servers' concurrent-stream limit.
-pub(crate) const STREAMS_PER_CONNECTION: usize = 100;
 
 pub struct Sizes {
     concurrency: Vec<usize>,
@@ -115,257 +110,6 @@ impl Sizes {
     }
 }
 
-pub(crate) fn percentile(values: &mut [Duration], p: f64) -> Duration {
-    if values.is_empty() {
-        return Duration::ZERO;
-    }
-    values.sort_unstable();
-    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
-    values[index.min(values.len() - 1)]
-}
-
-pub(crate) fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// `ours / theirs` for a table cell; a zero denominator (CPU below one 10 ms
-/// tick) has no ratio, and saying so beats printing NaN or infinity.
-pub(crate) fn ratio(ours: f64, theirs: f64) -> String {
-    if theirs > 0.0 { format!("{:.2}×", ours / theirs) } else { "n/a".to_owned() }
-}
-
-#[derive(Default)]
-pub(crate) struct Stats {
-    pub first_token: Vec<Duration>,
-    /// From the request to `Started`.
-    pub started: Vec<Duration>,
-    /// From the request to a RESOURCE_EXHAUSTED refusal (admission), for
-    /// sends that were not retried.
-    pub refused: Vec<Duration>,
-    /// Refusals that were retried after their RetryInfo.
-    pub retries: u64,
-    /// Any other refusal or broken stream.
-    pub errors: u64,
-    pub gaps: Vec<Duration>,
-    pub deltas: u64,
-    pub bytes: u64,
-    pub completed: u64,
-}
-
-impl Stats {
-    pub(crate) fn absorb(&mut self, other: Stats) {
-        self.first_token.extend(other.first_token);
-        self.started.extend(other.started);
-        self.refused.extend(other.refused);
-        self.retries += other.retries;
-        self.errors += other.errors;
-        self.gaps.extend(other.gaps);
-        self.deltas += other.deltas;
-        self.bytes += other.bytes;
-        self.completed += other.completed;
-    }
-}
-
-/// What a bench client does with a send refused by admission control.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnRefusal {
-    /// Count it and stop (scenario 1: how many were refused at once).
-    Count,
-    /// Wait as its RetryInfo says and send again, as a client should.
-    Retry,
-}
-
-/// Runs one generation per id at once (chat ids for roleplay-server, the
-/// upstream model for the floor) and measures what the clients see.
-async fn generations(channels: &[Channel], ids: &[String]) -> Stats {
-    generations_counted(channels, ids, &Arc::default(), None, OnRefusal::Count).await
-}
-
-/// [`generations`], counting in `started` those that received text, and
-/// optionally starting them `(n, every)`: n at a time, instead of all at once.
-pub(crate) async fn generations_counted(
-    channels: &[Channel],
-    ids: &[String],
-    started: &Arc<AtomicUsize>,
-    stagger: Option<(usize, Duration)>,
-    on_refusal: OnRefusal,
-) -> Stats {
-    let mut tasks = Vec::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        if let Some((n, every)) = stagger
-            && i > 0
-            && i % n == 0
-        {
-            tokio::time::sleep(every).await;
-        }
-        let client = MessageServiceClient::new(channels[i % channels.len()].clone());
-        let id = id.clone();
-        let started = Arc::clone(started);
-        tasks.push(tokio::spawn(async move { one_generation(client, id, &started, on_refusal).await }));
-    }
-    let mut total = Stats::default();
-    for task in tasks {
-        let Ok(stats) = task.await else { continue };
-        total.absorb(stats);
-    }
-    total
-}
-
-/// One send and its reply, as its client sees them; `started` counts the
-/// replies that received text.
-pub(crate) async fn one_generation(
-    mut client: MessageServiceClient<Channel>,
-    chat: String,
-    started: &AtomicUsize,
-    on_refusal: OnRefusal,
-) -> Stats {
-    let mut stats = Stats::default();
-    let Some((start, mut stream)) = send(&mut client, &chat, on_refusal, &mut stats).await else {
-        return stats;
-    };
-    let mut last = start;
-    while let Ok(Some(event)) = stream.message().await {
-        match event.event {
-            Some(Event::Started(_)) => stats.started.push(start.elapsed()),
-            Some(Event::Delta(delta)) => {
-                let now = Instant::now();
-                if stats.deltas == 0 {
-                    started.fetch_add(1, Ordering::Relaxed);
-                    stats.first_token.push(now - start);
-                } else {
-                    stats.gaps.push(now - last);
-                }
-                last = now;
-                stats.deltas += 1;
-                stats.bytes += delta.text.len() as u64;
-            }
-            Some(Event::Completed(_)) => stats.completed += 1,
-            _ => {}
-        }
-    }
-    stats
-}
-
-/// Sends one message; a RESOURCE_EXHAUSTED refusal is counted, or retried
-/// after its RetryInfo (up to 50 times). Returns when the accepted request
-/// was sent, with its stream.
-async fn send(
-    client: &mut MessageServiceClient<Channel>,
-    chat: &str,
-    on_refusal: OnRefusal,
-    stats: &mut Stats,
-) -> Option<(Instant, tonic::Streaming<pb::GenerationEvent>)> {
-    use tonic_types::StatusExt;
-    for _ in 0..50 {
-        let start = Instant::now();
-        let request = pb::AddUserMessageRequest { chat_session_id: chat.to_owned(), content: "Go on.".into() };
-        match client.add_user_message_streaming(request).await {
-            Ok(response) => return Some((start, response.into_inner())),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                let delay = status.get_details_retry_info().and_then(|info| info.retry_delay);
-                match (on_refusal, delay) {
-                    (OnRefusal::Retry, Some(delay)) => {
-                        stats.retries += 1;
-                        tokio::time::sleep(delay).await;
-                    }
-                    _ => {
-                        stats.refused.push(start.elapsed());
-                        return None;
-                    }
-                }
-            }
-            Err(_) => {
-                stats.errors += 1;
-                return None;
-            }
-        }
-    }
-    stats.errors += 1;
-    None
-}
-
-/// A folder for one server's database and key, removed afterwards.
-struct ScratchDir(std::path::PathBuf);
-
-impl ScratchDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("roleplay-bench-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&path).expect("scratch dir");
-        Self(path)
-    }
-
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A roleplay-server with a key, a character and a profile, ready for chats.
-pub(crate) struct Roleplay {
-    pub(crate) server: Server,
-    channel: Channel,
-    character_id: String,
-    profile_id: String,
-    _dir: ScratchDir,
-}
-
-impl Roleplay {
-    pub(crate) async fn start(upstream: &str, database_url: Option<String>) -> Self {
-        Self::start_with(upstream, database_url, false).await
-    }
-
-    async fn start_with(upstream: &str, database_url: Option<String>, metrics: bool) -> Self {
-        let dir = ScratchDir::new();
-        let url = database_url.unwrap_or_else(|| dir.path().join("bench.db").display().to_string());
-        let server = Server::roleplay(upstream, &url, dir.path(), metrics).await;
-        let channel = server.channel().await;
-        SettingsServiceClient::new(channel.clone())
-            .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: "sk-bench-0123456789abcdef".into() })
-            .await
-            .expect("key");
-        let character_id = CharacterServiceClient::new(channel.clone())
-            .create_character(pb::CreateCharacterRequest {
-                name: "Bench".into(),
-                description: "{{char}} answers {{user}}.".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("character")
-            .into_inner()
-            .id;
-        let profile_id = UserProfileServiceClient::new(channel.clone())
-            .create_user_profile(pb::CreateUserProfileRequest { name: "User".into(), description: String::new() })
-            .await
-            .expect("profile")
-            .into_inner()
-            .id;
-        Self { server, channel, character_id, profile_id, _dir: dir }
-    }
-
-    pub(crate) async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
-        let mut ids = Vec::with_capacity(count);
-        let mut client = ChatSessionServiceClient::new(self.channel.clone());
-        for _ in 0..count {
-            let chat = client
-                .create_chat_session(pb::CreateChatSessionRequest {
-                    character_id: self.character_id.clone(),
-                    user_profile_id: self.profile_id.clone(),
-                    model: Some(shape.model()),
-                    ..Default::default()
-                })
-                .await
-                .expect("chat");
-            ids.push(chat.into_inner().id);
-        }
-        ids
-    }
-}
-
 struct Measured {
     stats: Stats,
     cpu: Duration,
@@ -378,22 +122,6 @@ async fn measure(server: &Server, ids: &[String]) -> Measured {
     // Let the server finish storing before reading its CPU.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Measured { stats, cpu: server.cpu().saturating_sub(cpu_before) }
-}
-
-pub(crate) fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
-        .unwrap_or(0);
-    format!("{cores} cores ({cpu}), {:.0} GiB RAM, loopback only", mem as f64 / 1024.0 / 1024.0)
 }
 
 pub async fn run_all(sizes: Sizes, postgres: &str) -> String {

@@ -9,10 +9,12 @@
 //! installs LiteLLM from PyPI once). Loopback only; every run is bounded and
 //! stops itself.
 
+mod clients;
 mod floor;
 mod load;
 mod peer;
 mod process;
+mod report;
 mod steady;
 mod upstream;
 

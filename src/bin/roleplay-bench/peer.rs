@@ -42,8 +42,9 @@ use tokio::{
 use tonic::transport::Channel;
 
 use crate::{
-    load::{self, Roleplay},
+    clients::{self, Roleplay},
     process::{self, Server},
+    report,
     upstream::Shape,
 };
 
@@ -391,10 +392,10 @@ impl Bench {
         // Connections and chats are made before the CPU is read.
         let (channels, ids) = match target {
             Target::Floor => {
-                (self.floor.channels(n.div_ceil(load::STREAMS_PER_CONNECTION)).await, vec![model.clone(); n])
+                (self.floor.channels(n.div_ceil(clients::STREAMS_PER_CONNECTION)).await, vec![model.clone(); n])
             }
             Target::Roleplay => (
-                self.roleplay.server.channels(n.div_ceil(load::STREAMS_PER_CONNECTION)).await,
+                self.roleplay.server.channels(n.div_ceil(clients::STREAMS_PER_CONNECTION)).await,
                 self.roleplay.chats(n, self.shape).await,
             ),
             Target::Upstream | Target::LiteLlm => (Vec::new(), Vec::new()),
@@ -562,7 +563,7 @@ async fn measure_all(venv: &Path, dir: &Path) -> Result<String, String> {
     let _ = writeln!(
         out,
         "Command: `cargo build --release --bins && target/release/roleplay-bench --peer litellm`. Machine: {}.\n",
-        load::machine()
+        report::machine()
     );
     let _ = writeln!(
         out,
@@ -591,12 +592,12 @@ async fn measure_all(venv: &Path, dir: &Path) -> Result<String, String> {
             rows.push(bench.row(target, n).await);
         }
         let base = &mut rows[0].first_token.clone();
-        let (b50, b99) = (load::percentile(base, 0.5), load::percentile(base, 0.99));
+        let (b50, b99) = (report::percentile(base, 0.5), report::percentile(base, 0.99));
         let mut cpu_per_chunk = [0.0; 4];
         let mut p99s = [Duration::ZERO; 4];
         for (i, (target, row)) in Target::ALL.into_iter().zip(rows.iter_mut()).enumerate() {
             let (p50, p99) =
-                (load::percentile(&mut row.first_token, 0.5), load::percentile(&mut row.first_token, 0.99));
+                (report::percentile(&mut row.first_token, 0.5), report::percentile(&mut row.first_token, 0.99));
             p99s[i] = p99;
             let chunks = row.bytes as f64 / shape.chunk_bytes as f64;
             cpu_per_chunk[i] = if chunks > 0.0 { row.cpu.as_secs_f64() * 1e6 / chunks } else { 0.0 };
@@ -613,8 +614,8 @@ async fn measure_all(venv: &Path, dir: &Path) -> Result<String, String> {
                 out,
                 "| {n} | {} | {} / {} | {added_cell} | {cpu_cell} | {rss_cell} | {}/{} |",
                 target.name(),
-                load::ms(p50),
-                load::ms(p99),
+                report::ms(p50),
+                report::ms(p99),
                 row.streams - row.whole,
                 row.streams
             );
@@ -642,8 +643,8 @@ async fn measure_all(venv: &Path, dir: &Path) -> Result<String, String> {
             cpu[1],
             cpu[2],
             cpu[3],
-            load::ratio(cpu[3], cpu[2]),
-            load::ratio(rss[3] as f64, rss[2] as f64)
+            report::ratio(cpu[3], cpu[2]),
+            report::ratio(rss[3] as f64, rss[2] as f64)
         );
     }
     Ok(out)

@@ -14,8 +14,9 @@ use roleplay_server::api::pb::message_service_client::MessageServiceClient;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::{
-    load::{OnRefusal, Roleplay, STREAMS_PER_CONNECTION, Stats, generations_counted, ms, one_generation, percentile},
+    clients::{OnRefusal, Roleplay, STREAMS_PER_CONNECTION, Stats, generations_counted, one_generation},
     process::Server,
+    report::{ms, percentile},
     upstream::Shape,
 };
 
