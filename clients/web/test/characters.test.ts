@@ -317,7 +317,9 @@ test("a chat from an imported card: the first greeting with 1/3 swipes, and the 
   await characterItem(page, "Greeter").waitFor();
   await profileId();
   await page.getByRole("link", { name: "Chats" }).click();
-  await page.getByLabel("Character").selectOption({ label: "Greeter" });
+  // A combobox: the Characters page has other things labelled "Character"
+  // until the Chats page has replaced it.
+  await page.getByRole("combobox", { name: "Character", exact: true }).selectOption({ label: "Greeter" });
   await page.getByRole("button", { name: "Start chat" }).click();
   await page.waitForSelector("#composer");
   const first = page.locator(".msg-assistant").first();

@@ -73,7 +73,7 @@ test("create a character, a profile and a chat through the UI", async () => {
   await page.getByRole("button", { name: "Edit Samwise" }).waitFor();
 
   await page.getByRole("link", { name: "Chats" }).click();
-  await page.getByLabel("Character").selectOption({ label: "Bard" });
+  await page.getByRole("combobox", { name: "Character", exact: true }).selectOption({ label: "Bard" });
   await page.getByLabel("Your profile").selectOption({ label: "Samwise" });
   await page.getByLabel("Title (optional)").fill("Tavern");
   await page.getByRole("button", { name: "Start chat" }).click();
