@@ -317,7 +317,6 @@ impl Job {
             }
         };
         log_outcome(&outcome, text.len(), duration);
-        record_outcome(&outcome);
         // Release the chat before announcing the end, so a client that sends
         // its next message as soon as it sees the end is not refused.
         drop(self.lock);
@@ -556,39 +555,35 @@ async fn idle_timeout(mut watchers: watch::Receiver<usize>, idle: Duration) {
     }
 }
 
-/// The outcome on the reply's span (the current one): codes, never text.
-fn record_outcome(outcome: &Outcome) {
+/// Logs how the reply ended, and records it on the reply's span (the
+/// current one) as codes, never text.
+fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
+    let duration_ms = duration.as_millis() as u64;
     let span = tracing::Span::current();
     let (kind, detail) = match outcome {
-        Outcome::Completed { finish_reason, .. } => ("completed", finish_reason.as_str()),
-        Outcome::Failed { code, .. } => ("failed", code.as_str()),
-        Outcome::Cancelled { reason } => ("cancelled", reason.as_str()),
+        Outcome::Completed { finish_reason, usage, .. } => {
+            tracing::info!(
+                bytes,
+                duration_ms,
+                finish_reason,
+                prompt_tokens = usage.prompt_tokens,
+                completion_tokens = usage.completion_tokens,
+                "reply completed"
+            );
+            ("completed", finish_reason.as_str())
+        }
+        Outcome::Failed { code, message } => {
+            tracing::warn!(bytes, duration_ms, code = code.as_str(), error = %message, "reply failed");
+            span.record("otel.status_code", "error");
+            ("failed", code.as_str())
+        }
+        Outcome::Cancelled { reason } => {
+            tracing::info!(bytes, duration_ms, reason = reason.as_str(), "reply cancelled");
+            ("cancelled", reason.as_str())
+        }
     };
     span.record("outcome", kind);
     span.record("detail", detail);
-    if kind == "failed" {
-        span.record("otel.status_code", "error");
-    }
-}
-
-fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
-    let duration_ms = duration.as_millis() as u64;
-    match outcome {
-        Outcome::Completed { finish_reason, usage, .. } => tracing::info!(
-            bytes,
-            duration_ms,
-            finish_reason,
-            prompt_tokens = usage.prompt_tokens,
-            completion_tokens = usage.completion_tokens,
-            "reply completed"
-        ),
-        Outcome::Failed { code, message } => {
-            tracing::warn!(bytes, duration_ms, code = code.as_str(), error = %message, "reply failed")
-        }
-        Outcome::Cancelled { reason } => {
-            tracing::info!(bytes, duration_ms, reason = reason.as_str(), "reply cancelled")
-        }
-    }
 }
 
 #[cfg(test)]

@@ -177,10 +177,12 @@ impl Generation {
     pub fn text_to_checkpoint(&self) -> Option<(usize, String)> {
         let progress = self.progress.borrow();
         let from = self.checkpointed.load(Ordering::Acquire);
-        let grew = progress.text.len() > from && progress.outcome.is_none();
+        if progress.text.len() <= from || progress.outcome.is_some() {
+            return None;
+        }
         // Text is appended in whole characters, so every checkpoint ends on
         // a character boundary.
-        grew.then(|| progress.text.get(from..).map(|piece| (from, piece.to_owned()))).flatten()
+        progress.text.get(from..).map(|piece| (from, piece.to_owned()))
     }
 
     pub fn mark_checkpointed(&self, len: usize) {

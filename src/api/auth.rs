@@ -161,15 +161,16 @@ pub async fn http(State(state): State<AppState>, mut request: Request, next: Nex
 fn log_finished(response: &Response, started: Instant) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let code = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0");
+    // INTERNAL, UNKNOWN, DATA_LOSS: our fault.
+    let our_fault = matches!(code, "2" | "13" | "15");
     let span = tracing::Span::current();
     span.record("rpc.grpc.status_code", code.parse::<i64>().unwrap_or(2));
-    if matches!(code, "2" | "13" | "15") {
+    if our_fault {
         span.record("otel.status_code", "error");
     }
     match code {
         "0" => tracing::debug!(elapsed_ms, "rpc answered"),
-        // INTERNAL, UNKNOWN, DATA_LOSS: our fault.
-        "2" | "13" | "15" => tracing::warn!(elapsed_ms, grpc_status = code, "rpc failed"),
+        _ if our_fault => tracing::warn!(elapsed_ms, grpc_status = code, "rpc failed"),
         _ => tracing::info!(elapsed_ms, grpc_status = code, "rpc refused"),
     }
 }

@@ -15,7 +15,7 @@ use super::{
 impl Store {
     /// Oldest first.
     pub async fn list_messages(&self, chat_session_id: &str, page: &PageRequest) -> StoreResult<Page<Message>> {
-        let rows = with_conn!(self, conn => {
+        let mut rows = with_conn!(self, conn => {
             let mut query = messages::table
                 .filter(messages::chat_session_id.eq(chat_session_id))
                 .select(Message::as_select())
@@ -26,7 +26,6 @@ impl Store {
             }
             query.limit(page.fetch_limit()).load(conn).await?
         });
-        let mut rows = rows;
         self.fill_streaming(&mut rows).await?;
         Ok(page.finish(rows))
     }
@@ -138,10 +137,11 @@ impl Store {
             };
             (shown, aside)
         });
-        let mut found: Vec<Message> =
-            shown.or_else(|| aside.map(|(turn, alternative)| turn.showing(alternative))).into_iter().collect();
-        self.fill_streaming(&mut found).await?;
-        Ok(found.pop())
+        let mut found = shown.or_else(|| aside.map(|(turn, alternative)| turn.showing(alternative)));
+        if let Some(message) = &mut found {
+            self.fill_streaming(std::slice::from_mut(message)).await?;
+        }
+        Ok(found)
     }
 
     /// Stores the user's message (if any) and the empty, streaming reply
