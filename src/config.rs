@@ -218,6 +218,18 @@ pub struct ServerOptions {
     #[arg(long, env = "ROLEPLAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
 
+    /// Run as one of several replicas sharing the stream registry, the chat
+    /// locks and the send limits through this Redis (`redis://host:port/`).
+    /// Requires PostgreSQL: replicas must share the database.
+    #[arg(long, env = "ROLEPLAY_REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+
+    /// With Redis: how long a replica's hold on a chat outlives its last
+    /// renewal (renewed every third of it). A replica that dies frees its
+    /// chats after this, plus half of it for another replica's sweep.
+    #[arg(long, env = "ROLEPLAY_REDIS_LEASE", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub redis_lease: Duration,
+
     #[command(flatten)]
     pub limits: LimitOptions,
 

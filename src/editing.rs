@@ -1,6 +1,6 @@
 //! Changing a chat's history after the fact: choosing among a reply's
 //! alternatives, editing, deleting, rewinding, and forking into a new chat.
-//! (Regenerating and continuing are replies: see [`crate::generation`].)
+//! (Regenerating and continuing are replies: see [`crate::stream::generation`].)
 //!
 //! Every change takes the chat's lock, as a reply does: while a reply runs
 //! the change is refused (ABORTED, naming the stream) and nothing changes,
@@ -11,7 +11,10 @@ use crate::{
     api::validate::NAME_MAX_CHARS,
     chats,
     error::{Error, Result},
-    registry::{ChatChange, ChatChangeKind, ChatLock},
+    stream::{
+        registry::{ChatChange, ChatChangeKind, ChatLock},
+        shared::ChangeHold,
+    },
     state::AppState,
     store::{
         Store,
@@ -39,7 +42,7 @@ pub async fn select_alternative(state: &AppState, caller: &Caller, message_id: &
         .select_alternative(&message, i32::try_from(index).unwrap_or(i32::MAX))
         .await?
         .ok_or_else(|| Error::not_found("alternative", format!("{message_id}/{index}")))?;
-    announce(state, &lock, &selected.chat_session_id, ChatChangeKind::Selected, vec![selected.id.clone()]);
+    announce(state, &lock, &selected.chat_session_id, ChatChangeKind::Selected, vec![selected.id.clone()]).await;
     Ok(selected)
 }
 
@@ -48,7 +51,7 @@ pub async fn select_alternative(state: &AppState, caller: &Caller, message_id: &
 pub async fn edit(state: &AppState, caller: &Caller, message_id: &str, content: &str) -> Result<Message> {
     let (message, lock) = lock_message(state, caller, message_id).await?;
     let edited = state.store.edit_message(&message.id, content).await?;
-    announce(state, &lock, &edited.chat_session_id, ChatChangeKind::Edited, vec![edited.id.clone()]);
+    announce(state, &lock, &edited.chat_session_id, ChatChangeKind::Edited, vec![edited.id.clone()]).await;
     Ok(edited)
 }
 
@@ -56,7 +59,7 @@ pub async fn edit(state: &AppState, caller: &Caller, message_id: &str, content: 
 pub async fn delete(state: &AppState, caller: &Caller, message_id: &str) -> Result<()> {
     let (message, lock) = lock_message(state, caller, message_id).await?;
     state.store.delete_message(&message.id).await?;
-    announce(state, &lock, &message.chat_session_id, ChatChangeKind::Deleted, vec![message.id]);
+    announce(state, &lock, &message.chat_session_id, ChatChangeKind::Deleted, vec![message.id]).await;
     Ok(())
 }
 
@@ -70,7 +73,7 @@ pub async fn rewind(state: &AppState, caller: &Caller, chat_id: &str, message_id
     }
     let deleted = state.store.rewind_chat(chat_id, &message.id).await?;
     if !deleted.is_empty() {
-        announce(state, &lock, chat_id, ChatChangeKind::Rewound, deleted.clone());
+        announce(state, &lock, chat_id, ChatChangeKind::Rewound, deleted.clone()).await;
     }
     Ok(deleted)
 }
@@ -149,15 +152,25 @@ async fn owned_message(store: &Store, caller: &Caller, message_id: &str) -> Resu
     store.owned_message(&caller.user_id, message_id).await?.ok_or_else(|| Error::not_found("message", message_id))
 }
 
-/// Takes the lock of the message's chat, and reads the message again under
-/// it (a reply or another change may have ended just before).
-async fn lock_message(state: &AppState, caller: &Caller, message_id: &str) -> Result<(Message, ChatLock)> {
-    let found = owned_message(&state.store, caller, message_id).await?;
-    let lock = state.registry.lock_chat_for_change(&found.chat_session_id)?;
-    let message = owned_message(&state.store, caller, message_id).await?;
-    Ok((message, lock))
+/// A chat held for a change: here (the registry's lock) and, with
+/// replicas, on all of them.
+struct ChangeLock {
+    lock: ChatLock,
+    _everywhere: ChangeHold,
 }
 
-fn announce(state: &AppState, lock: &ChatLock, chat_id: &str, kind: ChatChangeKind, message_ids: Vec<String>) {
-    state.registry.announce(lock, ChatChange { chat_session_id: chat_id.to_owned(), kind, message_ids });
+/// Takes the lock of the message's chat, and reads the message again under
+/// it (a reply or another change may have ended just before).
+async fn lock_message(state: &AppState, caller: &Caller, message_id: &str) -> Result<(Message, ChangeLock)> {
+    let found = owned_message(&state.store, caller, message_id).await?;
+    let lock = state.registry.lock_chat_for_change(&found.chat_session_id)?;
+    let everywhere = state.sharing.hold_for_change(&found.chat_session_id).await?;
+    let message = owned_message(&state.store, caller, message_id).await?;
+    Ok((message, ChangeLock { lock, _everywhere: everywhere }))
+}
+
+async fn announce(state: &AppState, lock: &ChangeLock, chat_id: &str, kind: ChatChangeKind, message_ids: Vec<String>) {
+    let change = ChatChange { chat_session_id: chat_id.to_owned(), kind, message_ids };
+    state.sharing.announce(&change).await;
+    state.registry.announce(&lock.lock, change);
 }

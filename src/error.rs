@@ -18,7 +18,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::{
     cards::CardError,
     lorebook::LorebookError,
-    registry::RegistryError,
+    stream::registry::RegistryError,
     secrets::SecretError,
     settings::{KeyOwner, KeyProblem},
     store::StoreError,
@@ -78,6 +78,12 @@ pub enum Error {
     #[error("stream {stream_id} is not resumable: this server does not know it; reload the chat with ListMessages")]
     StreamNotResumable { stream_id: String },
 
+    #[error("the replicas' shared registry (Redis) cannot be reached, so no reply can start now; try again shortly")]
+    SharedRegistryUnavailable,
+    #[error(
+        "the replicas' shared registry (Redis) was lost while following stream {stream_id}; resume it from offset {offset}"
+    )]
+    SharedRegistryLost { stream_id: String, offset: usize },
     #[error("no provider API key is set: call SettingsService/SetProviderApiKey first")]
     NoApiKey,
     /// A stored key that may not be used for the request's provider.
@@ -138,7 +144,9 @@ impl Error {
             Self::TooManyWatchers { .. } | Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::AdminOnly { .. } => Code::PermissionDenied,
-            Self::CatalogUnavailable(_) => Code::Unavailable,
+            Self::CatalogUnavailable(_) | Self::SharedRegistryUnavailable | Self::SharedRegistryLost { .. } => {
+                Code::Unavailable
+            }
             Self::ShuttingDown | Self::NotStarted | Self::Random(_) | Self::Encryption(_) => Code::Unavailable,
             Self::Store(StoreError::Unavailable(_)) => Code::Unavailable,
             Self::Store(_) => Code::Internal,

@@ -9,22 +9,14 @@
 //!   lorebooks and avatars.
 //! - [`chats`]: chat sessions, and the ownership check every chat operation
 //!   goes through.
-//! - [`generation`]: starting a reply (a send, a regeneration or a
-//!   continuation): the per-chat lock, the stored rows, and the task that
-//!   streams one reply from the provider.
+//! - [`stream`]: the streaming core: starting a reply, the task that streams
+//!   it, the registry of live replies (in memory, or shared by replicas
+//!   through Redis), following and resuming by byte offset, the backlog of
+//!   missed replies and checkpoints.
 //! - [`reply_plan`]: what each kind of reply writes and what its prompt ends
 //!   with; pure.
 //! - [`editing`]: swipes, edits, deletions, rewinds and forks, under the
 //!   chat's lock and announced to its watchers.
-//! - [`watching`]: subscribing to a chat (and resuming), cancelling, status.
-//! - [`registry`]: live generations in memory: text so far, outcome, the
-//!   per-chat lock and watcher counts.
-//! - [`checkpoint`]: saves the text of running replies every 250 ms, so a
-//!   crash loses almost nothing that was streamed.
-//! - [`backlog`]: replies a subscriber missed while away or far behind,
-//!   read back in order.
-//! - [`follower`]: turns registry state into a client's event sequence with
-//!   exactly-once text delivery by byte offset.
 //! - [`prompt`]: the layered prompt, pure.
 //! - [`next_prompt`]: a chat's next prompt, loaded, planned and composed.
 //! - [`compose`]: a reply's prompt from its parts, settings resolved and
@@ -65,21 +57,17 @@
 //! - `text_enum`: enums stored and sent as lowercase text.
 
 pub mod api;
-pub mod backlog;
 pub mod budget;
 pub mod cards;
 pub mod catalog;
 pub mod character_cards;
 pub mod characters;
 pub mod chats;
-pub mod checkpoint;
 pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod editing;
 pub mod error;
-pub mod follower;
-pub mod generation;
 pub mod keys;
 pub mod limits;
 pub mod lore;
@@ -90,7 +78,6 @@ pub mod next_prompt;
 pub mod observe;
 pub mod prompt;
 pub mod provider;
-pub mod registry;
 pub mod reply_plan;
 pub mod samplers;
 pub mod secrets;
@@ -98,9 +85,9 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod stream;
 mod text_enum;
 pub mod tokens;
 pub mod traces;
 pub mod usage;
 pub mod users;
-pub mod watching;

@@ -65,9 +65,13 @@ fn init_logging(format: LogFormat) -> Option<traces::Traces> {
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let keys = cli::load_keyring(&config)?;
     let store = open_store(&config).await?;
-    let interrupted = store.interrupt_orphaned_replies().await?;
-    if interrupted > 0 {
-        tracing::warn!(interrupted, "marked replies left streaming by the previous run as interrupted");
+    // With replicas, other replicas' replies are streaming now: their
+    // sweeps end those of a replica that stopped, not this start.
+    if config.server.redis_url.is_none() {
+        let interrupted = store.interrupt_orphaned_replies().await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "marked replies left streaming by the previous run as interrupted");
+        }
     }
     if !config.listen.ip().is_loopback() && !config.insecure && !store.any_token_issued().await? {
         return Err(format!(
@@ -87,7 +91,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             max_delay: options.first_token_timeout / 4,
         },
     )?;
-    let state = AppState::new(store, keys, Arc::new(provider), options);
+    let mut state = AppState::new(store, keys, Arc::new(provider), options);
+    state.share_with_replicas().await?;
     let listener = TcpListener::bind(config.listen).await?;
     let admin_stop = tokio_util::sync::CancellationToken::new();
     if !config.metrics_listen.trim().is_empty() {

@@ -12,7 +12,7 @@ use crate::{
     character_cards,
     compose::{ComposeInput, Composed, compose},
     error::{Error, Result},
-    generation::ReplyRequest,
+    stream::generation::ReplyRequest,
     reply_plan::ReplyPlan,
     settings::{ApiKey, Settings},
     state::AppState,

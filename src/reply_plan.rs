@@ -1,14 +1,14 @@
 //! What a reply request does to a chat: the rows it writes, what the prompt
 //! ends with, and how the reply is announced. Pure apart from [`ReplyPlan::store`],
 //! so every case (send, regenerate, answer, continue) is unit-tested without
-//! a server; [`crate::generation`] runs them all through one streaming path.
+//! a server; [`crate::stream::generation`] runs them all through one streaming path.
 
 use crate::{
     budget::Fitted,
     error::{Error, Result},
-    generation::ReplyRequest,
+    stream::generation::ReplyRequest,
     prompt::Turn,
-    registry::{ReplyKind, StreamInfo},
+    stream::registry::{ReplyKind, StreamInfo},
     store::{
         Store, StoreResult,
         models::{Message, MessageStatus, Role},

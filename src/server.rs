@@ -27,8 +27,9 @@ use crate::{
         },
         sse, web_ui,
     },
-    checkpoint, observe,
+    observe,
     state::AppState,
+    stream::checkpoint,
 };
 
 /// Largest request accepted, checked before it is decoded: comfortably above

@@ -18,7 +18,11 @@ use crate::{
     error::{Error, Result},
     limits::Limits,
     provider::ChatProvider,
-    registry::{CancelReason, Registry},
+    stream::{
+        redis::RedisShared,
+        registry::{CancelReason, Registry},
+        shared::Sharing,
+    },
     secrets::Keyring,
     settings::{self, ApiKey, Defaults, FallbackInput, Settings, SettingsChanges},
     store::{Store, StoreError},
@@ -66,6 +70,8 @@ pub struct AppState {
     /// Encrypts and decrypts secrets at rest.
     pub keys: Arc<Keyring>,
     pub registry: Registry,
+    /// What replicas share (nothing when this process is the only one).
+    pub sharing: Sharing,
     pub provider: Arc<dyn ChatProvider>,
     pub options: Arc<ServerOptions>,
     pub lifecycle: Lifecycle,
@@ -95,11 +101,36 @@ impl AppState {
             store,
             keys: Arc::new(keys),
             registry: Registry::new(options.max_watchers_per_chat, options.resume_grace),
+            sharing: Sharing::Single,
             provider,
             options: Arc::new(options),
             lifecycle: Lifecycle::default(),
             settings_cache: Arc::default(),
         }
+    }
+
+    /// With `ROLEPLAY_REDIS_URL`: shares the registry, chat locks and send
+    /// limits with the other replicas through Redis. Refused on SQLite:
+    /// replicas must share one database.
+    pub async fn share_with_replicas(&mut self) -> std::result::Result<(), String> {
+        let Some(url) = self.options.redis_url.clone() else { return Ok(()) };
+        if !self.store.is_postgres() {
+            return Err("ROLEPLAY_REDIS_URL needs a PostgreSQL DATABASE_URL (postgres://...): replicas must share \
+                        one database, and a SQLite file belongs to one process"
+                .into());
+        }
+        let shared = RedisShared::connect(
+            &url,
+            self.registry.clone(),
+            self.store.clone(),
+            self.options.redis_lease,
+            self.options.limits,
+            self.lifecycle.stop_followers.clone(),
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+        self.sharing = Sharing::Redis(shared);
+        Ok(())
     }
 
     /// The current settings, from a snapshot at most a couple of seconds old.

@@ -19,6 +19,7 @@ macro_rules! text_enum {
                 match text { $($text => Self::$variant,)+ _ => Self::Unknown }
             }
         }
+        $crate::text_enum::text_enum!(@serde $name);
     };
     ($name:ident { $($variant:ident => $text:literal),+ $(,)? } else $fallback:ident) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,22 @@ macro_rules! text_enum {
 
             pub fn parse(text: &str) -> Self {
                 match text { $($text => Self::$variant,)+ _ => Self::$fallback }
+            }
+        }
+        $crate::text_enum::text_enum!(@serde $name);
+    };
+    // As text in serialized form too (replicas hand outcomes to each other).
+    (@serde $name:ident) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                Ok(Self::parse(&text))
             }
         }
     };

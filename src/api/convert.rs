@@ -7,16 +7,16 @@ use prost_types::Timestamp;
 use super::pb;
 use crate::{
     catalog::CatalogView,
-    follower::Event,
+    stream::follower::Event,
     next_prompt::NextPrompt,
     prompt::Source,
     provider::{ModelInfo, Usage},
-    registry::{CancelReason, ChatChangeKind, FailureCode, Outcome, ReplyKind},
+    stream::registry::{CancelReason, ChatChangeKind, FailureCode, Outcome, ReplyKind},
     samplers::{Reasoning, Samplers},
     settings::{self, ApiKey, Fallback, KeyOwner, Settings},
     store::models::{Character, ChatSession, Message, MessageStatus, Role, UsageRecord, User, UserProfile},
     usage::UsageTotal,
-    watching::StreamStatus,
+    stream::watching::StreamStatus,
 };
 
 pub fn timestamp(at: NaiveDateTime) -> Option<Timestamp> {
@@ -558,9 +558,9 @@ impl From<Event> for pb::GenerationEvent {
                 let stream_id = generation.info.stream_id.clone();
                 let partial_length = partial_length as u64;
                 match &*outcome {
-                    Outcome::Completed { message, finish_reason, usage: reported } => E::Completed(pb::Completed {
+                    Outcome::Completed { reply, finish_reason, usage: reported } => E::Completed(pb::Completed {
                         stream_id,
-                        message: Some((**message).clone().into()),
+                        message: Some(reply.to_message(generation.text()).into()),
                         finish_reason: finish_reason.clone(),
                         usage: Some(usage(reported)),
                     }),

@@ -13,11 +13,11 @@ use super::{
 };
 use crate::{
     editing,
-    follower::Follower,
-    generation::{self, ReplyRequest},
+    stream::follower::Follower,
+    stream::generation::{self, ReplyRequest},
     next_prompt,
     state::AppState,
-    watching::{self, Resume},
+    stream::watching::{self, Resume},
 };
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::GenerationEvent, Status>> + Send>>;

@@ -26,11 +26,11 @@ use serde_json::json;
 use super::validate;
 use crate::{
     error::{Error, Result, http_status},
-    follower::{Event, Follower},
-    registry::Outcome,
+    stream::follower::{Event, Follower},
+    stream::registry::Outcome,
     state::AppState,
     users::Caller,
-    watching::{self, Resume},
+    stream::watching::Resume,
 };
 
 pub const ROUTE: &str = "/v1/chats/{chat_id}/events";
@@ -74,7 +74,7 @@ async fn open(state: &AppState, caller: &Caller, chat_id: &str, headers: &Header
         .get("last-event-id")
         .map(|value| parse_last_event_id(value.to_str().unwrap_or_default()))
         .transpose()?;
-    watching::subscribe(state, caller, &chat_id, resume).await
+    crate::stream::watching::subscribe(state, caller, &chat_id, resume).await
 }
 
 /// `<stream_id>:<offset>` or `<stream_id>:<offset>:end`.
@@ -140,12 +140,12 @@ fn to_sse(event: Event) -> SseEvent {
         Event::Ended { generation, partial_length, outcome } => {
             let stream_id = &generation.info.stream_id;
             let (name, data) = match &*outcome {
-                Outcome::Completed { message, finish_reason, usage } => (
+                Outcome::Completed { reply, finish_reason, usage } => (
                     "completed",
                     json!({
                         "stream_id": stream_id,
-                        "message_id": message.id,
-                        "content_length": message.content.len(),
+                        "message_id": reply.message_id,
+                        "content_length": partial_length,
                         "finish_reason": finish_reason,
                         "usage": {
                             "prompt_tokens": usage.prompt_tokens,

@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
-    Page, PageRequest, Store, StoreResult, hot_write,
-    models::{Alternative, Message, ReplyOutcome, Role, UsageRecord},
-    schema::{chat_sessions, message_alternatives, messages, reply_fragments, usage_records},
+    Fence, Page, PageRequest, Store, StoreError, StoreResult, hot_write,
+    models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
+    now,
+    schema::{chat_sessions, message_alternatives, messages, reply_epochs, reply_fragments, usage_records},
     with_conn,
 };
 
@@ -163,15 +164,39 @@ impl Store {
 
     /// Writes how a reply ended, with its usage record, in one transaction,
     /// and returns the stored row.
-    pub async fn finish_reply(&self, id: &str, outcome: &ReplyOutcome, usage: &UsageRecord) -> StoreResult<Message> {
-        let (id, outcome, usage) = (id.to_owned(), outcome.clone(), usage.clone());
-        hot_write!(self, conn => {
+    ///
+    /// With a `fence` (replicas), the write lands only while the chat's
+    /// reply epoch is still the fence's and the reply is still streaming:
+    /// otherwise another replica took the chat over, and this is
+    /// [`StoreError::Fenced`] with nothing written.
+    pub async fn finish_reply(
+        &self,
+        id: &str,
+        outcome: &ReplyOutcome,
+        usage: &UsageRecord,
+        fence: Option<&Fence>,
+    ) -> StoreResult<Message> {
+        let (id, outcome, usage, fence) = (id.to_owned(), outcome.clone(), usage.clone(), fence.cloned());
+        let finished = hot_write!(self, conn => {
+            if let Some(fence) = &fence {
+                let epoch: i64 = get_result!(
+                    reply_epochs::table.find(&fence.chat_session_id).select(reply_epochs::epoch),
+                    conn
+                );
+                // The status filter makes a takeover committed while this
+                // waited for the row count too (see [`Store::sweep_reply`]).
+                let streaming = messages::table.find(&id).filter(messages::status.eq(MessageStatus::Streaming.as_str()));
+                if epoch != fence.epoch || execute!(diesel::update(streaming).set(messages::updated_at.eq(now())), conn) == 0 {
+                    return Ok(None);
+                }
+            }
             let update = diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning());
             let message = get_result!(update, conn);
             // The whole text is in the row now.
             execute!(diesel::delete(reply_fragments::table.filter(reply_fragments::message_id.eq(&id))), conn);
             execute!(diesel::insert_into(usage_records::table).values(&usage), conn);
-            Ok(message)
-        })
+            Ok(Some(message))
+        })?;
+        finished.ok_or(StoreError::Fenced)
     }
 }

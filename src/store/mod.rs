@@ -9,6 +9,7 @@
 mod avatars;
 mod chats;
 mod editing;
+mod fencing;
 pub mod library;
 mod lorebooks;
 mod messages;
@@ -37,6 +38,7 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use fencing::{Fence, SWEPT};
 pub use library::{CharacterFilter, DeleteOutcome};
 pub use lorebooks::LorebookLinks;
 pub use paging::{Page, PageRequest};
@@ -70,6 +72,9 @@ pub enum StoreError {
     /// A failed read that several callers waited for; each gets its words.
     #[error("{0}")]
     Shared(String),
+    /// A replica's final write after another replica took the chat over.
+    #[error("another server took over this reply (this one lost its hold on the chat); nothing was written")]
+    Fenced,
 }
 
 impl StoreError {
@@ -179,6 +184,7 @@ macro_rules! hot_write {
             Some(writer) => {
                 writer
                     .write($lane, move |$conn| {
+                        #[allow(unused_macros, reason = "not every hot write executes a statement")]
                         macro_rules! execute {
                             ($query:expr, $c:ident) => {
                                 diesel::RunQueryDsl::execute($query, $c)?
@@ -196,6 +202,7 @@ macro_rules! hot_write {
             }
             None => $crate::store::with_conn!($store, pooled => {
                 diesel_async::AsyncConnection::transaction::<_, $crate::store::StoreError, _>(pooled, async |$conn| {
+                    #[allow(unused_macros, reason = "not every hot write executes a statement")]
                     macro_rules! execute {
                         ($query:expr, $c:ident) => {
                             diesel_async::RunQueryDsl::execute($query, $c).await?
@@ -219,6 +226,11 @@ macro_rules! hot_write {
 pub(crate) use hot_write;
 
 impl Store {
+    /// Whether this is a PostgreSQL database (replicas need one to share).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
     /// A round trip to the database, for readiness.
     pub async fn ping(&self) -> StoreResult<()> {
         with_conn!(self, conn => {

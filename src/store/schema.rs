@@ -185,7 +185,15 @@ diesel::table! {
 
 diesel::joinable!(chat_sessions -> characters (character_id));
 diesel::joinable!(chat_sessions -> user_profiles (user_profile_id));
+diesel::table! {
+    reply_epochs (chat_session_id) {
+        chat_session_id -> Text,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(messages -> chat_sessions (chat_session_id));
+diesel::joinable!(reply_epochs -> chat_sessions (chat_session_id));
 diesel::joinable!(message_alternatives -> messages (message_id));
 diesel::joinable!(reply_fragments -> messages (message_id));
 diesel::joinable!(character_lorebooks -> characters (character_id));
@@ -199,6 +207,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     message_alternatives,
     reply_fragments,
+    reply_epochs,
     avatars,
     lorebooks,
     character_lorebooks,

@@ -5,7 +5,7 @@
 //! and, when woken, copies the text from there to the end. A slow watcher
 //! therefore coalesces many deltas into one, never blocks the generation or
 //! other watchers, and cannot lag out; joining and resuming are the same code
-//! path with a different starting offset (see [`crate::follower`]).
+//! path with a different starting offset (see [`crate::stream::follower`]).
 //!
 //! Lifetimes are guards: a [`ChatLock`] (one generation per chat) and a
 //! [`ChatWatch`] (one watcher) each undo themselves on drop, and a chat's
@@ -17,7 +17,7 @@ use std::{
     collections::VecDeque,
     sync::{
         Arc, Mutex, OnceLock, PoisonError, Weak,
-        atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{provider::Usage, store::models::Message, text_enum::text_enum};
 
 /// Who a generation is, as announced in `Started`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StreamInfo {
     pub stream_id: String,
     pub chat_session_id: String,
@@ -73,7 +73,7 @@ text_enum!(ChatChangeKind {
 } else Resync);
 
 /// Messages of a chat changed other than by a reply; watchers are told.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChatChange {
     pub chat_session_id: String,
     pub kind: ChatChangeKind,
@@ -86,6 +86,78 @@ const CHANGE_BACKLOG: usize = 32;
 /// Holds a chat's lock while its history is changed: no reply can start.
 /// Never a stream id (those are UUIDs).
 const CHANGING: &str = "changing";
+
+/// A completed reply's message as stored, less its text (which is the
+/// generation's): what a `Completed` event reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredReply {
+    pub message_id: String,
+    pub chat_session_id: String,
+    pub role: String,
+    pub status: String,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub stream_id: Option<String>,
+    pub finish_reason: Option<String>,
+    pub error: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub alternative_index: i32,
+    pub alternative_count: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub edited_at: Option<NaiveDateTime>,
+}
+
+impl StoredReply {
+    pub fn of(message: &Message) -> Self {
+        Self {
+            message_id: message.id.clone(),
+            chat_session_id: message.chat_session_id.clone(),
+            role: message.role.clone(),
+            status: message.status.clone(),
+            model: message.model.clone(),
+            provider: message.provider.clone(),
+            stream_id: message.stream_id.clone(),
+            finish_reason: message.finish_reason.clone(),
+            error: message.error.clone(),
+            prompt_tokens: message.prompt_tokens,
+            completion_tokens: message.completion_tokens,
+            duration_ms: message.duration_ms,
+            alternative_index: message.alternative_index,
+            alternative_count: message.alternative_count,
+            created_at: message.created_at,
+            updated_at: message.updated_at,
+            edited_at: message.edited_at,
+        }
+    }
+
+    /// The message again, with its text.
+    pub fn to_message(&self, content: String) -> Message {
+        let reply = self.clone();
+        Message {
+            id: reply.message_id,
+            chat_session_id: reply.chat_session_id,
+            role: reply.role,
+            content,
+            status: reply.status,
+            model: reply.model,
+            prompt_tokens: reply.prompt_tokens,
+            completion_tokens: reply.completion_tokens,
+            error: reply.error,
+            stream_id: reply.stream_id,
+            finish_reason: reply.finish_reason,
+            duration_ms: reply.duration_ms,
+            created_at: reply.created_at,
+            updated_at: reply.updated_at,
+            provider: reply.provider,
+            alternative_index: reply.alternative_index,
+            alternative_count: reply.alternative_count,
+            edited_at: reply.edited_at,
+        }
+    }
+}
 
 text_enum!(FailureCode {
     UpstreamError => "upstream_error",
@@ -123,10 +195,11 @@ impl CancelReason {
     }
 }
 
-/// How a generation ended.
-#[derive(Debug, Clone)]
+/// How a generation ended. Plain data (no database row), so a replica can
+/// hand it to another one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
-    Completed { message: Box<Message>, finish_reason: String, usage: Usage },
+    Completed { reply: StoredReply, finish_reason: String, usage: Usage },
     Failed { code: FailureCode, message: String },
     Cancelled { reason: CancelReason },
 }
@@ -136,6 +209,18 @@ pub enum Outcome {
 pub struct Progress {
     pub text: String,
     pub outcome: Option<Arc<Outcome>>,
+    /// A copy of another replica's reply whose source (Redis) was lost:
+    /// watchers end at their offset, to resume when it is back.
+    pub source_lost: bool,
+}
+
+/// Where a generation's text comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// This process streams it from the provider.
+    Local,
+    /// Another replica does; this is a copy fed from the shared registry.
+    Mirror,
 }
 
 /// One reply being produced (or just produced).
@@ -147,29 +232,72 @@ pub struct Generation {
     pub(crate) seq: u64,
     /// The `seq` of the chat's generation published before this one in the
     /// same chat entry (0 if none): a watcher whose last reply is not this
-    /// one missed some, and fetches them (see [`crate::backlog`]).
+    /// one missed some, and fetches them (see [`crate::stream::backlog`]).
     pub(crate) prev_seq: u64,
+    pub origin: Origin,
     progress: watch::Sender<Progress>,
     cancel: CancellationToken,
     cancel_reason: AtomicU8,
+    /// Another replica took the chat over: stop, and store nothing.
+    fenced: AtomicBool,
     /// Bytes of text already written to the database by the checkpointer.
     checkpointed: AtomicUsize,
+    /// Text was appended that the shared registry's writer has not taken
+    /// yet (it is told once per batch, not per chunk).
+    relay_pending: AtomicBool,
 }
 
 impl Generation {
     fn new(info: StreamInfo, seq: u64, prev_seq: u64, text: String, outcome: Option<Outcome>) -> Self {
         // A continuation's text starts with what its message holds already.
         let stored = text.len();
-        let (progress, _) = watch::channel(Progress { text, outcome: outcome.map(Arc::new) });
+        let (progress, _) = watch::channel(Progress { text, outcome: outcome.map(Arc::new), source_lost: false });
         Self {
             info,
             seq,
             prev_seq,
+            origin: Origin::Local,
             progress,
             cancel: CancellationToken::new(),
             cancel_reason: AtomicU8::new(0),
+            fenced: AtomicBool::new(false),
             checkpointed: AtomicUsize::new(stored),
+            relay_pending: AtomicBool::new(false),
         }
+    }
+
+    /// Marks text as waiting for the shared registry's writer; true when
+    /// the writer must be told (it was not waiting already).
+    pub fn mark_relay_pending(&self) -> bool {
+        !self.relay_pending.swap(true, Ordering::AcqRel)
+    }
+
+    /// The writer takes the pending text: later text marks it again.
+    pub fn take_relay_pending(&self) {
+        self.relay_pending.store(false, Ordering::Release);
+    }
+
+    /// The text from byte `from` on (empty when there is none or `from`
+    /// is not a character boundary), and the text's length.
+    pub fn text_from(&self, from: usize) -> (String, usize) {
+        let progress = self.progress.borrow();
+        (progress.text.get(from..).map(str::to_owned).unwrap_or_default(), progress.text.len())
+    }
+
+    /// Another replica took the chat over: the reply task stops and stores
+    /// nothing (what it would store is refused by the fencing epoch).
+    pub fn fence(&self) {
+        self.fenced.store(true, Ordering::Release);
+        self.cancel.cancel();
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+
+    /// A mirror's source went away: its watchers end where they are.
+    pub fn lose_source(&self) {
+        self.progress.send_modify(|progress| progress.source_lost = true);
     }
 
     /// If the reply is live and grew since its last checkpoint: the byte
@@ -225,7 +353,8 @@ impl Generation {
     }
 
     pub fn is_streaming(&self) -> bool {
-        self.progress.borrow().outcome.is_none()
+        let progress = self.progress.borrow();
+        progress.outcome.is_none() && !progress.source_lost
     }
 
     pub fn outcome(&self) -> Option<Arc<Outcome>> {
@@ -310,6 +439,11 @@ impl ChatEntry {
     /// The running generation, if any.
     pub fn live(&self) -> Option<Arc<Generation>> {
         self.latest.borrow().as_ref().filter(|g| g.is_streaming()).cloned()
+    }
+
+    /// The stream of the newest reply here, live or not.
+    pub fn latest_stream_id(&self) -> Option<String> {
+        self.latest.borrow().as_ref().map(|g| g.info.stream_id.clone())
     }
 
     pub fn first_stream_id(&self) -> Option<&str> {
@@ -433,6 +567,62 @@ impl Registry {
         generation
     }
 
+    /// A copy of another replica's reply (see [`Origin::Mirror`]), resumable
+    /// by its stream id and, when it is newer than the chat's latest reply
+    /// here, the chat's latest for its watchers. `prev_stream` is the reply
+    /// before it in the chat, when known: a watcher that saw that one here
+    /// misses nothing in between.
+    pub fn adopt(
+        &self,
+        info: StreamInfo,
+        text: String,
+        outcome: Option<Outcome>,
+        prev_stream: Option<&str>,
+    ) -> Arc<Generation> {
+        let entry = self.chat(&info.chat_session_id);
+        let latest = entry.as_ref().and_then(|entry| entry.latest.borrow().clone());
+        let prev_seq = match (&latest, prev_stream) {
+            (Some(latest), Some(prev)) if latest.info.stream_id == prev => latest.seq,
+            _ => 0,
+        };
+        let seq = self.inner.next_seq.fetch_add(1, Ordering::Relaxed);
+        let mut generation = Generation::new(info, seq, prev_seq, text, outcome);
+        generation.origin = Origin::Mirror;
+        let generation = Arc::new(generation);
+        self.inner.streams.insert(generation.info.stream_id.clone(), Arc::clone(&generation));
+        if let Some(entry) = entry {
+            let newer = latest.is_none_or(|latest| latest.info.stream_id < generation.info.stream_id);
+            if newer {
+                entry.first_stream_id.get_or_init(|| generation.info.stream_id.clone());
+                entry.latest.send_replace(Some(Arc::clone(&generation)));
+            }
+        }
+        generation
+    }
+
+    /// Forgets a generation at once (a mirror whose source was lost).
+    pub fn forget(&self, stream_id: &str) {
+        self.inner.streams.remove(stream_id);
+    }
+
+    /// Tells this process's watchers of a chat about a change another
+    /// replica made.
+    pub fn announce_elsewhere(&self, change: ChatChange) {
+        if let Some(entry) = self.chat(&change.chat_session_id) {
+            let _ = entry.changes.send(Arc::new(change));
+        }
+    }
+
+    /// Chats this process's clients follow, with how many follow each.
+    pub fn watched_chats(&self) -> Vec<(String, usize)> {
+        self.inner
+            .chats
+            .iter()
+            .filter(|entry| entry.watcher_count() > 0)
+            .map(|entry| (entry.key().clone(), entry.watcher_count()))
+            .collect()
+    }
+
     /// Keeps a finished generation resumable from memory for the grace
     /// period, then forgets it. One task expires them all: the grace is the
     /// same for every generation, so they expire in the order they retire
@@ -466,9 +656,15 @@ impl Registry {
         self.chat(chat_id).and_then(|entry| entry.live())
     }
 
-    /// Every running generation (for shutdown).
+    /// Every generation this process is running (for checkpoints and
+    /// shutdown; copies of other replicas' replies are theirs).
     pub fn live_generations(&self) -> Vec<Arc<Generation>> {
-        self.inner.streams.iter().filter(|g| g.is_streaming()).map(|g| Arc::clone(&g)).collect()
+        self.inner
+            .streams
+            .iter()
+            .filter(|g| g.origin == Origin::Local && g.is_streaming())
+            .map(|g| Arc::clone(&g))
+            .collect()
     }
 
     /// Chats with an entry, and generations held in memory.

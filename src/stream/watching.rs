@@ -6,11 +6,12 @@ use std::{sync::Arc, time::Duration};
 use chrono::NaiveDateTime;
 
 use crate::{
-    backlog::{self, Backlog},
+    stream::backlog::{self, Backlog},
     chats,
     error::{Error, Result},
-    follower::{Follower, Start},
-    registry::{CancelReason, Generation, Outcome},
+    stream::follower::{Follower, Start},
+    store::models::MessageStatus,
+    stream::registry::{Generation, Outcome},
     state::AppState,
     users::Caller,
 };
@@ -43,6 +44,9 @@ pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume:
         }
     };
     let watch = state.registry.watch_chat(chat_id)?;
+    // Other replicas count this watcher, and the chat's running reply, if
+    // another replica runs it, is followed from here.
+    state.sharing.follow_chat(chat_id).await?;
     Ok(Follower::new(
         watch,
         start,
@@ -55,13 +59,18 @@ pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume:
 /// The generation behind a stream id: from memory while it is live or
 /// recently finished, else rebuilt from its stored message.
 async fn resumable(state: &AppState, chat_id: &str, stream_id: &str) -> Result<Arc<Generation>> {
-    if let Some(generation) = state.registry.stream(stream_id) {
+    if let Some(generation) = state.sharing.stream(&state.registry, stream_id).await? {
         if generation.info.chat_session_id != chat_id {
             return Err(Error::invalid(format!("stream {stream_id}"), "belongs to another chat session"));
         }
         return Ok(generation);
     }
     match state.store.message_by_stream(chat_id, stream_id).await? {
+        // Replicas: a reply the database still shows running is running on
+        // another replica that Redis does not (yet) know of again.
+        Some(message) if state.sharing.is_shared() && message.status() == MessageStatus::Streaming => {
+            Err(Error::SharedRegistryLost { stream_id: stream_id.to_owned(), offset: 0 })
+        }
         Some(message) => Ok(backlog::stored_generation(message, String::new())),
         None => Err(Error::StreamNotResumable { stream_id: stream_id.to_owned() }),
     }
@@ -93,14 +102,14 @@ pub struct CancelResult {
 /// stored, so the chat is free again when this returns.
 pub async fn cancel(state: &AppState, caller: &Caller, chat_id: &str, stream_id: Option<&str>) -> Result<CancelResult> {
     chats::owned(state, caller, chat_id).await?;
-    let live = state.registry.live(chat_id);
+    let live = state.sharing.live(&state.registry, chat_id).await?;
     let target = match (live, stream_id) {
         (Some(generation), None) => Some(generation),
         (Some(generation), Some(id)) if generation.info.stream_id == id => Some(generation),
         _ => None,
     };
     if let Some(generation) = target {
-        generation.cancel(CancelReason::Requested);
+        state.sharing.cancel(&generation).await?;
         let stream_id = generation.info.stream_id.clone();
         let outcome = tokio::time::timeout(CANCEL_WAIT, generation.ended()).await;
         return Ok(match outcome.as_deref() {
@@ -148,9 +157,8 @@ pub struct StreamStatus {
 
 pub async fn status(state: &AppState, caller: &Caller, chat_id: &str) -> Result<StreamStatus> {
     chats::owned(state, caller, chat_id).await?;
-    let entry = state.registry.chat(chat_id);
-    let watchers = entry.as_ref().map_or(0, |e| e.watcher_count());
-    Ok(match entry.and_then(|e| e.live()) {
+    let watchers = state.registry.chat(chat_id).map_or(0, |e| e.watcher_count());
+    Ok(match state.sharing.live(&state.registry, chat_id).await? {
         Some(generation) => StreamStatus {
             streaming: true,
             stream_id: generation.info.stream_id.clone(),

@@ -8,25 +8,26 @@ use std::{sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt;
-use tokio::{sync::watch, time::Instant};
+use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::{
     error::{Error, Result},
-    follower::{Follower, Start},
+    stream::follower::{Follower, Start},
     limits::RunningPermit,
     next_prompt::{self, NextPrompt, next_prompt},
     observe,
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
-    registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry},
+    stream::registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, StoredReply},
     settings::{self, Fallback, names},
     state::AppState,
     store::{
-        Store,
+        Fence, Store, StoreError,
         models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
         new_id, now,
     },
+    stream::shared::Sharing,
     users::Caller,
 };
 
@@ -72,11 +73,16 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
         return Err(Error::ChatBusy { stream_id: running.info.stream_id.clone() });
     }
     let permit = state.limits.start_generation(&caller.user_id)?;
-    state.limits.check_user(&caller.user_id)?;
-    state.limits.check_chat(chat_id)?;
+    // Replicas count send allowances together, when claiming the chat.
+    if !state.sharing.is_shared() {
+        state.limits.check_user(&caller.user_id)?;
+        state.limits.check_chat(chat_id)?;
+    }
     let watch = state.registry.watch_chat(chat_id)?;
     let stream_id = new_id();
     let lock = state.registry.lock_chat(chat_id, &stream_id)?;
+    let claim = state.sharing.claim(store, chat_id, &stream_id, &caller.user_id).await?;
+    let fence = claim.fence.clone();
     // The reply's span, a child of the call's, with a child per stage:
     // prompt, store, provider.connect, first_token, stream, store.reply.
     let reply_span = tracing::info_span!(
@@ -122,8 +128,13 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     };
     let info = plan.stream_info(stream_id, model, &composed.fitted);
     let continues_from = info.continues_from;
-    let (store, registry, tasks, user_id) =
-        (store.clone(), state.registry.clone(), state.lifecycle.tasks.clone(), caller.user_id.clone());
+    let (store, registry, sharing, tasks, user_id) = (
+        store.clone(),
+        state.registry.clone(),
+        state.sharing.clone(),
+        state.lifecycle.tasks.clone(),
+        caller.user_id.clone(),
+    );
     // Storing and starting run as a task of their own: once the message is
     // being stored, a client that hangs up cannot leave it half-started
     // (stored, but with no reply running), just as leaving later never
@@ -132,12 +143,20 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
         async move {
             plan.store(&store).instrument(tracing::info_span!("store")).await?;
             let prior_completion_tokens = plan.prior_completion_tokens();
+            let prev_stream = lock.entry().latest_stream_id();
             let generation = registry.publish(&lock, info, plan.prefix);
+            if let Err(err) = sharing.published(&generation, claim, prev_stream).await {
+                // The reply runs and is stored all the same; the keeper
+                // tells the other replicas of it once Redis answers.
+                tracing::warn!(error = %err, "other replicas could not be told of this reply yet");
+            }
             let job = Job {
                 user_id,
                 _permit: permit,
                 store,
                 registry,
+                sharing,
+                fence,
                 generation: Arc::clone(&generation),
                 lock,
                 limits,
@@ -272,6 +291,10 @@ struct Job {
     _permit: RunningPermit,
     store: Store,
     registry: Registry,
+    sharing: Sharing,
+    /// With replicas: the chat's epoch this reply claimed; its final write
+    /// lands only while the epoch is still this.
+    fence: Option<Fence>,
     generation: Arc<Generation>,
     /// Held until the outcome is stored: the chat's one-reply-at-a-time lock.
     lock: ChatLock,
@@ -294,6 +317,18 @@ impl Job {
         let duration = started.elapsed();
         let timing = Timing { duration, first_token: first_text_at.map(|at| at - started) };
         self.observe_end(&ending, answered.as_ref(), timing);
+        if self.generation.is_fenced() {
+            // Another replica took the chat and stored this reply's end.
+            let outcome = Outcome::Failed {
+                code: FailureCode::Interrupted,
+                message: "another server took this reply over; reload the chat".into(),
+            };
+            log_outcome(&outcome, text.len(), duration);
+            drop(self.lock);
+            self.generation.finish(outcome);
+            self.registry.retire(&self.generation);
+            return;
+        }
         let stored = self
             .store_outcome(&text, &ending, answered.as_ref(), timing)
             .instrument(tracing::info_span!("store.reply"))
@@ -301,12 +336,16 @@ impl Job {
         let outcome = match stored {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {
-                    message: Box::new(message),
+                    reply: StoredReply::of(&message),
                     finish_reason: finish_reason.unwrap_or_else(|| "unknown".into()),
                     usage: usage.unwrap_or_default(),
                 },
                 Ending::Failed { code, message } => Outcome::Failed { code, message },
                 Ending::Cancelled(reason) => Outcome::Cancelled { reason },
+            },
+            Err(StoreError::Fenced) => Outcome::Failed {
+                code: FailureCode::Interrupted,
+                message: "another server took this reply over; reload the chat".into(),
             },
             Err(err) => {
                 tracing::error!(error = %err, "the reply could not be stored");
@@ -318,7 +357,9 @@ impl Job {
         };
         log_outcome(&outcome, text.len(), duration);
         // Release the chat before announcing the end, so a client that sends
-        // its next message as soon as it sees the end is not refused.
+        // its next message as soon as it sees the end is not refused (on
+        // any replica: the shared end frees the chat there).
+        self.sharing.finished(&self.generation, &outcome).await;
         drop(self.lock);
         self.generation.finish(outcome);
         self.registry.retire(&self.generation);
@@ -346,7 +387,11 @@ impl Job {
         first_text_at: &mut Option<Instant>,
     ) -> Ending {
         let generation = Arc::clone(&self.generation);
-        let idle = idle_timeout(self.lock.entry().watcher_counts(), self.limits.idle);
+        let idle = self.sharing.idle_timeout(
+            &generation.info.chat_session_id,
+            self.lock.entry().watcher_counts(),
+            self.limits.idle,
+        );
         tokio::pin!(idle);
         // The first-token limit counts from the request, not from the commit.
         let deadline = tokio::time::sleep_until(requested_at + self.limits.first_token);
@@ -425,6 +470,7 @@ impl Job {
                     last_text_at = now;
                     has_text = true;
                     generation.push_text(&text);
+                    self.sharing.appended(&generation);
                 }
                 Some(Ok(StreamEvent::Usage(reported))) => usage = Some(reported),
                 Some(Ok(StreamEvent::Finish(reason))) => finish_reason = Some(reason),
@@ -475,8 +521,9 @@ impl Job {
         let usage = self.usage_record(ending, answered, timing);
         let id = &self.generation.info.assistant_message_id;
         let retries = ExponentialBuilder::default().with_min_delay(STORE_RETRY_DELAY).with_max_times(STORE_RETRIES);
-        (|| self.store.finish_reply(id, &row, &usage))
+        (|| self.store.finish_reply(id, &row, &usage, self.fence.as_ref()))
             .retry(retries)
+            .when(|err| !matches!(err, StoreError::Fenced))
             .notify(|err, delay| {
                 tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "storing the reply failed; retrying");
             })
@@ -541,20 +588,6 @@ fn first_token_timeout(limit: Duration) -> Ending {
     ProviderError::Timeout(format!("no reply started within {}", humantime::format_duration(limit))).into()
 }
 
-/// Resolves once nobody has watched the chat for `idle`.
-async fn idle_timeout(mut watchers: watch::Receiver<usize>, idle: Duration) {
-    loop {
-        if *watchers.borrow_and_update() == 0 {
-            tokio::select! {
-                () = tokio::time::sleep(idle) => return,
-                changed = watchers.changed() => if changed.is_err() { std::future::pending::<()>().await },
-            }
-        } else if watchers.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 /// Logs how the reply ended, and records it on the reply's span (the
 /// current one) as codes, never text.
 fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
@@ -584,28 +617,4 @@ fn log_outcome(outcome: &Outcome, bytes: usize, duration: Duration) {
     };
     span.record("outcome", kind);
     span.record("detail", detail);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The idle timer runs only while nobody watches, and starts over when
-    /// someone comes and goes.
-    #[tokio::test(start_paused = true)]
-    async fn the_idle_timer_counts_only_unwatched_time() {
-        let idle = Duration::from_secs(300);
-        let (watchers, counts) = watch::channel(1usize);
-        let timer = tokio::spawn(idle_timeout(counts, idle));
-        tokio::time::sleep(Duration::from_secs(1000)).await;
-        assert!(!timer.is_finished(), "watched the whole time");
-        watchers.send_replace(0);
-        tokio::time::sleep(Duration::from_secs(200)).await;
-        watchers.send_replace(1);
-        watchers.send_replace(0);
-        tokio::time::sleep(Duration::from_secs(200)).await;
-        assert!(!timer.is_finished(), "a visit starts the idle time over");
-        tokio::time::sleep(Duration::from_secs(101)).await;
-        assert!(timer.is_finished(), "300 s unwatched");
-    }
 }

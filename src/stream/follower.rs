@@ -16,9 +16,9 @@ use tokio::{sync::watch, time::Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    backlog::Backlog,
-    error::Result,
-    registry::{ChatChange, ChatNews, ChatWatch, Generation, Outcome, Progress},
+    stream::backlog::Backlog,
+    error::{Error, Result},
+    stream::registry::{ChatChange, ChatNews, ChatWatch, Generation, Outcome, Progress},
 };
 
 /// What a follower sends.
@@ -54,12 +54,14 @@ impl Cursor {
         Self { generation, progress, offset, started_sent: false }
     }
 
-    /// The next event of this generation; `None` after the terminal one.
+    /// The next event of this generation; `None` after the terminal one;
+    /// an error when it is another replica's and its source was lost (the
+    /// client resumes from its offset).
     /// Cancel-safe: state changes only right before returning.
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Result<Event>> {
         if !self.started_sent {
             self.started_sent = true;
-            return Some(Event::Started(Arc::clone(&self.generation)));
+            return Some(Ok(Event::Started(Arc::clone(&self.generation))));
         }
         loop {
             {
@@ -68,7 +70,7 @@ impl Cursor {
                     let text = progress.text[self.offset..].to_owned();
                     let offset = self.offset;
                     self.offset = progress.text.len();
-                    return Some(Event::Delta { generation: Arc::clone(&self.generation), offset, text });
+                    return Some(Ok(Event::Delta { generation: Arc::clone(&self.generation), offset, text }));
                 }
                 if let Some(outcome) = &progress.outcome {
                     let event = Event::Ended {
@@ -76,7 +78,13 @@ impl Cursor {
                         partial_length: progress.text.len(),
                         outcome: Arc::clone(outcome),
                     };
-                    return Some(event);
+                    return Some(Ok(event));
+                }
+                if progress.source_lost {
+                    return Some(Err(Error::SharedRegistryLost {
+                        stream_id: self.generation.info.stream_id.clone(),
+                        offset: self.offset,
+                    }));
                 }
             }
             // Text and outcome are only ever set through the sender inside
@@ -220,11 +228,11 @@ impl Follower {
                 tokio::select! {
                     biased;
                     event = cursor.next() => match event {
-                        Some(event @ Event::Ended { .. }) => {
+                        Some(Ok(event @ Event::Ended { .. })) => {
                             self.current = None;
                             return Some(Ok(event));
                         }
-                        Some(event) => return Some(Ok(event)),
+                        Some(event) => return Some(event),
                         None => self.current = None,
                     },
                     () = self.stop.cancelled() => return None,

@@ -12,7 +12,7 @@ use std::{ops::Bound, sync::Arc};
 use crate::{
     error::Result,
     provider::Usage,
-    registry::{CancelReason, FailureCode, Generation, Outcome, Registry, ReplyKind, StreamInfo},
+    stream::registry::{CancelReason, FailureCode, Generation, Outcome, Registry, ReplyKind, StoredReply, StreamInfo},
     state::AppState,
     store::{
         Store,
@@ -77,12 +77,18 @@ pub fn stored_generation(message: Message, user_message_id: String) -> Arc<Gener
         history_included: 0,
         history_omitted: 0,
     };
+    let outcome = stored_outcome(&message);
+    Generation::from_stored(info, message.content, outcome)
+}
+
+/// How a stored reply ended, from its row.
+pub fn stored_outcome(message: &Message) -> Outcome {
     let reason = message.finish_reason.clone().unwrap_or_default();
-    let outcome = match message.status() {
+    match message.status() {
         MessageStatus::Completed => Outcome::Completed {
             finish_reason: if reason.is_empty() { "unknown".into() } else { reason },
-            usage: stored_usage(&message),
-            message: Box::new(message.clone()),
+            usage: stored_usage(message),
+            reply: StoredReply::of(message),
         },
         MessageStatus::Failed => {
             Outcome::Failed { code: FailureCode::parse(&reason), message: message.error.clone().unwrap_or_default() }
@@ -95,8 +101,7 @@ pub fn stored_generation(message: Message, user_message_id: String) -> Arc<Gener
                 .clone()
                 .unwrap_or_else(|| "the server stopped while this reply was being generated".into()),
         },
-    };
-    Generation::from_stored(info, message.content, outcome)
+    }
 }
 
 fn stored_usage(message: &Message) -> Usage {

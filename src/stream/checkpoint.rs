@@ -14,7 +14,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    registry::Registry,
+    stream::registry::Registry,
     store::{ReplyPiece, Store},
 };
 

@@ -1,0 +1,481 @@
+//! The registry shared by replicas through Redis: what [`super::shared`]
+//! does when `ROLEPLAY_REDIS_URL` is set.
+//!
+//! - **The chat's lock** is a lease (`SET NX PX`), renewed by this replica's
+//!   [`keeper`]; the database's reply epoch fences out a replica that lost
+//!   it (see [`crate::store::Fence`]).
+//! - **A reply's text** is a Redis stream whose entry ids are byte offsets.
+//!   This replica's [`writer`] appends what its replies streamed, batched,
+//!   so the token loop never waits on Redis; its [`reader`] tails the
+//!   streams of other replicas' replies that local clients follow, into
+//!   local copies (mirrors) that the ordinary followers read.
+//! - **Events** (a reply started, a cancel, a history change) go over one
+//!   pub/sub channel ([`events`]).
+//! - **A dead replica's replies** are ended by any other's sweep
+//!   ([`keeper`]) once their lease lapsed.
+
+mod events;
+mod keeper;
+mod reader;
+mod scripts;
+mod writer;
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use dashmap::DashMap;
+use redis::{
+    AsyncCommands, Client, RedisError, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    error::{Error, Result},
+    limits::LimitOptions,
+    store::Store,
+    stream::registry::{ChatChange, Generation, Outcome, Registry, StreamInfo},
+};
+
+pub use scripts::LIVE;
+
+/// How long an ended reply stays readable from Redis (then from the
+/// database), like the registry's resume grace.
+const KEEP_ENDED: Duration = Duration::from_secs(120);
+/// Answers slower than this count as Redis being unreachable. Blocking
+/// reads use a connection of their own, without it.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why sharing could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("ROLEPLAY_REDIS_URL is not a Redis URL: {0}")]
+    Url(RedisError),
+    #[error("Redis at ROLEPLAY_REDIS_URL cannot be reached: {0}")]
+    Unreachable(RedisError),
+}
+
+/// The Lua scripts, loaded once (and again after Redis lost them).
+struct Scripts {
+    claim: redis::Script,
+    renew: redis::Script,
+    append: redis::Script,
+    finish: redis::Script,
+    sweep_claim: redis::Script,
+    release: redis::Script,
+    hold_for_change: redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            claim: scripts::claim(),
+            renew: scripts::renew(),
+            append: scripts::append(),
+            finish: scripts::finish(),
+            sweep_claim: scripts::sweep_claim(),
+            release: scripts::release(),
+            hold_for_change: scripts::hold_for_change(),
+        }
+    }
+
+    /// Loads every script, so pipelines can call them by hash.
+    async fn load(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        for script in [
+            &self.claim,
+            &self.renew,
+            &self.append,
+            &self.finish,
+            &self.sweep_claim,
+            &self.release,
+            &self.hold_for_change,
+        ] {
+            script.prepare_invoke().load_async(conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A reply this replica runs, as the writer and the keeper need it.
+struct Held {
+    chat_id: String,
+    user_id: String,
+    /// The lease's value: `<replica>|<stream>|<user>`.
+    holder: String,
+    generation: Arc<Generation>,
+    /// The reply's [`SharedInfo`] as stored, to store again if Redis lost it.
+    info_json: String,
+}
+
+/// What other replicas need to know of a reply to follow or sweep it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SharedInfo {
+    info: StreamInfo,
+    user_id: String,
+}
+
+/// A running reply's hold on its chat, from [`RedisShared::claim`].
+#[derive(Debug)]
+pub struct Claim {
+    pub holder: String,
+}
+
+pub struct RedisShared {
+    replica: String,
+    conn: ConnectionManager,
+    client: Client,
+    registry: Registry,
+    store: Store,
+    lease: Duration,
+    limits: LimitOptions,
+    scripts: Scripts,
+    /// Replies this replica runs, by stream id.
+    held: DashMap<String, Held>,
+    writer: mpsc::UnboundedSender<writer::Job>,
+    reader: mpsc::UnboundedSender<reader::Follow>,
+    /// One mirror made at a time, so two watchers never make two copies.
+    mirroring: tokio::sync::Mutex<()>,
+    stop: CancellationToken,
+}
+
+fn unavailable(err: &RedisError) -> Error {
+    tracing::warn!(error = %err, "Redis request failed");
+    Error::SharedRegistryUnavailable
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The stream id a lease's holder names.
+fn holder_stream(holder: &str) -> Option<&str> {
+    holder.split('|').nth(1)
+}
+
+fn live_member(chat_id: &str, stream_id: &str) -> String {
+    format!("{chat_id}|{stream_id}")
+}
+
+impl RedisShared {
+    /// Connects, loads the scripts and starts this replica's writer,
+    /// reader, event listener and keeper (they stop with `stop`).
+    pub async fn connect(
+        url: &str,
+        registry: Registry,
+        store: Store,
+        lease: Duration,
+        limits: LimitOptions,
+        stop: CancellationToken,
+    ) -> std::result::Result<Arc<Self>, ConnectError> {
+        let client = Client::open(url).map_err(ConnectError::Url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let mut conn =
+            ConnectionManager::new_with_config(client.clone(), config).await.map_err(ConnectError::Unreachable)?;
+        let scripts = Scripts::new();
+        scripts.load(&mut conn).await.map_err(ConnectError::Unreachable)?;
+        let (writer, writes) = mpsc::unbounded_channel();
+        let (reader, follows) = mpsc::unbounded_channel();
+        let shared = Arc::new(Self {
+            replica: uuid::Uuid::now_v7().simple().to_string(),
+            conn,
+            client,
+            registry,
+            store,
+            lease,
+            limits,
+            scripts,
+            held: DashMap::new(),
+            writer,
+            reader,
+            mirroring: tokio::sync::Mutex::new(()),
+            stop,
+        });
+        tokio::spawn(writer::run(Arc::downgrade(&shared), writes));
+        tokio::spawn(reader::run(Arc::downgrade(&shared), follows));
+        tokio::spawn(events::listen(Arc::downgrade(&shared)));
+        tokio::spawn(keeper::run(Arc::downgrade(&shared)));
+        tracing::info!(replica = %shared.replica, lease_ms = millis(lease), "sharing the registry through Redis");
+        Ok(shared)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Takes the chat for a new reply, with the send limits checked and
+    /// counted across replicas.
+    pub async fn claim(&self, chat_id: &str, stream_id: &str, user_id: &str) -> Result<Claim> {
+        let holder = format!("{}|{stream_id}|{user_id}", self.replica);
+        let limits = &self.limits;
+        let interval = |per_window: u32| if per_window == 0 { 0 } else { millis(limits.window) / u64::from(per_window) };
+        let answer: Vec<String> = self
+            .scripts
+            .claim
+            .key(scripts::lease(chat_id))
+            .key(scripts::running(user_id))
+            .key(LIVE)
+            .key(scripts::user_rate(user_id))
+            .key(scripts::chat_rate(chat_id))
+            .arg(&holder)
+            .arg(millis(self.lease))
+            .arg(limits.generations_per_user)
+            .arg(live_member(chat_id, stream_id))
+            .arg(stream_id)
+            .arg(interval(limits.messages_per_minute_per_user))
+            .arg(limits.messages_per_minute_per_user)
+            .arg(interval(limits.messages_per_minute_per_chat))
+            .arg(limits.messages_per_minute_per_chat)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|err| unavailable(&err))?;
+        let detail = answer.get(1).map_or("", String::as_str);
+        let retry_after = Duration::from_millis(detail.parse::<u64>().unwrap_or(1000));
+        match answer.first().map(String::as_str) {
+            Some("ok") => Ok(Claim { holder }),
+            Some("busy") => Err(Error::ChatBusy { stream_id: holder_stream(detail).unwrap_or(detail).to_owned() }),
+            Some("running") => {
+                crate::observe::limit_refused("concurrent");
+                Err(Error::RateLimited {
+                    message: format!(
+                        "you already have {detail} replies being generated; wait for one to finish or cancel one"
+                    ),
+                    retry_after: Duration::from_secs(1),
+                })
+            }
+            Some("user_rate") => {
+                crate::observe::limit_refused("user_rate");
+                Err(Error::RateLimited {
+                    message: format!(
+                        "you have sent too many messages this minute; try again in {:.1} s",
+                        retry_after.as_secs_f64()
+                    ),
+                    retry_after,
+                })
+            }
+            Some("chat_rate") => {
+                crate::observe::limit_refused("chat_rate");
+                Err(Error::RateLimited {
+                    message: format!(
+                        "too many messages were sent in this chat this minute; try again in {:.1} s",
+                        retry_after.as_secs_f64()
+                    ),
+                    retry_after,
+                })
+            }
+            _ => Err(Error::SharedRegistryUnavailable),
+        }
+    }
+
+    /// Gives a claim back when its reply did not start.
+    pub async fn release(&self, chat_id: &str, stream_id: &str, user_id: &str, holder: &str) {
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(self.scripts.release.key(scripts::lease(chat_id)).arg(holder))
+            .zrem(LIVE, live_member(chat_id, stream_id))
+            .zrem(scripts::running(user_id), stream_id);
+        if let Err(err) = pipe.query_async::<Value>(&mut self.conn()).await {
+            tracing::warn!(error = %err, "a chat's lease could not be released; it lapses by itself");
+        }
+    }
+
+    /// Makes a reply this replica runs visible to the others: its details
+    /// for followers and sweeps, and an event for watchers of the chat.
+    pub async fn published(
+        &self,
+        generation: &Arc<Generation>,
+        claim: Claim,
+        user_id: &str,
+        prev_stream: Option<String>,
+    ) -> Result<()> {
+        let info = &generation.info;
+        let shared = SharedInfo { info: info.clone(), user_id: user_id.to_owned() };
+        let info_json = serde_json::to_string(&shared).map_err(|_| Error::SharedRegistryUnavailable)?;
+        let event = events::Event::Started {
+            from: self.replica.clone(),
+            chat: info.chat_session_id.clone(),
+            stream: info.stream_id.clone(),
+            prev: prev_stream,
+        };
+        let mut pipe = redis::pipe();
+        pipe.set(scripts::reply_info(&info.stream_id), &info_json).ignore().publish(scripts::EVENTS, event.encode()).ignore();
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(|err| unavailable(&err))?;
+        self.held.insert(
+            info.stream_id.clone(),
+            Held {
+                chat_id: info.chat_session_id.clone(),
+                user_id: user_id.to_owned(),
+                holder: claim.holder,
+                generation: Arc::clone(generation),
+                info_json,
+            },
+        );
+        // A continuation starts with its message's text.
+        if generation.text_len() > 0 {
+            self.appended(generation);
+        }
+        Ok(())
+    }
+
+    /// New text in a reply this replica runs: the writer takes it with its
+    /// next batch.
+    pub fn appended(&self, generation: &Generation) {
+        if generation.mark_relay_pending() {
+            let _ = self.writer.send(writer::Job::Text(generation.info.stream_id.clone()));
+        }
+    }
+
+    /// Ends a reply this replica ran: its outcome is the stream's last entry
+    /// and the chat is free. Waits for Redis at most a lease; the writer
+    /// keeps trying after that.
+    pub async fn finished(&self, generation: &Generation, outcome: &Outcome) {
+        let Ok(outcome) = serde_json::to_string(outcome) else { return };
+        let (done, written) = oneshot::channel();
+        let job = writer::Job::Finish { stream_id: generation.info.stream_id.clone(), outcome, done };
+        if self.writer.send(job).is_ok() {
+            let _ = tokio::time::timeout(self.lease, written).await;
+        }
+    }
+
+    /// Asks the replica running the reply to cancel it.
+    pub async fn cancel(&self, stream_id: &str) -> Result<()> {
+        let event = events::Event::Cancel { stream: stream_id.to_owned() };
+        self.conn().publish::<_, _, ()>(scripts::EVENTS, event.encode()).await.map_err(|err| unavailable(&err))
+    }
+
+    /// Tells other replicas' watchers of a history change.
+    pub async fn announce(&self, change: &ChatChange) {
+        let event = events::Event::Changed { from: self.replica.clone(), change: change.clone() };
+        if let Err(err) = self.conn().publish::<_, _, ()>(scripts::EVENTS, event.encode()).await {
+            tracing::warn!(error = %err, "a history change could not be announced to other replicas");
+        }
+    }
+
+    /// The chat's running reply, wherever it runs, as a local generation.
+    pub async fn live(&self, chat_id: &str) -> Result<Option<Arc<Generation>>> {
+        if let Some(live) = self.registry.live(chat_id) {
+            return Ok(Some(live));
+        }
+        let holder: Option<String> = self.conn().get(scripts::lease(chat_id)).await.map_err(|err| unavailable(&err))?;
+        match holder.as_deref().and_then(holder_stream) {
+            Some(stream_id) => self.mirror(stream_id, None).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A local client follows the chat: other replicas count it (for their
+    /// idle timers), and the chat's running reply is mirrored here.
+    pub async fn follow_chat(&self, chat_id: &str) -> Result<()> {
+        let count = self.registry.chat(chat_id).map_or(1, |entry| entry.watcher_count().max(1));
+        self.advertise_watchers(&[(chat_id.to_owned(), count)]).await.map_err(|err| unavailable(&err))?;
+        self.live(chat_id).await.map(drop)
+    }
+
+    /// Records how many local clients follow each chat, for a few leases.
+    async fn advertise_watchers(&self, chats: &[(String, usize)]) -> redis::RedisResult<()> {
+        if chats.is_empty() {
+            return Ok(());
+        }
+        let until = now_ms() + 3 * millis(self.lease);
+        let mut pipe = redis::pipe();
+        for (chat_id, count) in chats {
+            let key = scripts::watchers(chat_id);
+            pipe.hset(&key, &self.replica, format!("{count}|{until}")).ignore();
+            pipe.pexpire(&key, i64::try_from(3 * millis(self.lease)).unwrap_or(i64::MAX)).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn()).await
+    }
+
+    /// Clients following the chat on other replicas.
+    pub async fn watchers_elsewhere(&self, chat_id: &str) -> Result<usize> {
+        let all: std::collections::HashMap<String, String> =
+            self.conn().hgetall(scripts::watchers(chat_id)).await.map_err(|err| unavailable(&err))?;
+        let now = now_ms();
+        Ok(all
+            .iter()
+            .filter(|(replica, _)| **replica != self.replica)
+            .filter_map(|(_, value)| value.split_once('|'))
+            .filter(|(_, until)| until.parse::<u64>().is_ok_and(|until| until > now))
+            .filter_map(|(count, _)| count.parse::<usize>().ok())
+            .sum())
+    }
+
+    /// Takes the chat's lease for a history change (no reply may start
+    /// anywhere meanwhile); give it back with [`Self::release_change`].
+    pub async fn hold_for_change(&self, chat_id: &str) -> Result<String> {
+        let holder = format!("{}|changing", self.replica);
+        let answer: Vec<String> = self
+            .scripts
+            .hold_for_change
+            .key(scripts::lease(chat_id))
+            .arg(&holder)
+            .arg(millis(self.lease))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|err| unavailable(&err))?;
+        match (answer.first().map(String::as_str), answer.get(1)) {
+            (Some("ok"), _) => Ok(holder),
+            (_, Some(other)) if other.ends_with("|changing") => Err(Error::ChatChanging),
+            (_, Some(other)) => Err(Error::ChatBusy { stream_id: holder_stream(other).unwrap_or_default().to_owned() }),
+            _ => Err(Error::SharedRegistryUnavailable),
+        }
+    }
+
+    pub async fn release_change(&self, chat_id: &str, holder: &str) {
+        let released: redis::RedisResult<i64> =
+            self.scripts.release.key(scripts::lease(chat_id)).arg(holder).invoke_async(&mut self.conn()).await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "a chat's change lease could not be released; it lapses by itself");
+        }
+    }
+
+    /// Another replica's reply (or one ended lately), as a local copy fed
+    /// from its Redis stream; `None` when Redis does not know it.
+    pub async fn mirror(&self, stream_id: &str, prev_stream: Option<&str>) -> Result<Option<Arc<Generation>>> {
+        if let Some(generation) = self.registry.stream(stream_id) {
+            return Ok(Some(generation));
+        }
+        let _one_at_a_time = self.mirroring.lock().await;
+        if let Some(generation) = self.registry.stream(stream_id) {
+            return Ok(Some(generation));
+        }
+        let mut conn = self.conn();
+        let (info, entries): (Option<String>, redis::streams::StreamRangeReply) = redis::pipe()
+            .get(scripts::reply_info(stream_id))
+            .xrange_all(scripts::reply(stream_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| unavailable(&err))?;
+        let Some(shared) = info.and_then(|json| serde_json::from_str::<SharedInfo>(&json).ok()) else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        let mut outcome = None;
+        let mut last_id = "0-0".to_owned();
+        for entry in &entries.ids {
+            match reader::entry_of(entry) {
+                Some(reader::Entry::Text { offset, text: piece }) if offset == text.len() => text.push_str(&piece),
+                Some(reader::Entry::Ended(ended)) => outcome = Some(ended),
+                _ => {}
+            }
+            last_id.clone_from(&entry.id);
+        }
+        let ended = outcome.is_some();
+        let generation = self.registry.adopt(shared.info, text, outcome, prev_stream);
+        if ended {
+            self.registry.retire(&generation);
+        } else {
+            let _ = self.reader.send(reader::Follow { generation: Arc::clone(&generation), last_id });
+        }
+        Ok(Some(generation))
+    }
+}
