@@ -71,7 +71,7 @@ async fn previous_schema_with_a_chat(db: &TestDb, kind: Db) {
             to_previous_schema!(conn, SQLITE);
             conn.batch_execute(&old_rows()).expect("old rows");
         }
-        Db::Postgres => {
+        Db::Postgres | Db::Redis => {
             let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).expect("postgres");
             to_previous_schema!(conn, POSTGRES);
             conn.batch_execute(&old_rows()).expect("old rows");

@@ -332,7 +332,7 @@ async fn bad_messages_are_refused_before_anything_is_stored(db: Db) {
     assert!(server.upstream.requests().is_empty());
 }
 
-on_both_databases!(
+on_every_registry!(
     reply_streams_in_and_is_stored_byte_for_byte,
     empty_layers_are_left_out,
     a_second_sender_is_aborted_until_the_reply_ends,

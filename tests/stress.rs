@@ -72,7 +72,17 @@ async fn flaky_watcher(channel: Channel, chat_id: String, seed: u64) -> (String,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_flaky_watchers_each_get_the_exact_reply() {
-    let server = TestServer::start_with(Db::Sqlite, |o| o.max_watchers_per_chat = WATCHERS + 8).await;
+    storm(Db::Sqlite).await;
+}
+
+/// The same storm with the registry shared through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_flaky_watchers_each_get_the_exact_reply_through_redis() {
+    storm(Db::Redis).await;
+}
+
+async fn storm(db: Db) {
+    let server = TestServer::start_with(db, |o| o.max_watchers_per_chat = WATCHERS + 8).await;
     let chat = server.chat().await;
     let chunks: Vec<String> = (0..CHUNKS).map(|i| format!("{i}é🎭 ")).collect();
     let expected = chunks.concat();

@@ -390,7 +390,7 @@ async fn shutdown_ends_watches_after_their_replies(db: Db) {
     assert!(!stored.content.is_empty());
 }
 
-on_both_databases!(
+on_every_registry!(
     joining_mid_reply_gets_all_of_it,
     resuming_at_an_offset_sends_each_byte_once,
     later_replies_arrive_on_the_same_watch,

@@ -8,6 +8,7 @@ pub mod card_samples;
 pub mod fake_upstream;
 pub mod hand_framed_upstream;
 pub mod process;
+pub mod redis_server;
 pub mod tcp_proxy;
 pub mod tls_upstream;
 pub mod users;
@@ -43,6 +44,26 @@ pub const API_KEY: &str = "sk-or-v1-test-0123456789abcdef";
 pub enum Db {
     Sqlite,
     Postgres,
+    /// PostgreSQL with the registry shared through a private Redis (the
+    /// replicas' implementation, with this server as the one replica).
+    Redis,
+}
+
+/// Runs an async test body once per registry implementation and backend:
+/// in memory on SQLite and PostgreSQL, and shared through Redis.
+#[macro_export]
+macro_rules! on_every_registry {
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_databases!($($name),+);
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Redis).await;
+                }
+            )+
+        }
+    };
 }
 
 /// Runs an async test body once per backend, as two #[tokio::test]s.
@@ -73,6 +94,8 @@ pub struct TestDb {
     pub url: String,
     /// (server URL, schema) for PostgreSQL.
     pub postgres: Option<(String, String)>,
+    /// The private Redis of a [`Db::Redis`] test.
+    pub redis: Option<redis_server::RedisServer>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -82,7 +105,12 @@ impl TestDb {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = dir.path().join("roleplay.db").display().to_string();
-                Self { url, postgres: None, _dir: Some(dir) }
+                Self { url, postgres: None, redis: None, _dir: Some(dir) }
+            }
+            Db::Redis => {
+                let mut db = Box::pin(Self::new(Db::Postgres)).await;
+                db.redis = Some(redis_server::RedisServer::start().await);
+                db
             }
             Db::Postgres => {
                 let base = std::env::var("TEST_DATABASE_URL")
@@ -94,7 +122,7 @@ impl TestDb {
                 // The application name lets a test find this server's
                 // connections (to cut them) without touching other tests'.
                 let url = format!("{base}{separator}options=-c%20search_path%3D{schema}&application_name={schema}");
-                Self { url, postgres: Some((base, schema)), _dir: None }
+                Self { url, postgres: Some((base, schema)), redis: None, _dir: None }
             }
         }
     }
@@ -167,8 +195,15 @@ impl TestServer {
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
             .try_init();
+        let mut options = options;
+        if let Some(redis) = &db.redis {
+            options.redis_url = Some(redis.url());
+            options.redis_lease = Duration::from_secs(3);
+        }
         let store = Store::open(&db.url, 4).await.expect("open store");
-        store.interrupt_orphaned_replies().await.expect("interrupt orphans");
+        if db.redis.is_none() {
+            store.interrupt_orphaned_replies().await.expect("interrupt orphans");
+        }
         let provider = OpenAiCompatible::new(
             options.connect_timeout,
             RetryPolicy {
@@ -178,8 +213,9 @@ impl TestServer {
             },
         )
         .expect("http client");
-        let state =
+        let mut state =
             AppState::new(store, Keyring::single(MasterKey::from_bytes(&MASTER_KEY)), Arc::new(provider), options);
+        state.share_with_replicas().await.expect("share the registry through Redis");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -199,7 +235,7 @@ impl TestServer {
     pub async fn stop(mut self) -> (TestDb, FakeUpstream, ServerOptions) {
         self.shutdown_and_wait().await;
         let options = (*self.state.options).clone();
-        let db = std::mem::replace(&mut self.db, TestDb { url: String::new(), postgres: None, _dir: None });
+        let db = std::mem::replace(&mut self.db, TestDb { url: String::new(), postgres: None, redis: None, _dir: None });
         (db, self.upstream.clone(), options)
     }
 
