@@ -152,6 +152,14 @@ impl Sharing {
         }
     }
 
+    /// Clients following the chat on other replicas (0 when unknown).
+    pub async fn watchers_elsewhere(&self, chat_id: &str) -> usize {
+        match self {
+            Self::Single => 0,
+            Self::Redis(shared) => shared.watchers_elsewhere(chat_id).await.unwrap_or(0),
+        }
+    }
+
     /// Tells other replicas' watchers of a change to the chat's history.
     pub async fn announce(&self, change: &ChatChange) {
         if let Self::Redis(shared) = self {

@@ -157,7 +157,8 @@ pub struct StreamStatus {
 
 pub async fn status(state: &AppState, caller: &Caller, chat_id: &str) -> Result<StreamStatus> {
     chats::owned(state, caller, chat_id).await?;
-    let watchers = state.registry.chat(chat_id).map_or(0, |e| e.watcher_count());
+    let watchers = state.registry.chat(chat_id).map_or(0, |e| e.watcher_count())
+        + state.sharing.watchers_elsewhere(chat_id).await;
     Ok(match state.sharing.live(&state.registry, chat_id).await? {
         Some(generation) => StreamStatus {
             streaming: true,

@@ -53,16 +53,16 @@ pub async fn run(shared: Weak<RedisShared>) {
 }
 
 async fn renew(shared: &RedisShared) -> redis::RedisResult<()> {
-    let held: Vec<(String, String, String, String)> = shared
+    let held: Vec<(String, String, String, String, String)> = shared
         .held
         .iter()
-        .map(|h| (h.key().clone(), h.chat_id.clone(), h.user_id.clone(), h.holder.clone()))
+        .map(|h| (h.key().clone(), h.chat_id.clone(), h.user_id.clone(), h.holder.clone(), h.info_json.clone()))
         .collect();
     if held.is_empty() {
         return Ok(());
     }
     let mut pipe = redis::pipe();
-    for (stream_id, chat_id, user_id, holder) in &held {
+    for (stream_id, chat_id, user_id, holder, info_json) in &held {
         pipe.invoke_script(
             shared
                 .scripts
@@ -71,13 +71,15 @@ async fn renew(shared: &RedisShared) -> redis::RedisResult<()> {
                 .key(scripts::reply_end(stream_id))
                 .key(scripts::running(user_id))
                 .key(scripts::LIVE)
+                .key(scripts::reply_info(stream_id))
                 .arg(holder)
                 .arg(millis(shared.lease))
                 .arg(stream_id)
-                .arg(live_member(chat_id, stream_id)),
+                .arg(live_member(chat_id, stream_id))
+                .arg(info_json),
         );
     }
-    let answers: Vec<String> = pipe.query_async(&mut shared.conn()).await?;
+    let answers: Vec<String> = shared.run_scripts(&pipe).await?;
     for ((stream_id, ..), answer) in held.iter().zip(answers) {
         match answer.as_str() {
             "lost" => {
@@ -86,22 +88,14 @@ async fn renew(shared: &RedisShared) -> redis::RedisResult<()> {
                     held.generation.fence();
                 }
             }
-            "restored" => restore(shared, stream_id).await?,
+            "restored" => {
+                // Redis restarted empty: the writer rewrites the text.
+                tracing::info!(stream_id, "Redis had lost a running reply; restoring it");
+                let _ = shared.writer.send(super::writer::Job::Text(stream_id.clone()));
+            }
             _ => {}
         }
     }
-    Ok(())
-}
-
-/// Redis lost a running reply (it restarted empty): its details go back,
-/// and the writer rewrites its text from the start.
-async fn restore(shared: &RedisShared, stream_id: &str) -> redis::RedisResult<()> {
-    let Some(info_json) = shared.held.get(stream_id).map(|held| held.info_json.clone()) else {
-        return Ok(());
-    };
-    shared.conn().set::<_, _, ()>(scripts::reply_info(stream_id), info_json).await?;
-    tracing::info!(stream_id, "Redis had lost a running reply; restored it");
-    let _ = shared.writer.send(super::writer::Job::Text(stream_id.to_owned()));
     Ok(())
 }
 
@@ -169,7 +163,7 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
         let mut pipe = redis::pipe();
         pipe.zrem(scripts::LIVE, live_member(chat_id, stream_id)).ignore();
         pipe.invoke_script(shared.scripts.release.key(scripts::lease(chat_id)).arg(holder)).ignore();
-        return pipe.query_async::<()>(&mut shared.conn()).await;
+        return shared.run_scripts::<()>(&pipe).await;
     };
     let stored = shared.store.sweep_reply(chat_id, &info.assistant_message_id, &streamed).await;
     let (text, outcome) = match stored {
@@ -221,5 +215,5 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
     )
     .ignore();
     // Copies of it on every replica end too, through their readers.
-    pipe.query_async::<()>(&mut shared.conn()).await
+    shared.run_scripts::<()>(&pipe).await
 }

@@ -213,6 +213,19 @@ impl RedisShared {
         self.conn.clone()
     }
 
+    /// Runs a pipeline that calls scripts by hash; when Redis lost them (it
+    /// restarted), loads them again and runs it once more.
+    async fn run_scripts<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> redis::RedisResult<T> {
+        let mut conn = self.conn();
+        match pipe.query_async(&mut conn).await {
+            Err(err) if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.scripts.load(&mut conn).await?;
+                pipe.query_async(&mut conn).await
+            }
+            answer => answer,
+        }
+    }
+
     /// Takes the chat for a new reply, with the send limits checked and
     /// counted across replicas.
     pub async fn claim(&self, chat_id: &str, stream_id: &str, user_id: &str) -> Result<Claim> {
@@ -283,7 +296,7 @@ impl RedisShared {
         pipe.invoke_script(self.scripts.release.key(scripts::lease(chat_id)).arg(holder))
             .zrem(LIVE, live_member(chat_id, stream_id))
             .zrem(scripts::running(user_id), stream_id);
-        if let Err(err) = pipe.query_async::<Value>(&mut self.conn()).await {
+        if let Err(err) = self.run_scripts::<Value>(&pipe).await {
             tracing::warn!(error = %err, "a chat's lease could not be released; it lapses by itself");
         }
     }

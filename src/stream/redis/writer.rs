@@ -80,9 +80,6 @@ pub async fn run(shared: Weak<RedisShared>, mut jobs: mpsc::UnboundedReceiver<Jo
                         done.take();
                     }
                 }
-                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
-                    let _ = shared.scripts.load(&mut shared.conn()).await;
-                }
                 drop(shared);
                 tokio::time::sleep(retry_in).await;
                 retry_in = (retry_in * 2).min(RETRY_MAX);
@@ -157,7 +154,7 @@ async fn write(
     if calls.is_empty() {
         return Ok(());
     }
-    let answers: Vec<i64> = match pipe.query_async(&mut shared.conn()).await {
+    let answers: Vec<i64> = match shared.run_scripts(&pipe).await {
         Ok(answers) => answers,
         Err(err) => {
             for call in &calls {
