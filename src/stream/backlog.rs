@@ -88,7 +88,7 @@ pub fn stored_outcome(message: &Message) -> Outcome {
         MessageStatus::Completed => Outcome::Completed {
             finish_reason: if reason.is_empty() { "unknown".into() } else { reason },
             usage: stored_usage(message),
-            reply: StoredReply::of(message),
+            reply: Box::new(StoredReply::of(message)),
         },
         MessageStatus::Failed => {
             Outcome::Failed { code: FailureCode::parse(&reason), message: message.error.clone().unwrap_or_default() }

@@ -336,7 +336,7 @@ impl Job {
         let outcome = match stored {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {
-                    reply: StoredReply::of(&message),
+                    reply: Box::new(StoredReply::of(&message)),
                     finish_reason: finish_reason.unwrap_or_else(|| "unknown".into()),
                     usage: usage.unwrap_or_default(),
                 },

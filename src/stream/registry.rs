@@ -199,7 +199,7 @@ impl CancelReason {
 /// hand it to another one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
-    Completed { reply: StoredReply, finish_reason: String, usage: Usage },
+    Completed { reply: Box<StoredReply>, finish_reason: String, usage: Usage },
     Failed { code: FailureCode, message: String },
     Cancelled { reason: CancelReason },
 }

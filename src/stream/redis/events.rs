@@ -77,10 +77,11 @@ async fn handle(shared: &RedisShared, event: Event) {
     match event {
         Event::Started { from, chat, stream, prev } => {
             // Only chats followed here need a copy.
-            if from != shared.replica && shared.registry.chat(&chat).is_some_and(|entry| entry.watcher_count() > 0) {
-                if let Err(err) = shared.mirror(&stream, prev.as_deref()).await {
-                    tracing::warn!(error = %err, "a reply started elsewhere could not be followed");
-                }
+            if from != shared.replica
+                && shared.registry.chat(&chat).is_some_and(|entry| entry.watcher_count() > 0)
+                && let Err(err) = shared.mirror(&stream, prev.as_deref()).await
+            {
+                tracing::warn!(error = %err, "a reply started elsewhere could not be followed");
             }
         }
         Event::Cancel { stream } => {

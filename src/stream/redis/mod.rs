@@ -387,10 +387,18 @@ impl RedisShared {
 
     /// A local client follows the chat: other replicas count it (for their
     /// idle timers), and the chat's running reply is mirrored here.
+    /// Without Redis, a chat whose running reply is this replica's own can
+    /// still be followed; others cannot (a reply elsewhere would be missed).
     pub async fn follow_chat(&self, chat_id: &str) -> Result<()> {
         let count = self.registry.chat(chat_id).map_or(1, |entry| entry.watcher_count().max(1));
-        self.advertise_watchers(&[(chat_id.to_owned(), count)]).await.map_err(|err| unavailable(&err))?;
-        self.live(chat_id).await.map(drop)
+        let followed = match self.advertise_watchers(&[(chat_id.to_owned(), count)]).await {
+            Ok(()) => self.live(chat_id).await.map(drop),
+            Err(err) => Err(unavailable(&err)),
+        };
+        match followed {
+            Err(_) if self.registry.live(chat_id).is_some() => Ok(()),
+            followed => followed,
+        }
     }
 
     /// Records how many local clients follow each chat, for a few leases.
