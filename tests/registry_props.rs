@@ -6,8 +6,8 @@ use std::{sync::Arc, time::Duration};
 
 use proptest::prelude::*;
 use roleplay_server::{
-    follower::{Event, Follower, Start},
-    registry::{CancelReason, Generation, Outcome, Registry, ReplyKind, StreamInfo},
+    stream::follower::{Event, Follower, Start},
+    stream::registry::{CancelReason, Generation, Outcome, Registry, ReplyKind, StreamInfo},
     store::now,
 };
 use tokio_util::sync::CancellationToken;
