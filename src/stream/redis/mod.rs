@@ -319,9 +319,9 @@ impl RedisShared {
             stream: info.stream_id.clone(),
             prev: prev_stream,
         };
-        let mut pipe = redis::pipe();
-        pipe.set(scripts::reply_info(&info.stream_id), &info_json).ignore().publish(scripts::EVENTS, event.encode()).ignore();
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(|err| unavailable(&err))?;
+        // Held (renewed, written) before anything can fail: a reply whose
+        // details could not be stored now still keeps its chat, and the
+        // renewals store them.
         self.held.insert(
             info.stream_id.clone(),
             Held {
@@ -329,14 +329,16 @@ impl RedisShared {
                 user_id: user_id.to_owned(),
                 holder: claim.holder,
                 generation: Arc::clone(generation),
-                info_json,
+                info_json: info_json.clone(),
             },
         );
-        // A continuation starts with its message's text.
         if generation.text_len() > 0 {
+            // A continuation starts with its message's text.
             self.appended(generation);
         }
-        Ok(())
+        let mut pipe = redis::pipe();
+        pipe.set(scripts::reply_info(&info.stream_id), &info_json).ignore().publish(scripts::EVENTS, event.encode()).ignore();
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(|err| unavailable(&err))
     }
 
     /// New text in a reply this replica runs: the writer takes it with its
