@@ -11,15 +11,15 @@ use crate::{
     api::validate::NAME_MAX_CHARS,
     chats,
     error::{Error, Result},
-    stream::{
-        registry::{ChatChange, ChatChangeKind, ChatLock},
-        shared::ChangeHold,
-    },
     state::AppState,
     store::{
         Store,
         models::{ChatSession, Message, MessageStatus},
         new_id, now,
+    },
+    stream::{
+        registry::{ChatChange, ChatChangeKind, ChatLock},
+        shared::ChangeHold,
     },
     users::Caller,
 };

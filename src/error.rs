@@ -18,10 +18,10 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::{
     cards::CardError,
     lorebook::LorebookError,
-    stream::registry::RegistryError,
     secrets::SecretError,
     settings::{KeyOwner, KeyProblem},
     store::StoreError,
+    stream::registry::RegistryError,
 };
 
 #[derive(Debug, thiserror::Error)]

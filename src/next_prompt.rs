@@ -12,11 +12,11 @@ use crate::{
     character_cards,
     compose::{ComposeInput, Composed, compose},
     error::{Error, Result},
-    stream::generation::ReplyRequest,
     reply_plan::ReplyPlan,
     settings::{ApiKey, Settings},
     state::AppState,
     store::models::{Character, ChatSession, UserProfile},
+    stream::generation::ReplyRequest,
     users::Caller,
 };
 

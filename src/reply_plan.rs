@@ -6,13 +6,13 @@
 use crate::{
     budget::Fitted,
     error::{Error, Result},
-    stream::generation::ReplyRequest,
     prompt::Turn,
-    stream::registry::{ReplyKind, StreamInfo},
     store::{
         Store, StoreResult,
         models::{Message, MessageStatus, Role},
     },
+    stream::generation::ReplyRequest,
+    stream::registry::{ReplyKind, StreamInfo},
 };
 
 /// One reply about to start, planned from the chat's history.

@@ -18,14 +18,14 @@ use crate::{
     error::{Error, Result},
     limits::Limits,
     provider::ChatProvider,
+    secrets::Keyring,
+    settings::{self, ApiKey, Defaults, FallbackInput, Settings, SettingsChanges},
+    store::{Store, StoreError},
     stream::{
         redis::RedisShared,
         registry::{CancelReason, Registry},
         shared::Sharing,
     },
-    secrets::Keyring,
-    settings::{self, ApiKey, Defaults, FallbackInput, Settings, SettingsChanges},
-    store::{Store, StoreError},
     tokens::TokenCounter,
     users::{Authenticator, Caller},
 };

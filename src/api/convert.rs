@@ -7,16 +7,16 @@ use prost_types::Timestamp;
 use super::pb;
 use crate::{
     catalog::CatalogView,
-    stream::follower::Event,
     next_prompt::NextPrompt,
     prompt::Source,
     provider::{ModelInfo, Usage},
-    stream::registry::{CancelReason, ChatChangeKind, FailureCode, Outcome, ReplyKind},
     samplers::{Reasoning, Samplers},
     settings::{self, ApiKey, Fallback, KeyOwner, Settings},
     store::models::{Character, ChatSession, Message, MessageStatus, Role, UsageRecord, User, UserProfile},
-    usage::UsageTotal,
+    stream::follower::Event,
+    stream::registry::{CancelReason, ChatChangeKind, FailureCode, Outcome, ReplyKind},
     stream::watching::StreamStatus,
+    usage::UsageTotal,
 };
 
 pub fn timestamp(at: NaiveDateTime) -> Option<Timestamp> {

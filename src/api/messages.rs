@@ -12,11 +12,10 @@ use super::{
     validate::{self, CONTENT_MAX_CHARS},
 };
 use crate::{
-    editing,
+    editing, next_prompt,
+    state::AppState,
     stream::follower::Follower,
     stream::generation::{self, ReplyRequest},
-    next_prompt,
-    state::AppState,
     stream::watching::{self, Resume},
 };
 

@@ -26,11 +26,11 @@ use serde_json::json;
 use super::validate;
 use crate::{
     error::{Error, Result, http_status},
+    state::AppState,
     stream::follower::{Event, Follower},
     stream::registry::Outcome,
-    state::AppState,
-    users::Caller,
     stream::watching::Resume,
+    users::Caller,
 };
 
 pub const ROUTE: &str = "/v1/chats/{chat_id}/events";

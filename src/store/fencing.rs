@@ -53,7 +53,12 @@ impl Store {
     /// replicas saw streamed) and what its checkpoints hold. Returns the
     /// message as it now is (the owner may have stored it first), or `None`
     /// when it does not exist (the owner died before storing it).
-    pub async fn sweep_reply(&self, chat_session_id: &str, message_id: &str, shared_text: &str) -> StoreResult<Option<Message>> {
+    pub async fn sweep_reply(
+        &self,
+        chat_session_id: &str,
+        message_id: &str,
+        shared_text: &str,
+    ) -> StoreResult<Option<Message>> {
         let found: Option<Message> = with_conn!(self, conn => messages::table
             .find(message_id)
             .select(Message::as_select())

@@ -12,12 +12,12 @@ use std::{ops::Bound, sync::Arc};
 use crate::{
     error::Result,
     provider::Usage,
-    stream::registry::{CancelReason, FailureCode, Generation, Outcome, Registry, ReplyKind, StoredReply, StreamInfo},
     state::AppState,
     store::{
         Store,
         models::{Message, MessageStatus},
     },
+    stream::registry::{CancelReason, FailureCode, Generation, Outcome, Registry, ReplyKind, StoredReply, StreamInfo},
 };
 
 /// One chat's replies, from memory where the registry still holds them and

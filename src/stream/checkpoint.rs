@@ -14,8 +14,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    stream::registry::Registry,
     store::{ReplyPiece, Store},
+    stream::registry::Registry,
 };
 
 pub async fn run(registry: Registry, store: Store, every: Duration, stop: CancellationToken) {

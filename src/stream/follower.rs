@@ -16,8 +16,8 @@ use tokio::{sync::watch, time::Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    stream::backlog::Backlog,
     error::{Error, Result},
+    stream::backlog::Backlog,
     stream::registry::{ChatChange, ChatNews, ChatWatch, Generation, Outcome, Progress},
 };
 

@@ -14,12 +14,10 @@ use tracing::Instrument;
 
 use crate::{
     error::{Error, Result},
-    stream::follower::{Follower, Start},
     limits::RunningPermit,
     next_prompt::{self, NextPrompt, next_prompt},
     observe,
     provider::{ChatProvider, CompletionRequest, EventStream, ProviderError, StreamEvent, Usage},
-    stream::registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, StoredReply},
     settings::{self, Fallback, names},
     state::AppState,
     store::{
@@ -27,6 +25,8 @@ use crate::{
         models::{Message, MessageStatus, ReplyOutcome, UsageRecord},
         new_id, now,
     },
+    stream::follower::{Follower, Start},
+    stream::registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, StoredReply},
     stream::shared::Sharing,
     users::Caller,
 };
@@ -141,6 +141,7 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     // stops a reply.
     let starting = state.lifecycle.tasks.spawn(
         async move {
+            sharing.describe(&claim, &info).await?;
             plan.store(&store).instrument(tracing::info_span!("store")).await?;
             let prior_completion_tokens = plan.prior_completion_tokens();
             let prev_stream = lock.entry().latest_stream_id();

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::{
     redis::{Claim as RedisClaim, RedisShared},
-    registry::{CancelReason, ChatChange, Generation, Origin, Outcome, Registry},
+    registry::{CancelReason, ChatChange, Generation, Origin, Outcome, Registry, StreamInfo},
 };
 use crate::{
     error::Result,
@@ -95,11 +95,25 @@ impl Sharing {
         Ok(claim)
     }
 
-    /// The reply is published here; other replicas learn of it.
-    pub async fn published(&self, generation: &Arc<Generation>, mut claim: Claim, prev_stream: Option<String>) -> Result<()> {
+    /// Before the reply's rows are stored: what a sweep needs to end it if
+    /// this replica dies. Refused (nothing stored) when Redis is gone.
+    pub async fn describe(&self, claim: &Claim, info: &StreamInfo) -> Result<()> {
+        match &claim.held {
+            Some(held) => held.shared.describe(info, &held.user_id).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The reply is published here; other replicas' watchers learn of it.
+    pub async fn published(
+        &self,
+        generation: &Arc<Generation>,
+        mut claim: Claim,
+        prev_stream: Option<String>,
+    ) -> Result<()> {
         let Some(mut held) = claim.held.take() else { return Ok(()) };
-        let Some(redis_claim) = held.claim.take() else { return Ok(()) };
-        held.shared.published(generation, redis_claim, &held.user_id, prev_stream).await
+        held.claim.take();
+        held.shared.published(generation, prev_stream).await
     }
 
     /// The reply grew.
@@ -120,7 +134,9 @@ impl Sharing {
     /// Cancels a reply, wherever it runs.
     pub async fn cancel(&self, generation: &Generation) -> Result<()> {
         match self {
-            Self::Redis(shared) if generation.origin == Origin::Mirror => shared.cancel(&generation.info.stream_id).await,
+            Self::Redis(shared) if generation.origin == Origin::Mirror => {
+                shared.cancel(&generation.info.stream_id).await
+            }
             _ => {
                 generation.cancel(CancelReason::Requested);
                 Ok(())

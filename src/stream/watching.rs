@@ -6,13 +6,13 @@ use std::{sync::Arc, time::Duration};
 use chrono::NaiveDateTime;
 
 use crate::{
-    stream::backlog::{self, Backlog},
     chats,
     error::{Error, Result},
-    stream::follower::{Follower, Start},
-    store::models::MessageStatus,
-    stream::registry::{Generation, Outcome},
     state::AppState,
+    store::models::MessageStatus,
+    stream::backlog::{self, Backlog},
+    stream::follower::{Follower, Start},
+    stream::registry::{Generation, Outcome},
     users::Caller,
 };
 
@@ -157,8 +157,8 @@ pub struct StreamStatus {
 
 pub async fn status(state: &AppState, caller: &Caller, chat_id: &str) -> Result<StreamStatus> {
     chats::owned(state, caller, chat_id).await?;
-    let watchers = state.registry.chat(chat_id).map_or(0, |e| e.watcher_count())
-        + state.sharing.watchers_elsewhere(chat_id).await;
+    let watchers =
+        state.registry.chat(chat_id).map_or(0, |e| e.watcher_count()) + state.sharing.watchers_elsewhere(chat_id).await;
     Ok(match state.sharing.live(&state.registry, chat_id).await? {
         Some(generation) => StreamStatus {
             streaming: true,

@@ -14,6 +14,7 @@ mod floor;
 mod load;
 mod peer;
 mod process;
+mod replicas;
 mod report;
 mod steady;
 mod upstream;
@@ -99,12 +100,27 @@ async fn main() {
     if !args.only.is_empty() {
         sizes = sizes.only(&args.only);
     }
-    let report = tokio::time::timeout(
-        Duration::from_secs(if args.quick { 120 } else { 1800 }),
-        load::run_all(sizes, &args.postgres),
-    )
-    .await
-    .expect("the benchmark ran past its time limit");
+    // Scenario 12 (replicas.rs) runs after the others; `--only 12` runs it alone.
+    let mut report = if args.only.is_empty() || args.only.iter().any(|&n| n != 12) {
+        tokio::time::timeout(
+            Duration::from_secs(if args.quick { 120 } else { 1800 }),
+            load::run_all(sizes, &args.postgres),
+        )
+        .await
+        .expect("the benchmark ran past its time limit")
+    } else {
+        format!("Machine: {}.\n", report::machine())
+    };
+    if args.only.is_empty() || args.only.contains(&12) {
+        let sizes = if args.quick { replicas::ReplicaSizes::quick() } else { replicas::ReplicaSizes::full() };
+        let section = tokio::time::timeout(
+            Duration::from_secs(if args.quick { 60 } else { 900 }),
+            replicas::run(sizes, &args.postgres),
+        )
+        .await
+        .expect("scenario 12 ran past its time limit");
+        report.push_str(&section);
+    }
     if args.quick {
         println!("{report}");
         println!("bench: 1 passed, 0 failed");

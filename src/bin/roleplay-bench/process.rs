@@ -43,6 +43,18 @@ impl Server {
     /// run (docs/dashboard); while two servers run at once, the second
     /// serves none.
     pub async fn roleplay(upstream: &str, database_url: &str, dir: &Path, metrics: bool) -> Self {
+        Self::roleplay_with_env(upstream, database_url, dir, metrics, &[]).await
+    }
+
+    /// [`Self::roleplay`] with more environment, set last so it wins (e.g.
+    /// `ROLEPLAY_REDIS_URL` and a master key shared by replicas).
+    pub async fn roleplay_with_env(
+        upstream: &str,
+        database_url: &str,
+        dir: &Path,
+        metrics: bool,
+        env: &[(&str, &str)],
+    ) -> Self {
         let addr = free_addr();
         let admin = match std::env::var("ROLEPLAY_BENCH_METRICS_LISTEN") {
             Ok(fixed) if !fixed.is_empty() => fixed,
@@ -64,7 +76,8 @@ impl Server {
             .env("ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", "0")
             .env("ROLEPLAY_GENERATIONS_PER_USER", "0")
             .env("ROLEPLAY_METRICS_LISTEN", admin)
-            .env("RUST_LOG", "error");
+            .env("RUST_LOG", "error")
+            .envs(env.iter().copied());
         Self::start(command, addr).await
     }
 

@@ -53,16 +53,16 @@ pub async fn run(shared: Weak<RedisShared>) {
 }
 
 async fn renew(shared: &RedisShared) -> redis::RedisResult<()> {
-    let held: Vec<(String, String, String, String, String)> = shared
+    let held: Vec<(String, String, String, String, bool)> = shared
         .held
         .iter()
-        .map(|h| (h.key().clone(), h.chat_id.clone(), h.user_id.clone(), h.holder.clone(), h.info_json.clone()))
+        .map(|h| (h.key().clone(), h.chat_id.clone(), h.user_id.clone(), h.holder.clone(), h.info_json.is_some()))
         .collect();
     if held.is_empty() {
         return Ok(());
     }
     let mut pipe = redis::pipe();
-    for (stream_id, chat_id, user_id, holder, info_json) in &held {
+    for (stream_id, chat_id, user_id, holder, described) in &held {
         pipe.invoke_script(
             shared
                 .scripts
@@ -76,26 +76,69 @@ async fn renew(shared: &RedisShared) -> redis::RedisResult<()> {
                 .arg(millis(shared.lease))
                 .arg(stream_id)
                 .arg(live_member(chat_id, stream_id))
-                .arg(info_json),
+                .arg(if *described { "1" } else { "0" }),
         );
     }
     let answers: Vec<String> = shared.run_scripts(&pipe).await?;
     for ((stream_id, ..), answer) in held.iter().zip(answers) {
         match answer.as_str() {
             "lost" => {
-                if let Some((_, held)) = shared.held.remove(stream_id) {
+                if let Some(generation) = shared.held.remove(stream_id).and_then(|(_, held)| held.generation) {
                     tracing::warn!(stream_id, "another replica took this reply's chat over; stopping it");
-                    held.generation.fence();
+                    generation.fence();
                 }
             }
-            "restored" => {
-                // Redis restarted empty: the writer rewrites the text.
-                tracing::info!(stream_id, "Redis had lost a running reply; restoring it");
-                let _ = shared.writer.send(super::writer::Job::Text(stream_id.clone()));
-            }
+            "restored" => restore(shared, stream_id).await?,
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// Redis lost a reply this replica runs (it restarted empty): its text goes
+/// back first, then its details, so a replica that finds the details finds
+/// the text with them. The writer then carries on from there.
+async fn restore(shared: &RedisShared, stream_id: &str) -> redis::RedisResult<()> {
+    let Some((chat_id, holder, generation, info_json)) = shared
+        .held
+        .get(stream_id)
+        .map(|held| (held.chat_id.clone(), held.holder.clone(), held.generation.clone(), held.info_json.clone()))
+    else {
+        return Ok(());
+    };
+    tracing::info!(stream_id, "Redis had lost a running reply; restoring it");
+    if let Some(generation) = &generation {
+        let mut from = 0;
+        // Each try sends what the stream lacks; a second one only when an
+        // append raced with the writer's.
+        for _ in 0..3 {
+            let (text, length) = generation.text_from(from);
+            if text.is_empty() {
+                break;
+            }
+            let holds: i64 = shared
+                .scripts
+                .append
+                .key(scripts::reply(stream_id))
+                .key(scripts::lease(&chat_id))
+                .key(scripts::reply_end(stream_id))
+                .arg(&holder)
+                .arg(from)
+                .arg(&text)
+                .arg(millis(shared.lease))
+                .invoke_async(&mut shared.conn())
+                .await?;
+            let Ok(holds) = usize::try_from(holds) else { return Ok(()) };
+            from = holds;
+            if from >= length {
+                break;
+            }
+        }
+    }
+    if let Some(info_json) = info_json {
+        shared.conn().set::<_, _, ()>(scripts::reply_info(stream_id), info_json).await?;
+    }
+    let _ = shared.writer.send(super::writer::Job::Text(stream_id.to_owned()));
     Ok(())
 }
 
@@ -187,7 +230,16 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
     let mut pipe = redis::pipe();
     let length = if text.len() > streamed.len() && text.starts_with(&streamed) {
         pipe.invoke_script(
-            shared.scripts.append.key(&reply).key(&lease).key(&end).arg(holder).arg(streamed.len()).arg(&text[streamed.len()..]).arg(lease_ms),
+            shared
+                .scripts
+                .append
+                .key(&reply)
+                .key(&lease)
+                .key(&end)
+                .arg(holder)
+                .arg(streamed.len())
+                .arg(&text[streamed.len()..])
+                .arg(lease_ms),
         )
         .ignore();
         text.len()

@@ -99,15 +99,19 @@ impl Scripts {
     }
 }
 
-/// A reply this replica runs, as the writer and the keeper need it.
+/// A reply this replica runs (from its claim on), as the writer and the
+/// keeper need it. The keeper renews its lease from the claim on, however
+/// long the start takes.
 struct Held {
     chat_id: String,
     user_id: String,
     /// The lease's value: `<replica>|<stream>|<user>`.
     holder: String,
-    generation: Arc<Generation>,
-    /// The reply's [`SharedInfo`] as stored, to store again if Redis lost it.
-    info_json: String,
+    /// Once published.
+    generation: Option<Arc<Generation>>,
+    /// The reply's [`SharedInfo`] as stored (once described), to store
+    /// again if Redis lost it.
+    info_json: Option<String>,
 }
 
 /// What other replicas need to know of a reply to follow or sweep it.
@@ -231,7 +235,8 @@ impl RedisShared {
     pub async fn claim(&self, chat_id: &str, stream_id: &str, user_id: &str) -> Result<Claim> {
         let holder = format!("{}|{stream_id}|{user_id}", self.replica);
         let limits = &self.limits;
-        let interval = |per_window: u32| if per_window == 0 { 0 } else { millis(limits.window) / u64::from(per_window) };
+        let interval =
+            |per_window: u32| if per_window == 0 { 0 } else { millis(limits.window) / u64::from(per_window) };
         let answer: Vec<String> = self
             .scripts
             .claim
@@ -255,7 +260,17 @@ impl RedisShared {
         let detail = answer.get(1).map_or("", String::as_str);
         let retry_after = Duration::from_millis(detail.parse::<u64>().unwrap_or(1000));
         match answer.first().map(String::as_str) {
-            Some("ok") => Ok(Claim { holder }),
+            Some("ok") => {
+                let held = Held {
+                    chat_id: chat_id.to_owned(),
+                    user_id: user_id.to_owned(),
+                    holder: holder.clone(),
+                    generation: None,
+                    info_json: None,
+                };
+                self.held.insert(stream_id.to_owned(), held);
+                Ok(Claim { holder })
+            }
             Some("busy") => Err(Error::ChatBusy { stream_id: holder_stream(detail).unwrap_or(detail).to_owned() }),
             Some("running") => {
                 crate::observe::limit_refused("concurrent");
@@ -292,6 +307,7 @@ impl RedisShared {
 
     /// Gives a claim back when its reply did not start.
     pub async fn release(&self, chat_id: &str, stream_id: &str, user_id: &str, holder: &str) {
+        self.held.remove(stream_id);
         let mut pipe = redis::pipe();
         pipe.invoke_script(self.scripts.release.key(scripts::lease(chat_id)).arg(holder))
             .zrem(LIVE, live_member(chat_id, stream_id))
@@ -301,44 +317,38 @@ impl RedisShared {
         }
     }
 
-    /// Makes a reply this replica runs visible to the others: its details
-    /// for followers and sweeps, and an event for watchers of the chat.
-    pub async fn published(
-        &self,
-        generation: &Arc<Generation>,
-        claim: Claim,
-        user_id: &str,
-        prev_stream: Option<String>,
-    ) -> Result<()> {
-        let info = &generation.info;
+    /// Stores a claimed reply's details, before its message is stored: a
+    /// sweep that finds the reply's replica dead must know which message to
+    /// end.
+    pub async fn describe(&self, info: &StreamInfo, user_id: &str) -> Result<()> {
         let shared = SharedInfo { info: info.clone(), user_id: user_id.to_owned() };
         let info_json = serde_json::to_string(&shared).map_err(|_| Error::SharedRegistryUnavailable)?;
+        if let Some(mut held) = self.held.get_mut(&info.stream_id) {
+            held.info_json = Some(info_json.clone());
+        }
+        self.conn()
+            .set::<_, _, ()>(scripts::reply_info(&info.stream_id), info_json)
+            .await
+            .map_err(|err| unavailable(&err))
+    }
+
+    /// Makes a reply this replica runs visible to the others' watchers.
+    pub async fn published(&self, generation: &Arc<Generation>, prev_stream: Option<String>) -> Result<()> {
+        let info = &generation.info;
+        if let Some(mut held) = self.held.get_mut(&info.stream_id) {
+            held.generation = Some(Arc::clone(generation));
+        }
+        if generation.text_len() > 0 {
+            // A continuation starts with its message's text.
+            self.appended(generation);
+        }
         let event = events::Event::Started {
             from: self.replica.clone(),
             chat: info.chat_session_id.clone(),
             stream: info.stream_id.clone(),
             prev: prev_stream,
         };
-        // Held (renewed, written) before anything can fail: a reply whose
-        // details could not be stored now still keeps its chat, and the
-        // renewals store them.
-        self.held.insert(
-            info.stream_id.clone(),
-            Held {
-                chat_id: info.chat_session_id.clone(),
-                user_id: user_id.to_owned(),
-                holder: claim.holder,
-                generation: Arc::clone(generation),
-                info_json: info_json.clone(),
-            },
-        );
-        if generation.text_len() > 0 {
-            // A continuation starts with its message's text.
-            self.appended(generation);
-        }
-        let mut pipe = redis::pipe();
-        pipe.set(scripts::reply_info(&info.stream_id), &info_json).ignore().publish(scripts::EVENTS, event.encode()).ignore();
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(|err| unavailable(&err))
+        self.conn().publish::<_, _, ()>(scripts::EVENTS, event.encode()).await.map_err(|err| unavailable(&err))
     }
 
     /// New text in a reply this replica runs: the writer takes it with its

@@ -117,12 +117,12 @@ return {'ok'}
     )
 }
 
-/// Renewing a running reply's hold, and its details stored again where
-/// they are missing (Redis lost them, or they could not be stored when the
-/// reply started). KEYS: lease, end, running, live, info.
-/// ARGV: holder, lease ms, stream id, live member, info.
-/// Returns "ok", "restored" (the lease had vanished and was taken again:
-/// Redis lost its data) or "lost" (another replica took the chat).
+/// Renewing a running reply's hold. KEYS: lease, end, running, live, info.
+/// ARGV: holder, lease ms, stream id, live member, "1" once the reply's
+/// details were stored.
+/// Returns "ok", "restored" (the lease had vanished and was taken again,
+/// or the details are missing: Redis lost its data, and the caller puts the
+/// reply's details and text back) or "lost" (another replica took the chat).
 pub fn renew() -> Script {
     Script::new(
         r"
@@ -138,7 +138,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]) * 2)
 redis.call('ZADD', KEYS[4], 'NX', now, ARGV[4])
-redis.call('SET', KEYS[5], ARGV[5], 'NX')
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[5]) == 0 then outcome = 'restored' end
 return outcome
 ",
     )

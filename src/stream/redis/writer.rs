@@ -117,14 +117,23 @@ async fn write(
             pending.remove(stream_id);
             continue;
         };
-        let Some(state) = pending.get(stream_id) else { continue };
-        held.generation.take_relay_pending();
-        let (text, length) = held.generation.text_from(state.written);
+        let (Some(state), Some(generation)) = (pending.get(stream_id), held.generation.as_ref()) else { continue };
+        generation.take_relay_pending();
+        let (text, length) = generation.text_from(state.written);
         let (reply, lease, end) =
             (scripts::reply(stream_id), scripts::lease(&held.chat_id), scripts::reply_end(stream_id));
         if !text.is_empty() {
             pipe.invoke_script(
-                shared.scripts.append.key(&reply).key(&lease).key(&end).arg(&held.holder).arg(state.written).arg(&text).arg(lease_ms),
+                shared
+                    .scripts
+                    .append
+                    .key(&reply)
+                    .key(&lease)
+                    .key(&end)
+                    .arg(&held.holder)
+                    .arg(state.written)
+                    .arg(&text)
+                    .arg(lease_ms),
             );
             calls.push(Call::Append { stream_id: stream_id.clone(), upto: length });
         }
@@ -200,8 +209,8 @@ async fn write(
 /// Another replica took the chat: this reply stops and writes no more.
 fn fenced(shared: &RedisShared, pending: &mut HashMap<String, Pending>, stream_id: &str) {
     pending.remove(stream_id);
-    if let Some((_, held)) = shared.held.remove(stream_id) {
+    if let Some(generation) = shared.held.remove(stream_id).and_then(|(_, held)| held.generation) {
         tracing::warn!(stream_id, "another replica took this reply's chat over; stopping it");
-        held.generation.fence();
+        generation.fence();
     }
 }
