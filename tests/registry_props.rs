@@ -6,9 +6,9 @@ use std::{sync::Arc, time::Duration};
 
 use proptest::prelude::*;
 use roleplay_server::{
+    store::now,
     stream::follower::{Event, Follower, Start},
     stream::registry::{CancelReason, Generation, Outcome, Registry, ReplyKind, StreamInfo},
-    store::now,
 };
 use tokio_util::sync::CancellationToken;
 

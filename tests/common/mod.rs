@@ -235,7 +235,8 @@ impl TestServer {
     pub async fn stop(mut self) -> (TestDb, FakeUpstream, ServerOptions) {
         self.shutdown_and_wait().await;
         let options = (*self.state.options).clone();
-        let db = std::mem::replace(&mut self.db, TestDb { url: String::new(), postgres: None, redis: None, _dir: None });
+        let db =
+            std::mem::replace(&mut self.db, TestDb { url: String::new(), postgres: None, redis: None, _dir: None });
         (db, self.upstream.clone(), options)
     }
 
