@@ -826,3 +826,47 @@ async fn a_watch_on_another_replica_keeps_a_reply_from_idling_out() {
     assert_eq!(stored.status(), pb::MessageStatus::Cancelled, "a reply nobody watches idles out: {stored:?}");
     assert!(!stored.content.is_empty(), "the partial text is kept");
 }
+
+/// The send limits hold across replicas: a user's per-minute allowance and
+/// running limit are counted in Redis, so spreading sends over A, B and C
+/// gains nothing. A refusal is RESOURCE_EXHAUSTED with a RetryInfo and
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_limits_hold_across_replicas() {
+    let cluster = Cluster::start(&[
+        ("ROLEPLAY_MESSAGES_PER_MINUTE_PER_USER", "3"),
+        ("ROLEPLAY_MESSAGES_PER_MINUTE_PER_CHAT", "0"),
+        ("ROLEPLAY_GENERATIONS_PER_USER", "2"),
+    ])
+    .await;
+    let local = cluster.user(A);
+    local.set_global_key().await;
+    let chats = [local.open_chat("Aria").await, local.open_chat("Bea").await, local.open_chat("Cai").await];
+    cluster.upstream.set_default(slow_reply(60, 50).0);
+
+    // Two running replies, on A and B: the third, on C, is over the
+    // user's running limit although C runs none.
+    let mut first = send(&cluster, A, &chats[0].id, "one").await.expect("first on A");
+    let mut second = send(&cluster, B, &chats[1].id, "two").await.expect("second on B");
+    let over = send(&cluster, C, &chats[2].id, "three").await.expect_err("a third running reply");
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over:?}");
+    assert!(over.message().contains("2 replies"), "{over:?}");
+    assert!(!over.details().is_empty(), "a RetryInfo says when to retry");
+    assert!(messages_of(&cluster, C, &chats[2].id).await.is_empty(), "a refusal stores nothing");
+
+    // Once they end, a third send fits the running limit and uses up the
+    // minute's allowance of three...
+    terminal_within(&mut first, Duration::from_secs(20)).await;
+    terminal_within(&mut second, Duration::from_secs(20)).await;
+    let mut third = send(&cluster, C, &chats[2].id, "three").await.expect("third on C");
+    terminal_within(&mut third, Duration::from_secs(20)).await;
+    // ...so a fourth, on any replica, is refused until the allowance refills.
+    for replica in [A, B, C] {
+        let refused = send(&cluster, replica, &chats[0].id, "four").await.expect_err("over the minute's allowance");
+        assert_eq!(refused.code(), Code::ResourceExhausted, "replica {replica}: {refused:?}");
+        assert!(refused.message().contains("too many messages this minute"), "{refused:?}");
+    }
+    assert_eq!(cluster.upstream.requests().len(), 3, "refused sends reach no provider");
+    let stored = messages_of(&cluster, A, &chats[0].id).await;
+    assert!(stored.iter().all(|m| m.content != "four"), "a refused message is not stored: {stored:?}");
+}
