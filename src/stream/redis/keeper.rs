@@ -15,7 +15,7 @@ use std::{collections::HashSet, sync::Weak};
 
 use redis::AsyncCommands;
 
-use super::{RedisShared, SharedInfo, live_member, millis, reader, scripts};
+use super::{Held, RedisShared, SharedInfo, live_member, millis, reader, scripts};
 use crate::stream::{
     backlog,
     registry::{FailureCode, Outcome},
@@ -116,18 +116,8 @@ async fn restore(shared: &RedisShared, stream_id: &str) -> redis::RedisResult<()
             if text.is_empty() {
                 break;
             }
-            let holds: i64 = shared
-                .scripts
-                .append
-                .key(scripts::reply(stream_id))
-                .key(scripts::lease(&chat_id))
-                .key(scripts::reply_end(stream_id))
-                .arg(&holder)
-                .arg(from)
-                .arg(&text)
-                .arg(millis(shared.lease))
-                .invoke_async(&mut shared.conn())
-                .await?;
+            let holds: i64 =
+                shared.append_call(stream_id, &chat_id, &holder, from, &text).invoke_async(&mut shared.conn()).await?;
             let Ok(holds) = usize::try_from(holds) else { return Ok(()) };
             from = holds;
             if from >= length {
@@ -225,47 +215,18 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
         }
     };
     // The stream gets whatever the stored text has beyond it, then the end.
-    let (reply, lease, end) = (scripts::reply(stream_id), scripts::lease(chat_id), scripts::reply_end(stream_id));
-    let lease_ms = millis(shared.lease);
     let mut pipe = redis::pipe();
     let length = if text.len() > streamed.len() && text.starts_with(&streamed) {
-        pipe.invoke_script(
-            shared
-                .scripts
-                .append
-                .key(&reply)
-                .key(&lease)
-                .key(&end)
-                .arg(holder)
-                .arg(streamed.len())
-                .arg(&text[streamed.len()..])
-                .arg(lease_ms),
-        )
-        .ignore();
+        let rest = &text[streamed.len()..];
+        pipe.invoke_script(&shared.append_call(stream_id, chat_id, holder, streamed.len(), rest)).ignore();
         text.len()
     } else {
         streamed.len()
     };
     let outcome = serde_json::to_string(&outcome).unwrap_or_default();
-    pipe.invoke_script(
-        shared
-            .scripts
-            .finish
-            .key(&reply)
-            .key(&lease)
-            .key(&end)
-            .key(scripts::LIVE)
-            .key(scripts::running(&user_id))
-            .key(scripts::reply_info(stream_id))
-            .arg(holder)
-            .arg(length)
-            .arg(outcome)
-            .arg(millis(super::KEEP_ENDED))
-            .arg(live_member(chat_id, stream_id))
-            .arg(stream_id)
-            .arg(lease_ms),
-    )
-    .ignore();
+    let held =
+        Held { chat_id: chat_id.to_owned(), user_id, holder: holder.to_owned(), generation: None, info_json: None };
+    pipe.invoke_script(&shared.finish_call(&held, stream_id, length, &outcome)).ignore();
     // Copies of it on every replica end too, through their readers.
     shared.run_scripts::<()>(&pipe).await
 }

@@ -27,7 +27,7 @@ use std::{
 
 use dashmap::DashMap;
 use redis::{
-    AsyncCommands, Client, RedisError, Value,
+    AsyncCommands, Client, RedisError, ScriptInvocation, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::{mpsc, oneshot};
@@ -228,6 +228,46 @@ impl RedisShared {
             }
             answer => answer,
         }
+    }
+
+    /// A call of the append script: `text` at byte `from` of the reply.
+    fn append_call(
+        &self,
+        stream_id: &str,
+        chat_id: &str,
+        holder: &str,
+        from: usize,
+        text: &str,
+    ) -> ScriptInvocation<'_> {
+        let mut call = self.scripts.append.prepare_invoke();
+        call.key(scripts::reply(stream_id))
+            .key(scripts::lease(chat_id))
+            .key(scripts::reply_end(stream_id))
+            .arg(holder)
+            .arg(from)
+            .arg(text)
+            .arg(millis(self.lease));
+        call
+    }
+
+    /// A call of the finish script: the reply ends at `length` bytes with
+    /// `outcome` (JSON), and its chat is freed.
+    fn finish_call(&self, held: &Held, stream_id: &str, length: usize, outcome: &str) -> ScriptInvocation<'_> {
+        let mut call = self.scripts.finish.prepare_invoke();
+        call.key(scripts::reply(stream_id))
+            .key(scripts::lease(&held.chat_id))
+            .key(scripts::reply_end(stream_id))
+            .key(scripts::LIVE)
+            .key(scripts::running(&held.user_id))
+            .key(scripts::reply_info(stream_id))
+            .arg(&held.holder)
+            .arg(length)
+            .arg(outcome)
+            .arg(millis(KEEP_ENDED))
+            .arg(live_member(&held.chat_id, stream_id))
+            .arg(stream_id)
+            .arg(millis(self.lease));
+        call
     }
 
     /// Takes the chat for a new reply, with the send limits checked and

@@ -17,7 +17,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{RedisShared, live_member, millis, scripts};
+use super::RedisShared;
 
 /// How long the writer waits for more text before sending a batch.
 const COALESCE: Duration = Duration::from_millis(2);
@@ -108,8 +108,6 @@ async fn write(
     pending: &mut HashMap<String, Pending>,
     due: &mut HashSet<String>,
 ) -> redis::RedisResult<()> {
-    let lease_ms = millis(shared.lease);
-    let keep_ms = millis(super::KEEP_ENDED);
     let mut pipe = redis::pipe();
     let mut calls = Vec::new();
     for stream_id in due.iter() {
@@ -120,42 +118,12 @@ async fn write(
         let (Some(state), Some(generation)) = (pending.get(stream_id), held.generation.as_ref()) else { continue };
         generation.take_relay_pending();
         let (text, length) = generation.text_from(state.written);
-        let (reply, lease, end) =
-            (scripts::reply(stream_id), scripts::lease(&held.chat_id), scripts::reply_end(stream_id));
         if !text.is_empty() {
-            pipe.invoke_script(
-                shared
-                    .scripts
-                    .append
-                    .key(&reply)
-                    .key(&lease)
-                    .key(&end)
-                    .arg(&held.holder)
-                    .arg(state.written)
-                    .arg(&text)
-                    .arg(lease_ms),
-            );
+            pipe.invoke_script(&shared.append_call(stream_id, &held.chat_id, &held.holder, state.written, &text));
             calls.push(Call::Append { stream_id: stream_id.clone(), upto: length });
         }
         if let Some((outcome, _)) = &state.finish {
-            pipe.invoke_script(
-                shared
-                    .scripts
-                    .finish
-                    .key(&reply)
-                    .key(&lease)
-                    .key(&end)
-                    .key(scripts::LIVE)
-                    .key(scripts::running(&held.user_id))
-                    .key(scripts::reply_info(stream_id))
-                    .arg(&held.holder)
-                    .arg(length)
-                    .arg(outcome)
-                    .arg(keep_ms)
-                    .arg(live_member(&held.chat_id, stream_id))
-                    .arg(stream_id)
-                    .arg(lease_ms),
-            );
+            pipe.invoke_script(&shared.finish_call(&held, stream_id, length, outcome));
             calls.push(Call::Finish { stream_id: stream_id.clone(), length });
         }
     }
