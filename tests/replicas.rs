@@ -870,3 +870,41 @@ async fn send_limits_hold_across_replicas() {
     let stored = messages_of(&cluster, A, &chats[0].id).await;
     assert!(stored.iter().all(|m| m.content != "four"), "a refused message is not stored: {stored:?}");
 }
+
+/// A client that moves to another replica resumes at the offset it just got
+/// from the first, though that replica's copy of the reply trails by a few
+/// milliseconds: the resume waits for the copy instead of refusing an
+/// offset that is valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_at_the_newest_offset_on_another_replica_is_not_refused() {
+    let cluster = Cluster::start(&[]).await;
+    let chat = open_chat(&cluster.channel(A)).await;
+    let (reply, expected) = slow_reply(60, 40);
+    cluster.upstream.push(reply);
+
+    let mut caller = send(&cluster, A, &chat.id, "hi").await.expect("send on A");
+    let mut have = String::new();
+    let mut stream_id = String::new();
+    let mut resumes = 0;
+    while resumes < 10 {
+        let event = within(10, "a reply event on A", caller.message()).await.expect("stream").expect("event");
+        match event.event.expect("event") {
+            Event::Started(started) => stream_id = started.stream_id,
+            Event::Delta(delta) => {
+                assert_eq!(delta.offset as usize, have.len());
+                have.push_str(&delta.text);
+                // At once, on B, from exactly what A just sent.
+                let mut moved = subscribe(&cluster, B, &chat.id, Some((&stream_id, have.len())))
+                    .await
+                    .unwrap_or_else(|status| panic!("resume on B at {} refused: {status:?}", have.len()));
+                let next = read_text(&mut moved, 1).await;
+                let first = next.iter().find_map(|e| if let Event::Delta(d) = e { Some(d.offset) } else { None });
+                assert_eq!(first, Some(have.len() as u64), "B continues at the offset: {next:?}");
+                resumes += 1;
+            }
+            other => panic!("the reply ended early: {other:?}"),
+        }
+    }
+    let rest = terminal_within(&mut caller, Duration::from_secs(20)).await;
+    assert_eq!(reconstruct(&rest, have.len(), have.clone()), expected);
+}

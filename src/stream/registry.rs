@@ -375,6 +375,28 @@ impl Generation {
         CancelReason::from_u8(self.cancel_reason.load(Ordering::Acquire)).unwrap_or(CancelReason::Requested)
     }
 
+    /// Waits (at most `within`) until the text is `len` bytes long, or the
+    /// reply ended or lost its source: a copy of another replica's reply
+    /// trails it by a few milliseconds, and a client resuming here at an
+    /// offset it got there is not wrong.
+    pub async fn catch_up_to(&self, len: usize, within: Duration) {
+        let mut progress = self.subscribe();
+        let caught_up = async {
+            loop {
+                {
+                    let now = progress.borrow_and_update();
+                    if now.text.len() >= len || now.outcome.is_some() || now.source_lost {
+                        return;
+                    }
+                }
+                if progress.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, caught_up).await;
+    }
+
     /// Waits until the generation has an outcome.
     pub async fn ended(&self) -> Arc<Outcome> {
         let mut rx = self.subscribe();

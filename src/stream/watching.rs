@@ -12,13 +12,17 @@ use crate::{
     store::models::MessageStatus,
     stream::backlog::{self, Backlog},
     stream::follower::{Follower, Start},
-    stream::registry::{Generation, Outcome},
+    stream::registry::{Generation, Origin, Outcome},
     users::Caller,
 };
 
 /// How long CancelGeneration waits for the partial reply to be stored before
 /// answering (the write is retried for a few seconds at most).
 const CANCEL_WAIT: Duration = Duration::from_secs(15);
+
+/// How long a resume on a copy of another replica's reply waits for the
+/// copy to reach the client's offset (it trails by milliseconds).
+const MIRROR_CATCH_UP: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resume {
@@ -35,6 +39,10 @@ pub async fn subscribe(state: &AppState, caller: &Caller, chat_id: &str, resume:
         None => Start::Live,
         Some(resume) => {
             let generation = resumable(state, chat_id, &resume.stream_id).await?;
+            if generation.origin == Origin::Mirror {
+                let wanted = usize::try_from(resume.offset).unwrap_or(usize::MAX);
+                generation.catch_up_to(wanted, MIRROR_CATCH_UP).await;
+            }
             let offset = checked_offset(&generation, resume.offset)?;
             if resume.ended && !generation.is_streaming() {
                 Start::After(generation)
