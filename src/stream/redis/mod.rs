@@ -1,20 +1,24 @@
 //! The registry shared by replicas through Redis: what [`super::shared`]
 //! does when `ROLEPLAY_REDIS_URL` is set.
 //!
-//! - **The chat's lock** is a lease (`SET NX PX`), renewed by this replica's
-//!   [`keeper`]; the database's reply epoch fences out a replica that lost
-//!   it (see [`crate::store::Fence`]).
+//! - **The chat's lock** is a lease (`SET NX PX`, taken in [`claims`] with
+//!   the send limits), renewed by this replica's [`keeper`]; the database's
+//!   reply epoch fences out a replica that lost it (see
+//!   [`crate::store::Fence`]).
 //! - **A reply's text** is a Redis stream whose entry ids are byte offsets.
 //!   This replica's [`writer`] appends what its replies streamed, batched,
 //!   so the token loop never waits on Redis; its [`reader`] tails the
 //!   streams of other replicas' replies that local clients follow, into
-//!   local copies (mirrors) that the ordinary followers read.
+//!   local copies (mirrors, made in [`following`]) that the ordinary
+//!   followers read.
 //! - **Events** (a reply started, a cancel, a history change) go over one
 //!   pub/sub channel ([`events`]).
 //! - **A dead replica's replies** are ended by any other's sweep
 //!   ([`keeper`]) once their lease lapsed.
 
+mod claims;
 mod events;
+mod following;
 mod keeper;
 mod reader;
 mod scripts;
@@ -27,7 +31,7 @@ use std::{
 
 use dashmap::DashMap;
 use redis::{
-    AsyncCommands, Client, RedisError, ScriptInvocation, Value,
+    AsyncCommands, Client, RedisError, ScriptInvocation,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::{mpsc, oneshot};
@@ -270,93 +274,6 @@ impl RedisShared {
         call
     }
 
-    /// Takes the chat for a new reply, with the send limits checked and
-    /// counted across replicas.
-    pub async fn claim(&self, chat_id: &str, stream_id: &str, user_id: &str) -> Result<Claim> {
-        let holder = format!("{}|{stream_id}|{user_id}", self.replica);
-        let limits = &self.limits;
-        let interval =
-            |per_window: u32| if per_window == 0 { 0 } else { millis(limits.window) / u64::from(per_window) };
-        let answer: Vec<String> = self
-            .scripts
-            .claim
-            .key(scripts::lease(chat_id))
-            .key(scripts::running(user_id))
-            .key(LIVE)
-            .key(scripts::user_rate(user_id))
-            .key(scripts::chat_rate(chat_id))
-            .arg(&holder)
-            .arg(millis(self.lease))
-            .arg(limits.generations_per_user)
-            .arg(live_member(chat_id, stream_id))
-            .arg(stream_id)
-            .arg(interval(limits.messages_per_minute_per_user))
-            .arg(limits.messages_per_minute_per_user)
-            .arg(interval(limits.messages_per_minute_per_chat))
-            .arg(limits.messages_per_minute_per_chat)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|err| unavailable(&err))?;
-        let detail = answer.get(1).map_or("", String::as_str);
-        let retry_after = Duration::from_millis(detail.parse::<u64>().unwrap_or(1000));
-        match answer.first().map(String::as_str) {
-            Some("ok") => {
-                let held = Held {
-                    chat_id: chat_id.to_owned(),
-                    user_id: user_id.to_owned(),
-                    holder: holder.clone(),
-                    generation: None,
-                    info_json: None,
-                };
-                self.held.insert(stream_id.to_owned(), held);
-                Ok(Claim { holder })
-            }
-            Some("busy") => Err(Error::ChatBusy { stream_id: holder_stream(detail).unwrap_or(detail).to_owned() }),
-            Some("running") => {
-                crate::observe::limit_refused("concurrent");
-                Err(Error::RateLimited {
-                    message: format!(
-                        "you already have {detail} replies being generated; wait for one to finish or cancel one"
-                    ),
-                    retry_after: Duration::from_secs(1),
-                })
-            }
-            Some("user_rate") => {
-                crate::observe::limit_refused("user_rate");
-                Err(Error::RateLimited {
-                    message: format!(
-                        "you have sent too many messages this minute; try again in {:.1} s",
-                        retry_after.as_secs_f64()
-                    ),
-                    retry_after,
-                })
-            }
-            Some("chat_rate") => {
-                crate::observe::limit_refused("chat_rate");
-                Err(Error::RateLimited {
-                    message: format!(
-                        "too many messages were sent in this chat this minute; try again in {:.1} s",
-                        retry_after.as_secs_f64()
-                    ),
-                    retry_after,
-                })
-            }
-            _ => Err(Error::SharedRegistryUnavailable),
-        }
-    }
-
-    /// Gives a claim back when its reply did not start.
-    pub async fn release(&self, chat_id: &str, stream_id: &str, user_id: &str, holder: &str) {
-        self.held.remove(stream_id);
-        let mut pipe = redis::pipe();
-        pipe.invoke_script(self.scripts.release.key(scripts::lease(chat_id)).arg(holder))
-            .zrem(LIVE, live_member(chat_id, stream_id))
-            .zrem(scripts::running(user_id), stream_id);
-        if let Err(err) = self.run_scripts::<Value>(&pipe).await {
-            tracing::warn!(error = %err, "a chat's lease could not be released; it lapses by itself");
-        }
-    }
-
     /// Stores a claimed reply's details, before its message is stored: a
     /// sweep that finds the reply's replica dead must know which message to
     /// end.
@@ -423,132 +340,5 @@ impl RedisShared {
         if let Err(err) = self.conn().publish::<_, _, ()>(scripts::EVENTS, event.encode()).await {
             tracing::warn!(error = %err, "a history change could not be announced to other replicas");
         }
-    }
-
-    /// The chat's running reply, wherever it runs, as a local generation.
-    pub async fn live(&self, chat_id: &str) -> Result<Option<Arc<Generation>>> {
-        if let Some(live) = self.registry.live(chat_id) {
-            return Ok(Some(live));
-        }
-        let holder: Option<String> = self.conn().get(scripts::lease(chat_id)).await.map_err(|err| unavailable(&err))?;
-        match holder.as_deref().and_then(holder_stream) {
-            Some(stream_id) => self.mirror(stream_id, None).await,
-            None => Ok(None),
-        }
-    }
-
-    /// A local client follows the chat: other replicas count it (for their
-    /// idle timers), and the chat's running reply is mirrored here.
-    /// Without Redis, a chat whose running reply is this replica's own can
-    /// still be followed; others cannot (a reply elsewhere would be missed).
-    pub async fn follow_chat(&self, chat_id: &str) -> Result<()> {
-        let count = self.registry.chat(chat_id).map_or(1, |entry| entry.watcher_count().max(1));
-        let followed = match self.advertise_watchers(&[(chat_id.to_owned(), count)]).await {
-            Ok(()) => self.live(chat_id).await.map(drop),
-            Err(err) => Err(unavailable(&err)),
-        };
-        match followed {
-            Err(_) if self.registry.live(chat_id).is_some() => Ok(()),
-            followed => followed,
-        }
-    }
-
-    /// Records how many local clients follow each chat, for a few leases.
-    async fn advertise_watchers(&self, chats: &[(String, usize)]) -> redis::RedisResult<()> {
-        if chats.is_empty() {
-            return Ok(());
-        }
-        let until = now_ms() + 3 * millis(self.lease);
-        let mut pipe = redis::pipe();
-        for (chat_id, count) in chats {
-            let key = scripts::watchers(chat_id);
-            pipe.hset(&key, &self.replica, format!("{count}|{until}")).ignore();
-            pipe.pexpire(&key, i64::try_from(3 * millis(self.lease)).unwrap_or(i64::MAX)).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn()).await
-    }
-
-    /// Clients following the chat on other replicas.
-    pub async fn watchers_elsewhere(&self, chat_id: &str) -> Result<usize> {
-        let all: std::collections::HashMap<String, String> =
-            self.conn().hgetall(scripts::watchers(chat_id)).await.map_err(|err| unavailable(&err))?;
-        let now = now_ms();
-        Ok(all
-            .iter()
-            .filter(|(replica, _)| **replica != self.replica)
-            .filter_map(|(_, value)| value.split_once('|'))
-            .filter(|(_, until)| until.parse::<u64>().is_ok_and(|until| until > now))
-            .filter_map(|(count, _)| count.parse::<usize>().ok())
-            .sum())
-    }
-
-    /// Takes the chat's lease for a history change (no reply may start
-    /// anywhere meanwhile); give it back with [`Self::release_change`].
-    pub async fn hold_for_change(&self, chat_id: &str) -> Result<String> {
-        let holder = format!("{}|changing", self.replica);
-        let answer: Vec<String> = self
-            .scripts
-            .hold_for_change
-            .key(scripts::lease(chat_id))
-            .arg(&holder)
-            .arg(millis(self.lease))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|err| unavailable(&err))?;
-        match (answer.first().map(String::as_str), answer.get(1)) {
-            (Some("ok"), _) => Ok(holder),
-            (_, Some(other)) if other.ends_with("|changing") => Err(Error::ChatChanging),
-            (_, Some(other)) => Err(Error::ChatBusy { stream_id: holder_stream(other).unwrap_or_default().to_owned() }),
-            _ => Err(Error::SharedRegistryUnavailable),
-        }
-    }
-
-    pub async fn release_change(&self, chat_id: &str, holder: &str) {
-        let released: redis::RedisResult<i64> =
-            self.scripts.release.key(scripts::lease(chat_id)).arg(holder).invoke_async(&mut self.conn()).await;
-        if let Err(err) = released {
-            tracing::warn!(error = %err, "a chat's change lease could not be released; it lapses by itself");
-        }
-    }
-
-    /// Another replica's reply (or one ended lately), as a local copy fed
-    /// from its Redis stream; `None` when Redis does not know it.
-    pub async fn mirror(&self, stream_id: &str, prev_stream: Option<&str>) -> Result<Option<Arc<Generation>>> {
-        if let Some(generation) = self.registry.stream(stream_id) {
-            return Ok(Some(generation));
-        }
-        let _one_at_a_time = self.mirroring.lock().await;
-        if let Some(generation) = self.registry.stream(stream_id) {
-            return Ok(Some(generation));
-        }
-        let mut conn = self.conn();
-        let (info, entries): (Option<String>, redis::streams::StreamRangeReply) = redis::pipe()
-            .get(scripts::reply_info(stream_id))
-            .xrange_all(scripts::reply(stream_id))
-            .query_async(&mut conn)
-            .await
-            .map_err(|err| unavailable(&err))?;
-        let Some(shared) = info.and_then(|json| serde_json::from_str::<SharedInfo>(&json).ok()) else {
-            return Ok(None);
-        };
-        let mut text = String::new();
-        let mut outcome = None;
-        let mut last_id = "0-0".to_owned();
-        for entry in &entries.ids {
-            match reader::entry_of(entry) {
-                Some(reader::Entry::Text { offset, text: piece }) if offset == text.len() => text.push_str(&piece),
-                Some(reader::Entry::Ended(ended)) => outcome = Some(ended),
-                _ => {}
-            }
-            last_id.clone_from(&entry.id);
-        }
-        let ended = outcome.is_some();
-        let generation = self.registry.adopt(shared.info, text, outcome, prev_stream);
-        if ended {
-            self.registry.retire(&generation);
-        } else {
-            let _ = self.reader.send(reader::Follow { generation: Arc::clone(&generation), last_id });
-        }
-        Ok(Some(generation))
     }
 }
