@@ -197,9 +197,7 @@ impl Drop for ScratchDir {
 /// A roleplay-server with a key, a character and a profile, ready for chats.
 pub(crate) struct Roleplay {
     pub(crate) server: Server,
-    pub(crate) channel: Channel,
-    character_id: String,
-    profile_id: String,
+    pub(crate) prepared: Prepared,
     _dir: ScratchDir,
 }
 
@@ -212,6 +210,25 @@ impl Roleplay {
         let dir = ScratchDir::new();
         let url = database_url.unwrap_or_else(|| dir.path().join("bench.db").display().to_string());
         let server = Server::roleplay(upstream, &url, dir.path(), metrics).await;
+        let prepared = Prepared::on(&server).await;
+        Self { server, prepared, _dir: dir }
+    }
+
+    pub(crate) async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
+        self.prepared.chats(count, shape).await
+    }
+}
+
+/// A server's provider key, character and profile, made through one
+/// connection (replicas read them from their shared database).
+pub(crate) struct Prepared {
+    pub(crate) channel: Channel,
+    character_id: String,
+    profile_id: String,
+}
+
+impl Prepared {
+    pub(crate) async fn on(server: &Server) -> Self {
         let channel = server.channel().await;
         SettingsServiceClient::new(channel.clone())
             .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: "sk-bench-0123456789abcdef".into() })
@@ -233,9 +250,10 @@ impl Roleplay {
             .expect("profile")
             .into_inner()
             .id;
-        Self { server, channel, character_id, profile_id, _dir: dir }
+        Self { channel, character_id, profile_id }
     }
 
+    /// `count` new chats between the character and the profile.
     pub(crate) async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
         let mut ids = Vec::with_capacity(count);
         let mut client = ChatSessionServiceClient::new(self.channel.clone());

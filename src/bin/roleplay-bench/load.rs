@@ -381,7 +381,7 @@ async fn memory(upstream: &str, count: usize) -> (Memory, Memory) {
     let long = Shape { chunks: 2_000, chunk_bytes: 16, interval: Duration::from_millis(50) };
     let chats = roleplay.chats(count, long).await;
     let (roleplay_memory, load) = memory_of(&roleplay.server, chats.clone()).await;
-    let mut client = MessageServiceClient::new(roleplay.channel.clone());
+    let mut client = MessageServiceClient::new(roleplay.prepared.channel.clone());
     for chat in &chats {
         let _ = client
             .cancel_generation(pb::CancelGenerationRequest { chat_session_id: chat.clone(), stream_id: None })
@@ -493,16 +493,17 @@ async fn storm_watcher(channel: Channel, chat: String, seed: u64) -> StormResult
     StormResult { bytes: received, duplicated, resume_latency }
 }
 
-/// A fresh schema on the bench's PostgreSQL, and its removal.
-async fn postgres_schema(base: &str) -> Option<(String, impl std::future::Future<Output = ()>)> {
+/// A fresh schema on the bench's PostgreSQL, and its removal; `None` when
+/// PostgreSQL cannot be reached within 10 s.
+pub(crate) async fn postgres_schema(base: &str) -> Option<(String, impl std::future::Future<Output = ()>)> {
     let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = AsyncPgConnection::establish(base).await.ok()?;
+    let connecting = AsyncPgConnection::establish(base);
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), connecting).await.ok()?.ok()?;
     conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.ok()?;
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    let conn = Arc::new(tokio::sync::Mutex::new(conn));
     let cleanup = async move {
-        let _ = conn.lock().await.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
+        let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
     };
     Some((url, cleanup))
 }

@@ -17,7 +17,6 @@
 
 use std::{
     collections::BTreeMap,
-    convert::Infallible,
     fmt::Write as _,
     path::{Path, PathBuf},
     process::Stdio,
@@ -28,27 +27,23 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, body::Body, body::Bytes, http::header, response::Response, routing::post, serve::ListenerExt};
 use base64::Engine as _;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use roleplay_server::api::pb::{
-    self, GenerationEvent, character_service_client::CharacterServiceClient,
-    chat_session_service_client::ChatSessionServiceClient, generation_event::Event,
-    message_service_client::MessageServiceClient, settings_service_client::SettingsServiceClient,
-    user_profile_service_client::UserProfileServiceClient,
+    self, GenerationEvent, generation_event::Event, message_service_client::MessageServiceClient,
 };
 use tokio::{
     process::{Child, Command},
     task::JoinHandle,
-    time::{Instant, MissedTickBehavior},
+    time::Instant,
 };
 use tonic::{Streaming, transport::Channel};
 
 use crate::{
-    clients::STREAMS_PER_CONNECTION,
+    clients::{Prepared, STREAMS_PER_CONNECTION},
+    load::postgres_schema,
     process::{Server, free_addr},
     report::{ms, percentile},
-    upstream::Shape,
+    upstream::{Shape, reply_text},
 };
 
 pub struct ReplicaSizes {
@@ -121,7 +116,7 @@ async fn measure(
 ) -> (Vec<String>, String) {
     let mut out = String::new();
     let mut problems = Vec::new();
-    let upstream = format!("http://{}", start_upstream().await);
+    let upstream = format!("http://{}", crate::upstream::start_numbered().await);
     let dir = ScratchDir::new();
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("random master key");
@@ -960,70 +955,6 @@ fn other_replica(replicas: usize, not: usize, nor: Option<usize>, next: &mut imp
     others.get(next(others.len().max(1) as u64) as usize).copied().unwrap_or(not)
 }
 
-/// The text a reply of `shape` has: chunk i is i in decimal, zero-padded,
-/// then `|`, `chunk_bytes` bytes in all.
-fn chunk_text(index: usize, chunk_bytes: usize) -> String {
-    format!("{index:0>width$}|", width = chunk_bytes.saturating_sub(1))
-}
-
-fn reply_text(shape: Shape) -> String {
-    (0..shape.chunks).map(|i| chunk_text(i, shape.chunk_bytes)).collect()
-}
-
-/// upstream.rs's fake provider (the same `bench:<chunks>:<bytes>:<ms>`
-/// models), with numbered chunks.
-async fn start_upstream() -> std::net::SocketAddr {
-    let app = Router::new().route("/chat/completions", post(completions));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
-    let addr = listener.local_addr().expect("addr");
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-fn parse_shape(model: &str) -> Shape {
-    let mut parts = model.strip_prefix("bench:").unwrap_or("20:16:0").split(':').map(|p| p.parse().unwrap_or(0));
-    let chunks = parts.next().unwrap_or(20) as usize;
-    let chunk_bytes = parts.next().unwrap_or(16).max(1) as usize;
-    let interval = Duration::from_millis(parts.next().unwrap_or(0));
-    Shape { chunks, chunk_bytes, interval }
-}
-
-async fn completions(body: Bytes) -> Response {
-    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let shape = parse_shape(body["model"].as_str().unwrap_or_default());
-    let ticks = (!shape.interval.is_zero()).then(|| {
-        let mut ticks = tokio::time::interval(shape.interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ticks
-    });
-    let body = futures_util::stream::unfold((0usize, ticks), move |(sent, mut ticks)| async move {
-        if sent > shape.chunks {
-            return None;
-        }
-        if sent == shape.chunks {
-            let tail = format!(
-                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":10,\"completion_tokens\":{},\"total_tokens\":{}}}}}\n\ndata: [DONE]\n\n",
-                shape.chunks,
-                shape.chunks + 10
-            );
-            return Some((Ok::<_, Infallible>(Bytes::from(tail)), (sent + 1, ticks)));
-        }
-        if let Some(ticks) = ticks.as_mut() {
-            ticks.tick().await;
-        }
-        let text = chunk_text(sent, shape.chunk_bytes);
-        let chunk = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n");
-        Some((Ok(Bytes::from(chunk)), (sent + 1, ticks)))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .body(Body::from_stream(body))
-        .expect("response")
-}
-
 /// A private `redis-server` on a free loopback port, saving nothing; killed
 /// by [`RedisServer::stop`] (or when dropped).
 struct RedisServer {
@@ -1135,72 +1066,4 @@ impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// A server's provider key, character and profile, made through one replica
-/// (the others read them from the shared database).
-struct Prepared {
-    channel: Channel,
-    character_id: String,
-    profile_id: String,
-}
-
-impl Prepared {
-    async fn on(server: &Server) -> Self {
-        let channel = server.channel().await;
-        SettingsServiceClient::new(channel.clone())
-            .set_provider_api_key(pb::SetProviderApiKeyRequest { api_key: "sk-bench-0123456789abcdef".into() })
-            .await
-            .expect("key");
-        let character_id = CharacterServiceClient::new(channel.clone())
-            .create_character(pb::CreateCharacterRequest {
-                name: "Bench".into(),
-                description: "{{char}} answers {{user}}.".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("character")
-            .into_inner()
-            .id;
-        let profile_id = UserProfileServiceClient::new(channel.clone())
-            .create_user_profile(pb::CreateUserProfileRequest { name: "User".into(), description: String::new() })
-            .await
-            .expect("profile")
-            .into_inner()
-            .id;
-        Self { channel, character_id, profile_id }
-    }
-
-    async fn chats(&self, count: usize, shape: Shape) -> Vec<String> {
-        let mut client = ChatSessionServiceClient::new(self.channel.clone());
-        let mut ids = Vec::with_capacity(count);
-        for _ in 0..count {
-            let chat = client
-                .create_chat_session(pb::CreateChatSessionRequest {
-                    character_id: self.character_id.clone(),
-                    user_profile_id: self.profile_id.clone(),
-                    model: Some(shape.model()),
-                    ..Default::default()
-                })
-                .await
-                .expect("chat");
-            ids.push(chat.into_inner().id);
-        }
-        ids
-    }
-}
-
-/// A fresh schema on the bench's PostgreSQL, and its removal (as scenario 7
-/// makes one).
-async fn postgres_schema(base: &str) -> Option<(String, impl std::future::Future<Output = ()>)> {
-    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
-    let connecting = AsyncPgConnection::establish(base);
-    let mut conn = tokio::time::timeout(Duration::from_secs(10), connecting).await.ok()?.ok()?;
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).await.ok()?;
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    let cleanup = async move {
-        let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
-    };
-    Some((url, cleanup))
 }

@@ -37,7 +37,41 @@ impl Shape {
 }
 
 pub async fn start() -> SocketAddr {
-    let app = Router::new().route("/chat/completions", post(completions));
+    serve(Text::Repeated).await
+}
+
+/// The same provider with numbered chunks (see [`chunk_text`]), so a
+/// client's copy of a reply can be checked byte for byte.
+pub async fn start_numbered() -> SocketAddr {
+    serve(Text::Numbered).await
+}
+
+/// What a reply's chunks hold.
+#[derive(Debug, Clone, Copy)]
+enum Text {
+    /// One chunk of `x`s repeated, encoded once per reply.
+    Repeated,
+    /// Chunk i is [`chunk_text`]`(i)`.
+    Numbered,
+}
+
+/// Chunk `index` of a numbered reply: `index` in decimal, zero-padded, then
+/// `|`, `chunk_bytes` bytes in all.
+pub fn chunk_text(index: usize, chunk_bytes: usize) -> String {
+    format!("{index:0>width$}|", width = chunk_bytes.saturating_sub(1))
+}
+
+/// The whole text of a numbered reply of `shape`.
+pub fn reply_text(shape: Shape) -> String {
+    (0..shape.chunks).map(|i| chunk_text(i, shape.chunk_bytes)).collect()
+}
+
+fn sse_chunk(text: &str) -> Bytes {
+    Bytes::from(format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"))
+}
+
+async fn serve(text: Text) -> SocketAddr {
+    let app = Router::new().route("/chat/completions", post(move |body| completions(body, text)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
     let addr = listener.local_addr().expect("addr");
     // Without TCP_NODELAY a reply's first chunk can wait for the client's
@@ -53,22 +87,22 @@ struct State {
     shape: Shape,
     sent: usize,
     ticks: Option<Interval>,
+    text: Text,
+    /// The repeated chunk, encoded once.
     chunk: Bytes,
     done: bool,
 }
 
-async fn completions(body: Bytes) -> Response {
+async fn completions(body: Bytes, text: Text) -> Response {
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let shape = Shape::parse(body["model"].as_str().unwrap_or_default());
-    let text = "x".repeat(shape.chunk_bytes);
-    let chunk =
-        Bytes::from(format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"));
+    let chunk = sse_chunk(&"x".repeat(shape.chunk_bytes));
     let ticks = (!shape.interval.is_zero()).then(|| {
         let mut ticks = tokio::time::interval(shape.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticks
     });
-    let state = State { shape, sent: 0, ticks, chunk, done: false };
+    let state = State { shape, sent: 0, ticks, text, chunk, done: false };
     let body = stream::unfold(state, |mut state| async move {
         if state.done {
             return None;
@@ -85,8 +119,12 @@ async fn completions(body: Bytes) -> Response {
         if let Some(ticks) = state.ticks.as_mut() {
             ticks.tick().await;
         }
+        let chunk = match state.text {
+            Text::Repeated => state.chunk.clone(),
+            Text::Numbered => sse_chunk(&chunk_text(state.sent, state.shape.chunk_bytes)),
+        };
         state.sent += 1;
-        Some((Ok(state.chunk.clone()), state))
+        Some((Ok(chunk), state))
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
