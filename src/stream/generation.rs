@@ -318,22 +318,14 @@ impl Job {
         let duration = started.elapsed();
         let timing = Timing { duration, first_token: first_text_at.map(|at| at - started) };
         self.observe_end(&ending, answered.as_ref(), timing);
-        if self.generation.is_fenced() {
-            // Another replica took the chat and stored this reply's end.
-            let outcome = Outcome::Failed {
-                code: FailureCode::Interrupted,
-                message: "another server took this reply over; reload the chat".into(),
-            };
-            log_outcome(&outcome, text.len(), duration);
-            drop(self.lock);
-            self.generation.finish(outcome);
-            self.registry.retire(&self.generation);
-            return;
-        }
-        let stored = self
-            .store_outcome(&text, &ending, answered.as_ref(), timing)
-            .instrument(tracing::info_span!("store.reply"))
-            .await;
+        let stored = if self.generation.is_fenced() {
+            // Another replica took the chat over and stored this reply's end.
+            Err(StoreError::Fenced)
+        } else {
+            self.store_outcome(&text, &ending, answered.as_ref(), timing)
+                .instrument(tracing::info_span!("store.reply"))
+                .await
+        };
         let outcome = match stored {
             Ok(message) => match ending {
                 Ending::Completed { finish_reason, usage } => Outcome::Completed {

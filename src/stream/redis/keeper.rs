@@ -15,7 +15,7 @@ use std::{collections::HashSet, sync::Weak};
 
 use redis::AsyncCommands;
 
-use super::{Held, RedisShared, SharedInfo, live_member, millis, reader, scripts};
+use super::{RedisShared, SharedInfo, live_member, millis, reader, scripts};
 use crate::stream::{
     backlog,
     registry::{FailureCode, Outcome},
@@ -224,9 +224,7 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
         streamed.len()
     };
     let outcome = serde_json::to_string(&outcome).unwrap_or_default();
-    let held =
-        Held { chat_id: chat_id.to_owned(), user_id, holder: holder.to_owned(), generation: None, info_json: None };
-    pipe.invoke_script(&shared.finish_call(&held, stream_id, length, &outcome)).ignore();
+    pipe.invoke_script(&shared.finish_call(stream_id, (chat_id, &user_id, holder), length, &outcome)).ignore();
     // Copies of it on every replica end too, through their readers.
     shared.run_scripts::<()>(&pipe).await
 }

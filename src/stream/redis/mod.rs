@@ -255,20 +255,28 @@ impl RedisShared {
     }
 
     /// A call of the finish script: the reply ends at `length` bytes with
-    /// `outcome` (JSON), and its chat is freed.
-    fn finish_call(&self, held: &Held, stream_id: &str, length: usize, outcome: &str) -> ScriptInvocation<'_> {
+    /// `outcome` (JSON), and its chat is freed; `holding` is the chat, the
+    /// user and the lease's holder.
+    fn finish_call(
+        &self,
+        stream_id: &str,
+        holding: (&str, &str, &str),
+        length: usize,
+        outcome: &str,
+    ) -> ScriptInvocation<'_> {
+        let (chat_id, user_id, holder) = holding;
         let mut call = self.scripts.finish.prepare_invoke();
         call.key(scripts::reply(stream_id))
-            .key(scripts::lease(&held.chat_id))
+            .key(scripts::lease(chat_id))
             .key(scripts::reply_end(stream_id))
             .key(scripts::LIVE)
-            .key(scripts::running(&held.user_id))
+            .key(scripts::running(user_id))
             .key(scripts::reply_info(stream_id))
-            .arg(&held.holder)
+            .arg(holder)
             .arg(length)
             .arg(outcome)
             .arg(millis(KEEP_ENDED))
-            .arg(live_member(&held.chat_id, stream_id))
+            .arg(live_member(chat_id, stream_id))
             .arg(stream_id)
             .arg(millis(self.lease));
         call

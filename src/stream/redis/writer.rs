@@ -123,7 +123,12 @@ async fn write(
             calls.push(Call::Append { stream_id: stream_id.clone(), upto: length });
         }
         if let Some((outcome, _)) = &state.finish {
-            pipe.invoke_script(&shared.finish_call(&held, stream_id, length, outcome));
+            pipe.invoke_script(&shared.finish_call(
+                stream_id,
+                (&held.chat_id, &held.user_id, &held.holder),
+                length,
+                outcome,
+            ));
             calls.push(Call::Finish { stream_id: stream_id.clone(), length });
         }
     }
