@@ -87,17 +87,7 @@ impl RedisShared {
         let Some(shared) = info.and_then(|json| serde_json::from_str::<SharedInfo>(&json).ok()) else {
             return Ok(None);
         };
-        let mut text = String::new();
-        let mut outcome = None;
-        let mut last_id = "0-0".to_owned();
-        for entry in &entries.ids {
-            match reader::entry_of(entry) {
-                Some(reader::Entry::Text { offset, text: piece }) if offset == text.len() => text.push_str(&piece),
-                Some(reader::Entry::Ended(ended)) => outcome = Some(ended),
-                _ => {}
-            }
-            last_id.clone_from(&entry.id);
-        }
+        let reader::Replayed { text, outcome, last_id } = reader::replay(&entries.ids);
         let ended = outcome.is_some();
         let generation = self.registry.adopt(shared.info, text, outcome, prev_stream);
         if ended {

@@ -182,14 +182,7 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
         .xrange_all(scripts::reply(stream_id))
         .query_async(&mut shared.conn())
         .await?;
-    let mut streamed = String::new();
-    for entry in &entries.ids {
-        if let Some(reader::Entry::Text { offset, text }) = reader::entry_of(entry)
-            && offset == streamed.len()
-        {
-            streamed.push_str(&text);
-        }
-    }
+    let streamed = reader::replay(&entries.ids).text;
     let Some(SharedInfo { info, user_id }) = info.and_then(|json| serde_json::from_str(&json).ok()) else {
         // Nothing says which message it was: the chat is freed; the
         // database's next start marks the message.

@@ -48,6 +48,28 @@ pub fn entry_of(entry: &StreamId) -> Option<Entry> {
     serde_json::from_str(&outcome).ok().map(Entry::Ended)
 }
 
+/// A reply stream read whole: its text, its outcome if it ended, and the
+/// id of its last entry (to go on reading after).
+pub struct Replayed {
+    pub text: String,
+    pub outcome: Option<Outcome>,
+    pub last_id: String,
+}
+
+/// Puts a reply stream's entries back together.
+pub fn replay(entries: &[StreamId]) -> Replayed {
+    let mut replayed = Replayed { text: String::new(), outcome: None, last_id: "0-0".to_owned() };
+    for entry in entries {
+        match entry_of(entry) {
+            Some(Entry::Text { offset, text }) if offset == replayed.text.len() => replayed.text.push_str(&text),
+            Some(Entry::Ended(ended)) => replayed.outcome = Some(ended),
+            _ => {}
+        }
+        replayed.last_id.clone_from(&entry.id);
+    }
+    replayed
+}
+
 struct Followed {
     generation: Arc<Generation>,
     last_id: String,
