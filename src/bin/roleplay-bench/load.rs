@@ -115,10 +115,13 @@ struct Measured {
     cpu: Duration,
 }
 
-async fn measure(server: &Server, ids: &[String]) -> Measured {
+/// Runs one generation per id at once and measures them. Scenario 1 counts
+/// the sends admission refuses (`OnRefusal::Count`); the others retry them
+/// after their RetryInfo, as a client should, so every generation runs.
+async fn measure(server: &Server, ids: &[String], on_refusal: OnRefusal) -> Measured {
     let channels = server.channels(ids.len().div_ceil(STREAMS_PER_CONNECTION)).await;
     let cpu_before = server.cpu();
-    let stats = generations(&channels, ids).await;
+    let stats = generations_counted(&channels, ids, &Arc::default(), None, on_refusal).await;
     // Let the server finish storing before reading its CPU.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Measured { stats, cpu: server.cpu().saturating_sub(cpu_before) }
@@ -147,9 +150,9 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes.concurrency {
         let floor_ids = vec![shape.model(); n];
-        let mut f = measure(&floor, &floor_ids).await;
+        let mut f = measure(&floor, &floor_ids, OnRefusal::Count).await;
         let chats = roleplay.chats(n, shape).await;
-        let mut r = measure(&roleplay.server, &chats).await;
+        let mut r = measure(&roleplay.server, &chats, OnRefusal::Count).await;
         // CPU per chunk forwarded: refused sends forward none.
         let f_cpu = f.cpu.as_secs_f64() * 1e6 / (n * shape.chunks) as f64;
         let r_cpu = r.cpu.as_secs_f64() * 1e6 / (r.stats.deltas.max(1)) as f64;
@@ -190,9 +193,9 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     let _ = writeln!(out, "| concurrent | floor p99 added | roleplay p99 added | roleplay completed | holds |");
     let _ = writeln!(out, "|---|---|---|---|---|");
     for &n in &sizes.sustained {
-        let mut f = measure(&floor, &vec![shape3.model(); n]).await;
+        let mut f = measure(&floor, &vec![shape3.model(); n], OnRefusal::Retry).await;
         let chats = roleplay.chats(n, shape3).await;
-        let mut r = measure(&roleplay.server, &chats).await;
+        let mut r = measure(&roleplay.server, &chats, OnRefusal::Retry).await;
         let interval = shape3.interval;
         let f99 = percentile(&mut f.stats.gaps, 0.99).saturating_sub(interval);
         let r99 = percentile(&mut r.stats.gaps, 0.99).saturating_sub(interval);
@@ -396,7 +399,7 @@ async fn persistence(roleplay: &Roleplay, n: usize, shape: Shape) -> f64 {
     let mut completed = 0;
     let started = Instant::now();
     for _ in 0..3 {
-        completed += measure(&roleplay.server, &chats).await.stats.completed;
+        completed += measure(&roleplay.server, &chats, OnRefusal::Retry).await.stats.completed;
     }
     completed as f64 / (started.elapsed().as_secs_f64() - 0.9)
 }
@@ -533,7 +536,7 @@ async fn long_chat(roleplay: &Roleplay, stored: usize, sends: usize) -> String {
         let mut first_token = Vec::with_capacity(sends);
         let mut cpu = Duration::ZERO;
         for _ in 0..sends {
-            let measured = measure(&roleplay.server, &ids).await;
+            let measured = measure(&roleplay.server, &ids, OnRefusal::Retry).await;
             first_token.extend(measured.stats.first_token);
             cpu += measured.cpu;
         }
@@ -560,7 +563,7 @@ async fn metrics_cost(upstream: &str, concurrent: usize, shape: Shape) -> String
     for _ in 0..3 {
         for (server, total) in [(&on, &mut cpu_on), (&off, &mut cpu_off)] {
             let chats = server.chats(concurrent, shape).await;
-            *total += measure(&server.server, &chats).await.cpu;
+            *total += measure(&server.server, &chats, OnRefusal::Retry).await.cpu;
         }
     }
     let chunks = (3 * concurrent * shape.chunks) as f64;
