@@ -15,7 +15,10 @@ use crate::{
     reply_plan::ReplyPlan,
     settings::{ApiKey, Settings},
     state::AppState,
-    store::models::{Character, ChatSession, UserProfile},
+    store::{
+        PromptInputs,
+        models::{Character, ChatSession, UserProfile},
+    },
     stream::generation::ReplyRequest,
     users::Caller,
 };
@@ -47,8 +50,7 @@ pub async fn next_prompt(
 ) -> Result<NextPrompt> {
     let ChatParties { chat, character, profile } = parties;
     let store = &state.store;
-    let (history, books) =
-        tokio::try_join!(store.prompt_history(&chat.id), store.books_for_chat(&chat.id, &chat.character_id))?;
+    let PromptInputs { history, books } = store.prompt_inputs(&chat.id, &chat.character_id).await?;
     let last_message_at = history.last().map(|m| m.updated_at);
     // Rolls are fixed by the turn, not the stream: a preview and the send
     // after it, or two regenerations of one turn, activate the same entries.

@@ -417,13 +417,13 @@ async fn books_attach_to_characters_and_chats(db: Db) {
     );
     assert_eq!(settled(&get_book(&mut client, &book.id).await.expect("get")), settled(&both));
     assert_eq!(list_books(&mut client).await[0].chat_session_ids, [chat.id.as_str()]);
-    let for_chat = server.state.store.books_for_chat(&chat.id, &chat.character_id).await.expect("books for chat");
+    let for_chat = server.state.store.prompt_inputs(&chat.id, &chat.character_id).await.expect("books for chat").books;
     assert_eq!(for_chat.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [book.id.as_str()], "each book once");
 
     // A second chat of the same character sees the book through the character only.
     let other = create_book(&mut client, "Only this chat").await;
     attach(&mut client, &other.id, chat_target(&chat.id)).await.expect("attach other");
-    let for_chat = server.state.store.books_for_chat(&chat.id, &chat.character_id).await.expect("books for chat");
+    let for_chat = server.state.store.prompt_inputs(&chat.id, &chat.character_id).await.expect("books for chat").books;
     assert_eq!(for_chat.len(), 2);
 
     let detached = detach(&mut client, &book.id, character_target(&chat.character_id)).await.expect("detach");
@@ -432,7 +432,7 @@ async fn books_attach_to_characters_and_chats(db: Db) {
     let detached = detach(&mut client, &book.id, chat_target(&chat.id)).await.expect("detach chat");
     assert!(detached.character_ids.is_empty() && detached.chat_session_ids.is_empty());
     detach(&mut client, &book.id, chat_target(&chat.id)).await.expect("detaching what is not attached is fine");
-    let for_chat = server.state.store.books_for_chat(&chat.id, &chat.character_id).await.expect("books for chat");
+    let for_chat = server.state.store.prompt_inputs(&chat.id, &chat.character_id).await.expect("books for chat").books;
     assert_eq!(for_chat.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [other.id.as_str()]);
 
     // Unknown targets, or none, are refused and attach nothing.

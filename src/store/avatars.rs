@@ -21,7 +21,7 @@ impl Store {
         Ok(with_conn!(self, conn => avatars::table
             .find(hash)
             .select(Avatar::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }

@@ -40,7 +40,7 @@ impl Store {
             .find(id)
             .filter(chat_sessions::user_id.eq(owner))
             .select(ChatSession::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }
@@ -58,7 +58,7 @@ impl Store {
             .inner_join(characters::table)
             .inner_join(user_profiles::table)
             .select((ChatSession::as_select(), Character::as_select(), UserProfile::as_select()))
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }
@@ -84,7 +84,7 @@ impl Store {
                 let at: Option<chrono::NaiveDateTime> = chat_sessions::table
                     .find(after)
                     .select(chat_sessions::updated_at)
-                    .first(conn)
+                    .get_result(conn)
                     .await
                     .optional()?;
                 // A chat deleted since the last page: continue from the start

@@ -25,7 +25,7 @@ impl Store {
             .inner_join(chat_sessions::table)
             .filter(chat_sessions::user_id.eq(owner))
             .select(Message::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }

@@ -62,7 +62,7 @@ impl Store {
         let found: Option<Message> = with_conn!(self, conn => messages::table
             .find(message_id)
             .select(Message::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?);
         let Some(mut message) = found else { return Ok(None) };

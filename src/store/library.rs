@@ -61,7 +61,7 @@ impl Store {
             .find(id)
             .filter(characters::user_id.eq(owner))
             .select(Character::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }
@@ -141,7 +141,7 @@ impl Store {
             .find(id)
             .filter(user_profiles::user_id.eq(owner))
             .select(UserProfile::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }

@@ -43,35 +43,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// The history a prompt is built from, oldest first. Only the newest
-    /// message is read whole (a regeneration or continuation changes it);
-    /// the others carry what a prompt uses (id, role, status, content), with
-    /// their other fields empty. Reading every column of a long chat, its
-    /// timestamps above all, was most of the cost of a send.
-    pub async fn prompt_history(&self, chat_session_id: &str) -> StoreResult<Vec<Message>> {
-        let (light, newest) = with_conn!(self, conn => {
-            let light: Vec<(String, String, String, String)> = messages::table
-                .filter(messages::chat_session_id.eq(chat_session_id))
-                .select((messages::id, messages::role, messages::content, messages::status))
-                .order(messages::id.asc())
-                .load(conn)
-                .await?;
-            let newest = match light.last() {
-                Some((id, ..)) => messages::table.find(id).select(Message::as_select()).first(conn).await.optional()?,
-                None => None,
-            };
-            (light, newest)
-        });
-        let keep = light.len().saturating_sub(usize::from(newest.is_some()));
-        let mut history: Vec<Message> = light
-            .into_iter()
-            .take(keep)
-            .map(|(id, role, content, status)| Message::for_prompt(id, chat_session_id, role, content, status))
-            .collect();
-        history.extend(newest);
-        Ok(history)
-    }
-
     /// The chat's replies whose streams are from `since` and before
     /// `before` (exclusive), by stream: the replies a watcher missed.
     pub async fn replies_between(
@@ -121,7 +92,7 @@ impl Store {
                 .filter(messages::stream_id.eq(stream_id))
                 .filter(messages::chat_session_id.eq(chat_session_id))
                 .select(Message::as_select())
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             let aside = if shown.is_some() {
@@ -132,7 +103,7 @@ impl Store {
                     .filter(message_alternatives::stream_id.eq(stream_id))
                     .filter(messages::chat_session_id.eq(chat_session_id))
                     .select((Message::as_select(), Alternative::as_select()))
-                    .first(conn)
+                    .get_result(conn)
                     .await
                     .optional()?
             };

@@ -5,6 +5,11 @@
 //! both backends by [`with_conn!`]. Both migration sets create the same schema
 //! ([`schema`]); ids are UUIDv7 text and timestamps are truncated to
 //! microseconds, so values read back are equal on either backend.
+//!
+//! A lookup by key takes its row with `get_result`, not `first`: `first`
+//! adds `LIMIT ?`, and SQLite re-prepares a statement whose LIMIT is a bound
+//! parameter every time it is bound again, so a cached lookup was parsed and
+//! planned afresh at every call (5 % of the server's CPU while streaming).
 
 mod avatars;
 mod chats;
@@ -15,6 +20,7 @@ mod lorebooks;
 mod messages;
 pub mod models;
 mod paging;
+mod prompt_inputs;
 mod reply_pieces;
 pub mod schema;
 pub use reply_pieces::ReplyPiece;
@@ -31,7 +37,7 @@ use diesel_async::{
     AsyncPgConnection, SimpleAsyncConnection,
     async_connection_wrapper::AsyncConnectionWrapper,
     pooled_connection::{
-        AsyncDieselConnectionManager, ManagerConfig,
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
         deadpool::{Pool as DieselPool, PoolError},
     },
     sync_connection_wrapper::SyncConnectionWrapper,
@@ -42,6 +48,7 @@ pub use fencing::{Fence, SWEPT};
 pub use library::{CharacterFilter, DeleteOutcome};
 pub use lorebooks::LorebookLinks;
 pub use paging::{Page, PageRequest};
+pub use prompt_inputs::PromptInputs;
 pub use usage::{UsageGroupRow, UsageGrouping, UsageQuery};
 use writer::SqliteWriter;
 
@@ -225,6 +232,62 @@ macro_rules! hot_write {
 }
 pub(crate) use hot_write;
 
+/// Runs several reads on one pooled connection, written once: on SQLite in
+/// one hop to the blocking pool (each query awaited on its own would be a
+/// hop of its own, and a send's reads were four), on PostgreSQL one after
+/// another. In `$body`, `load!(query, conn)` returns the rows and
+/// `one!(query, conn)` the one row of a lookup by key, if any. The body must own what it uses
+/// (SQLite runs it on a blocking thread) and ends with `Ok(value)`.
+macro_rules! read_together {
+    ($store:expr, $conn:ident => $body:block) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(pool) => {
+                let waiting = $crate::observe::PoolWait::start();
+                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
+                let _query = waiting.got_connection();
+                pooled
+                    .spawn_blocking(move |$conn| {
+                        #[allow(unused_macros, reason = "not every read loads several rows")]
+                        macro_rules! load {
+                            ($query:expr, $c:ident) => {
+                                diesel::RunQueryDsl::load($query, $c)?
+                            };
+                        }
+                        #[allow(unused_macros, reason = "not every read takes one row")]
+                        macro_rules! one {
+                            ($query:expr, $c:ident) => {
+                                diesel::OptionalExtension::optional(diesel::RunQueryDsl::get_result($query, $c))?
+                            };
+                        }
+                        $body
+                    })
+                    .await?
+            }
+            $crate::store::Pool::Postgres(pool) => {
+                let waiting = $crate::observe::PoolWait::start();
+                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
+                let _query = waiting.got_connection();
+                let $conn = &mut *pooled;
+                #[allow(unused_macros, reason = "not every read loads several rows")]
+                macro_rules! load {
+                    ($query:expr, $c:ident) => {
+                        diesel_async::RunQueryDsl::load($query, $c).await?
+                    };
+                }
+                #[allow(unused_macros, reason = "not every read takes one row")]
+                macro_rules! one {
+                    ($query:expr, $c:ident) => {
+                        diesel::OptionalExtension::optional(diesel_async::RunQueryDsl::get_result($query, $c).await)?
+                    };
+                }
+                let read: Result<_, diesel::result::Error> = async { $body }.await;
+                read?
+            }
+        }
+    };
+}
+pub(crate) use read_together;
+
 impl Store {
     /// Whether this is a PostgreSQL database (replicas need one to share).
     pub fn is_postgres(&self) -> bool {
@@ -269,7 +332,7 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite(path) => {
                 sqlite_writer = Some(SqliteWriter::start(&path)?);
-                let mut config = ManagerConfig::default();
+                let mut config = checked_out_as_is();
                 config.custom_setup = Box::new(|path| {
                     Box::pin(async move {
                         let mut conn = <SqliteConn as diesel_async::AsyncConnection>::establish(path).await?;
@@ -283,12 +346,25 @@ impl Store {
                 Pool::Sqlite(build_pool(manager, max_connections.min(SQLITE_POOL_SIZE))?)
             }
             Backend::Postgres(url) => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                let manager =
+                    AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, checked_out_as_is());
                 Pool::Postgres(build_pool(manager, max_connections)?)
             }
         };
         Ok(Self { pool, sqlite_writer })
     }
+}
+
+/// Connections are handed out without a test query first (diesel-async's
+/// default runs `SELECT 1` at every checkout): that was a second round trip
+/// to PostgreSQL, or a second hop to the blocking pool on SQLite, for every
+/// read and write. A PostgreSQL connection whose socket closed is still
+/// dropped rather than handed out (diesel-async checks it at checkout), and
+/// a connection that fails mid-query fails that query, as it would anyway.
+fn checked_out_as_is<C: diesel_async::AsyncConnection + 'static>() -> ManagerConfig<C> {
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config
 }
 
 fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> StoreResult<DieselPool<C>>

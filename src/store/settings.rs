@@ -33,7 +33,7 @@ impl Store {
         Ok(with_conn!(self, conn => settings::table
             .find(name)
             .select(settings::value)
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }

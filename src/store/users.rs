@@ -18,7 +18,7 @@ impl Store {
         Ok(with_conn!(self, conn => users::table
             .filter(users::token_lookup.eq(lookup))
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }
@@ -28,7 +28,7 @@ impl Store {
         Ok(with_conn!(self, conn => users::table
             .filter(users::id.eq(id_or_name).or(users::name.eq(id_or_name)))
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?))
     }
