@@ -12,12 +12,16 @@
 
 use std::{collections::VecDeque, ops::Bound, pin::Pin, sync::Arc, time::Duration};
 
-use tokio::{sync::watch, time::Sleep};
-use tokio_util::sync::CancellationToken;
+use tokio::{
+    sync::watch,
+    time::{Instant, Sleep},
+};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::{
     error::{Error, Result},
     stream::backlog::Backlog,
+    stream::quiet::Quiet,
     stream::registry::{ChatChange, ChatNews, ChatWatch, Generation, Outcome, Progress},
 };
 
@@ -154,9 +158,15 @@ pub struct Follower {
     /// without this chat entry having seen them: look them up once.
     check_backlog: bool,
     heartbeat_every: Duration,
+    /// Fires at or before the next heartbeat is due: it is not moved per
+    /// event (that touches the timer wheel every chunk); when it fires
+    /// early, it is set again from `last_event_at`.
     heartbeat: Pin<Box<Sleep>>,
+    last_event_at: Instant,
     /// Ends the stream at shutdown, after generations have been drained.
-    stop: CancellationToken,
+    /// Made once, and polled only when it woke: the token takes a lock at
+    /// every poll, and a follower is polled once per chunk.
+    stop: Quiet<WaitForCancellationFutureOwned>,
     done: bool,
 }
 
@@ -197,7 +207,8 @@ impl Follower {
             check_backlog,
             heartbeat_every,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
-            stop,
+            last_event_at: Instant::now(),
+            stop: Quiet::new(stop.cancelled_owned()),
             done: false,
         }
     }
@@ -216,10 +227,21 @@ impl Follower {
             Some(Ok(_)) => {}
         }
         if matches!(event, Some(Ok(_))) {
-            let deadline = tokio::time::Instant::now() + self.heartbeat_every;
-            self.heartbeat.as_mut().reset(deadline);
+            self.last_event_at = Instant::now();
         }
         event
+    }
+
+    /// Whether a heartbeat is due now that the timer fired; if not, the
+    /// timer is set for when it will be.
+    fn heartbeat_due(&mut self) -> bool {
+        let due = self.last_event_at + self.heartbeat_every;
+        if due > Instant::now() {
+            self.heartbeat.as_mut().reset(due);
+            return false;
+        }
+        self.heartbeat.as_mut().reset(Instant::now() + self.heartbeat_every);
+        true
     }
 
     async fn next_inner(&mut self) -> Option<Result<Event>> {
@@ -235,8 +257,10 @@ impl Follower {
                         Some(event) => return Some(event),
                         None => self.current = None,
                     },
-                    () = self.stop.cancelled() => return None,
-                    () = &mut self.heartbeat => return Some(Ok(Event::Heartbeat)),
+                    () = &mut self.stop => return None,
+                    () = &mut self.heartbeat => if self.heartbeat_due() {
+                        return Some(Ok(Event::Heartbeat));
+                    },
                 }
                 continue;
             }
@@ -264,8 +288,10 @@ impl Follower {
                 news = self.watch.next_news() => if let ChatNews::Changed(change) = news {
                     return Some(Ok(Event::ChatChanged(change)));
                 },
-                () = self.stop.cancelled() => return None,
-                () = &mut self.heartbeat => return Some(Ok(Event::Heartbeat)),
+                () = &mut self.stop => return None,
+                () = &mut self.heartbeat => if self.heartbeat_due() {
+                    return Some(Ok(Event::Heartbeat));
+                },
             }
         }
     }

@@ -26,6 +26,7 @@ use crate::{
         new_id, now,
     },
     stream::follower::{Follower, Start},
+    stream::quiet::Quiet,
     stream::registry::{CancelReason, ChatLock, FailureCode, Generation, Outcome, Registry, StoredReply},
     stream::shared::Sharing,
     users::Caller,
@@ -380,18 +381,18 @@ impl Job {
         first_text_at: &mut Option<Instant>,
     ) -> Ending {
         let generation = Arc::clone(&self.generation);
-        let idle = self.sharing.idle_timeout(
+        // The cancel and idle futures are ready once in a reply's life, and
+        // each takes a lock when polled: polled only when they woke.
+        let mut idle = Quiet::new(self.sharing.idle_timeout(
             &generation.info.chat_session_id,
             self.lock.entry().watcher_counts(),
             self.limits.idle,
-        );
-        tokio::pin!(idle);
+        ));
         // The first-token limit counts from the request, not from the commit.
         let deadline = tokio::time::sleep_until(requested_at + self.limits.first_token);
         tokio::pin!(deadline);
         // Made once, not per chunk: each new one would lock the token's tree.
-        let cancelled = generation.cancelled();
-        tokio::pin!(cancelled);
+        let mut cancelled = Quiet::new(generation.cancelled());
 
         // The stage the reply is in, as a span (dropping it ends it): waiting
         // for the first text (connecting included), then streaming.

@@ -32,6 +32,7 @@ pub mod backlog;
 pub mod checkpoint;
 pub mod follower;
 pub mod generation;
+mod quiet;
 pub mod redis;
 pub mod registry;
 pub mod shared;
