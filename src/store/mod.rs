@@ -145,6 +145,17 @@ impl AsRef<Store> for Store {
     }
 }
 
+/// A connection from `$pool`, the wait for it timed, with a guard that
+/// times the work on it (keep it while the connection is used).
+macro_rules! checkout {
+    ($pool:expr) => {{
+        let waiting = $crate::observe::PoolWait::start();
+        let pooled = $pool.get().await.map_err($crate::store::StoreError::pool)?;
+        (pooled, waiting.got_connection())
+    }};
+}
+pub(crate) use checkout;
+
 /// Runs `$body` with `$conn` bound to a pooled connection of the store's
 /// backend, timing the wait for the connection and the work on it. The body
 /// is compiled once per backend, so it must use only what both support.
@@ -152,16 +163,12 @@ macro_rules! with_conn {
     ($store:expr, $conn:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(pool) => {
-                let waiting = $crate::observe::PoolWait::start();
-                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
-                let _query = waiting.got_connection();
+                let (mut pooled, _query) = $crate::store::checkout!(pool);
                 let $conn = &mut *pooled;
                 $body
             }
             $crate::store::Pool::Postgres(pool) => {
-                let waiting = $crate::observe::PoolWait::start();
-                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
-                let _query = waiting.got_connection();
+                let (mut pooled, _query) = $crate::store::checkout!(pool);
                 let $conn = &mut *pooled;
                 $body
             }
@@ -234,17 +241,15 @@ pub(crate) use hot_write;
 
 /// Runs several reads on one pooled connection, written once: on SQLite in
 /// one hop to the blocking pool (each query awaited on its own would be a
-/// hop of its own, and a send's reads were four), on PostgreSQL one after
-/// another. In `$body`, `load!(query, conn)` returns the rows and
-/// `one!(query, conn)` the one row of a lookup by key, if any. The body must own what it uses
-/// (SQLite runs it on a blocking thread) and ends with `Ok(value)`.
+/// hop of its own), on PostgreSQL one after another. In `$body`,
+/// `load!(query, conn)` returns the rows and `one!(query, conn)` the one row
+/// of a lookup by key, if any. The body must own what it uses (SQLite runs
+/// it on a blocking thread) and ends with `Ok(value)`.
 macro_rules! read_together {
     ($store:expr, $conn:ident => $body:block) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(pool) => {
-                let waiting = $crate::observe::PoolWait::start();
-                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
-                let _query = waiting.got_connection();
+                let (mut pooled, _query) = $crate::store::checkout!(pool);
                 pooled
                     .spawn_blocking(move |$conn| {
                         #[allow(unused_macros, reason = "not every read loads several rows")]
@@ -264,9 +269,7 @@ macro_rules! read_together {
                     .await?
             }
             $crate::store::Pool::Postgres(pool) => {
-                let waiting = $crate::observe::PoolWait::start();
-                let mut pooled = pool.get().await.map_err($crate::store::StoreError::pool)?;
-                let _query = waiting.got_connection();
+                let (mut pooled, _query) = $crate::store::checkout!(pool);
                 let $conn = &mut *pooled;
                 #[allow(unused_macros, reason = "not every read loads several rows")]
                 macro_rules! load {
