@@ -16,7 +16,7 @@ use common::{
     process::{self, Process, open_chat},
     reconstruct,
     redis_server::RedisServer,
-    started, terminal,
+    slow_reply, started, terminal,
     users::As,
 };
 use roleplay_server::api::pb::{self, generation_event::Event, message_service_client::MessageServiceClient};
@@ -93,12 +93,6 @@ async fn within<T>(secs: u64, what: &str, future: impl Future<Output = T>) -> T 
         .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s"))
 }
 
-fn slow_reply(chunks: usize, delay_ms: u64) -> (Reply, String) {
-    let pieces: Vec<String> = (0..chunks).map(|i| format!("wörd{i}·")).collect();
-    let text = pieces.concat();
-    (Reply::slow(pieces, Duration::from_millis(delay_ms)), text)
-}
-
 async fn send(
     cluster: &Cluster,
     replica: usize,
@@ -135,6 +129,23 @@ async fn cancel(
         stream_id: stream_id.map(Into::into),
     });
     within(10, "CancelGeneration", call).await.map(tonic::Response::into_inner)
+}
+
+/// Calls `call` until it succeeds, while it fails with `code` (a replica
+/// not ready yet), for at most `bound`, pausing `pause` between tries. Any
+/// other failure, or `code` past the bound, fails the test naming `what`.
+async fn retrying<T, Fut>(code: Code, bound: Duration, pause: Duration, what: &str, mut call: impl FnMut() -> Fut) -> T
+where
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let deadline = Instant::now() + bound;
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(err) if err.code() == code && Instant::now() < deadline => tokio::time::sleep(pause).await,
+            Err(err) => panic!("{what}: {err:?}"),
+        }
+    }
 }
 
 async fn messages_of(cluster: &Cluster, replica: usize, chat_id: &str) -> Vec<pb::Message> {
@@ -689,16 +700,14 @@ async fn a_redis_outage_refuses_new_replies_and_loses_nothing() {
     cluster.redis.restart().await;
 
     // B's watcher resumes where it was: the rest from the stored message.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut resumed = loop {
-        match subscribe(&cluster, B, &chat.id, Some((&stream_id, have.len()))).await {
-            Ok(stream) => break stream,
-            Err(err) if err.code() == Code::Unavailable && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(err) => panic!("resume on B after Redis came back: {err:?}"),
-        }
-    };
+    let mut resumed = retrying(
+        Code::Unavailable,
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        "resume on B after Redis came back",
+        || subscribe(&cluster, B, &chat.id, Some((&stream_id, have.len()))),
+    )
+    .await;
     let rest = terminal_within(&mut resumed, Duration::from_secs(20)).await;
     assert_eq!(started(&rest).stream_id, stream_id);
     assert_eq!(reconstruct(&rest, have.len(), have.clone()), expected, "nothing lost or repeated");
@@ -707,16 +716,12 @@ async fn a_redis_outage_refuses_new_replies_and_loses_nothing() {
 
     // New sends work again on every replica.
     for replica in [A, B, C] {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut stream = loop {
-            match send(&cluster, replica, &other.id, "Redis is back").await {
-                Ok(stream) => break stream,
-                Err(err) if err.code() == Code::Unavailable && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(err) => panic!("send on replica {replica} after Redis came back: {err:?}"),
-            }
-        };
+        let what = format!("send on replica {replica} after Redis came back");
+        let mut stream =
+            retrying(Code::Unavailable, Duration::from_secs(15), Duration::from_millis(200), &what, || {
+                send(&cluster, replica, &other.id, "Redis is back")
+            })
+            .await;
         let events = terminal_within(&mut stream, Duration::from_secs(20)).await;
         assert!(matches!(terminal(&events), Event::Completed(_)), "replica {replica}: {events:?}");
     }
@@ -771,16 +776,14 @@ async fn cancel_on_another_replica_stops_the_reply() {
     assert!(!again.cancelled, "nothing is running any more: {again:?}");
 
     cluster.upstream.push(Reply::chunks(["after"]));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut next = loop {
-        match send(&cluster, C, &chat.id, "next").await {
-            Ok(stream) => break stream,
-            Err(err) if err.code() == Code::Aborted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(err) => panic!("the chat is free after the cancel: {err:?}"),
-        }
-    };
+    let mut next = retrying(
+        Code::Aborted,
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+        "the chat is free after the cancel",
+        || send(&cluster, C, &chat.id, "next"),
+    )
+    .await;
     let events = terminal_within(&mut next, Duration::from_secs(20)).await;
     assert!(matches!(terminal(&events), Event::Completed(_)), "{events:?}");
 }

@@ -7,15 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Db, Reply, TestServer, collect, reconstruct, started, terminal, until_terminal};
+use common::{Db, Reply, TestServer, collect, reconstruct, slow_reply, started, terminal, until_terminal};
 use roleplay_server::api::pb::{self, generation_event::Event};
 use tonic::{Code, Streaming};
-
-fn slow_reply(chunks: usize, delay_ms: u64) -> (Reply, String) {
-    let pieces: Vec<String> = (0..chunks).map(|i| format!("wörd{i}·")).collect();
-    let text = pieces.concat();
-    (Reply::slow(pieces, Duration::from_millis(delay_ms)), text)
-}
 
 async fn subscribe(
     server: &TestServer,

@@ -341,6 +341,14 @@ impl Drop for TestServer {
     }
 }
 
+/// A reply of `chunks` distinct pieces, one every `delay_ms`, and its whole
+/// text (distinct, so a piece at the wrong offset would show).
+pub fn slow_reply(chunks: usize, delay_ms: u64) -> (Reply, String) {
+    let pieces: Vec<String> = (0..chunks).map(|i| format!("wörd{i}·")).collect();
+    let text = pieces.concat();
+    (Reply::slow(pieces, Duration::from_millis(delay_ms)), text)
+}
+
 /// Reads events until the stream ends (or `limit` passes).
 pub async fn collect(stream: &mut Streaming<pb::GenerationEvent>) -> Vec<Event> {
     let mut events = Vec::new();
