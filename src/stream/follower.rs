@@ -235,13 +235,11 @@ impl Follower {
     /// Whether a heartbeat is due now that the timer fired; if not, the
     /// timer is set for when it will be.
     fn heartbeat_due(&mut self) -> bool {
+        let now = Instant::now();
         let due = self.last_event_at + self.heartbeat_every;
-        if due > Instant::now() {
-            self.heartbeat.as_mut().reset(due);
-            return false;
-        }
-        self.heartbeat.as_mut().reset(Instant::now() + self.heartbeat_every);
-        true
+        let is_due = due <= now;
+        self.heartbeat.as_mut().reset(if is_due { now + self.heartbeat_every } else { due });
+        is_due
     }
 
     async fn next_inner(&mut self) -> Option<Result<Event>> {
