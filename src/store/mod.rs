@@ -335,7 +335,14 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite(path) => {
                 sqlite_writer = Some(SqliteWriter::start(&path)?);
-                let mut config = checked_out_as_is();
+                // SQLite connections are handed out without diesel-async's
+                // default test query (`SELECT 1` at every checkout): it was a
+                // second hop to the blocking pool for every read, and a
+                // connection to a local file cannot be cut while it idles.
+                // PostgreSQL keeps the test: a connection the server cut is
+                // not always seen closed by then, and the query would fail.
+                let mut config = ManagerConfig::default();
+                config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|path| {
                     Box::pin(async move {
                         let mut conn = <SqliteConn as diesel_async::AsyncConnection>::establish(path).await?;
@@ -349,25 +356,12 @@ impl Store {
                 Pool::Sqlite(build_pool(manager, max_connections.min(SQLITE_POOL_SIZE))?)
             }
             Backend::Postgres(url) => {
-                let manager =
-                    AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, checked_out_as_is());
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
                 Pool::Postgres(build_pool(manager, max_connections)?)
             }
         };
         Ok(Self { pool, sqlite_writer })
     }
-}
-
-/// Connections are handed out without a test query first (diesel-async's
-/// default runs `SELECT 1` at every checkout): that was a second round trip
-/// to PostgreSQL, or a second hop to the blocking pool on SQLite, for every
-/// read and write. A PostgreSQL connection whose socket closed is still
-/// dropped rather than handed out (diesel-async checks it at checkout), and
-/// a connection that fails mid-query fails that query, as it would anyway.
-fn checked_out_as_is<C: diesel_async::AsyncConnection + 'static>() -> ManagerConfig<C> {
-    let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    config
 }
 
 fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> StoreResult<DieselPool<C>>
