@@ -654,8 +654,18 @@ export async function waitReplyDone(page: Page, ms = 15_000): Promise<void> {
 }
 
 export async function send(page: Page, text: string): Promise<void> {
+  const before = await page.locator(".msg-user").count();
   await page.fill("#composer", text);
   await page.press("#composer", "Enter");
   // Sending (or failing to) shows at once: the pending message, then the reply.
-  await page.waitForFunction(() => document.querySelector(".chat")?.getAttribute("data-streaming") === "true" || document.querySelector(".error:not([hidden])"), null, { timeout: 5000 });
+  // A short reply can be over before the first check, so a new user message
+  // in the list counts too.
+  await page.waitForFunction(
+    (n) =>
+      document.querySelector(".chat")?.getAttribute("data-streaming") === "true" ||
+      document.querySelector(".error:not([hidden])") ||
+      document.querySelectorAll(".msg-user").length > n,
+    before,
+    { timeout: 5000 },
+  );
 }
