@@ -26,6 +26,8 @@ fn main() -> io::Result<()> {
     fs::write(out_dir.join("roleplay_descriptor.bin"), descriptors.encode_to_vec())?;
 
     tonic_prost_build::configure()
+        // prost's codec with a smaller encode buffer per stream (src/api/codec.rs).
+        .codec_path("crate::api::codec::LeanCodec")
         // The derived Debug would print the API key; src/api/settings.rs has a
         // redacting implementation.
         .skip_debug([

@@ -6,6 +6,7 @@ pub mod avatars;
 pub mod browser;
 mod characters;
 mod chat_sessions;
+pub mod codec;
 mod convert;
 mod lorebook_convert;
 mod lorebooks;
