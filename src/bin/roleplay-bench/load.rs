@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 
 use crate::{
     clients::{OnRefusal, Roleplay, STREAMS_PER_CONNECTION, Stats, generations, generations_counted},
+    per_chunk::{PerChunkSizes, per_chunk_section},
     process::Server,
     report::{machine, ms, percentile, ratio},
     steady::{SteadySizes, steady},
@@ -38,6 +39,8 @@ pub struct Sizes {
     metrics_cost: usize,
     /// Sends at a steady rate over a streaming background (scenario 11).
     steady: SteadySizes,
+    /// CPU per chunk by reply length (scenario 13).
+    per_chunk: PerChunkSizes,
 }
 
 impl Sizes {
@@ -72,6 +75,9 @@ impl Sizes {
         if !wants(11) {
             self.steady.rates.clear();
         }
+        if !wants(13) {
+            self.per_chunk.concurrency.clear();
+        }
         self
     }
 
@@ -89,6 +95,11 @@ impl Sizes {
             long_sends: 3,
             metrics_cost: 10,
             steady: SteadySizes { background: 20, rates: vec![20], seconds: 1 },
+            per_chunk: PerChunkSizes {
+                concurrency: vec![10],
+                chunks: vec![5, 20],
+                interval: Duration::from_millis(10),
+            },
         }
     }
 
@@ -106,6 +117,11 @@ impl Sizes {
             long_sends: 40,
             metrics_cost: 100,
             steady: SteadySizes { background: 1000, rates: vec![100, 200, 400, 800], seconds: 5 },
+            per_chunk: PerChunkSizes {
+                concurrency: vec![100, 1000],
+                chunks: vec![50, 500],
+                interval: Duration::from_millis(50),
+            },
         }
     }
 }
@@ -179,6 +195,12 @@ pub async fn run_all(sizes: Sizes, postgres: &str) -> String {
     // 11: steady arrivals over a streaming background.
     if !sizes.steady.rates.is_empty() {
         let section = steady(&floor, &roleplay, &sizes.steady).await;
+        let _ = writeln!(out, "{section}");
+    }
+
+    // 13: CPU per chunk by reply length.
+    if !sizes.per_chunk.concurrency.is_empty() {
+        let section = per_chunk_section(&floor, &roleplay, &sizes.per_chunk).await;
         let _ = writeln!(out, "{section}");
     }
 

@@ -13,6 +13,7 @@ mod clients;
 mod floor;
 mod load;
 mod peer;
+mod per_chunk;
 mod process;
 mod replicas;
 mod report;
