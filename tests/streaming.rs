@@ -332,7 +332,23 @@ async fn bad_messages_are_refused_before_anything_is_stored(db: Db) {
     assert!(server.upstream.requests().is_empty());
 }
 
+/// Chats are listed by their last activity: a send moves its chat first.
+async fn a_send_moves_its_chat_to_the_top_of_the_list(db: Db) {
+    let server = TestServer::start(db).await;
+    let older = server.chat().await;
+    let newer = server.chat().await;
+    let listed_ids = || async {
+        let listed = server.chats().list_chat_sessions(pb::ListChatSessionsRequest::default()).await.expect("list");
+        listed.into_inner().chat_sessions.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    assert_eq!(listed_ids().await, [newer.id.clone(), older.id.clone()], "newest first before any message");
+    let events = until_terminal(&mut server.send(&older.id, "hello").await.expect("send")).await;
+    assert!(matches!(terminal(&events), Event::Completed(_)));
+    assert_eq!(listed_ids().await, [older.id, newer.id], "the chat just written in comes first");
+}
+
 on_every_registry!(
+    a_send_moves_its_chat_to_the_top_of_the_list,
     reply_streams_in_and_is_stored_byte_for_byte,
     empty_layers_are_left_out,
     a_second_sender_is_aborted_until_the_reply_ends,

@@ -6,10 +6,12 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
-    Fence, Page, PageRequest, Store, StoreError, StoreResult, hot_write,
+    Fence, Page, PageRequest, Store, StoreError, StoreResult,
+    fixed::TouchChat,
+    hot_write,
     models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
     now,
-    schema::{chat_sessions, message_alternatives, messages, reply_epochs, reply_fragments, usage_records},
+    schema::{message_alternatives, messages, reply_epochs, reply_fragments, usage_records},
     with_conn,
 };
 
@@ -128,7 +130,7 @@ impl Store {
                 execute!(diesel::insert_into(messages::table).values(row), conn);
             }
             // A message is activity: chats are listed by it.
-            execute!(diesel::update(chat_sessions::table.find(&chat_id)).set(chat_sessions::updated_at.eq(at)), conn);
+            execute!(TouchChat { chat_session_id: &chat_id, at: &at }, conn);
             Ok(())
         })
     }

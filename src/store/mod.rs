@@ -15,6 +15,7 @@ mod avatars;
 mod chats;
 mod editing;
 mod fencing;
+mod fixed;
 pub mod library;
 mod lorebooks;
 mod messages;

@@ -216,8 +216,11 @@ pub struct ChatChanges {
     pub updated_at: Option<NaiveDateTime>,
 }
 
+/// Inserted with every column named (a `None` as NULL, which is each
+/// optional column's default): diesel leaves out the `None` columns
+/// otherwise, and an insert whose text varies is prepared again every time.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = messages)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
 pub struct Message {
     pub id: String,
     pub chat_session_id: String,
@@ -473,8 +476,9 @@ impl User {
 }
 
 /// One generation's usage, written with its outcome.
+/// Inserted with every column named, as [`Message`] is.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = usage_records)]
+#[diesel(table_name = usage_records, treat_none_as_default_value = false)]
 pub struct UsageRecord {
     pub id: String,
     pub user_id: String,

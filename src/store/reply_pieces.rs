@@ -9,7 +9,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
-    Store, StoreResult, hot_write,
+    Store, StoreResult,
+    fixed::UpsertPiece,
+    hot_write,
     models::{Message, MessageStatus},
     now,
     schema::{messages, reply_fragments},
@@ -61,19 +63,7 @@ impl Store {
                 .collect();
             hot_write!(background self, conn => {
                 for (message_id, from, piece) in &chunk {
-                    let row = (
-                        reply_fragments::message_id.eq(message_id),
-                        reply_fragments::byte_offset.eq(from),
-                        reply_fragments::piece.eq(piece),
-                    );
-                    execute!(
-                        diesel::insert_into(reply_fragments::table)
-                            .values(row)
-                            .on_conflict((reply_fragments::message_id, reply_fragments::byte_offset))
-                            .do_update()
-                            .set(reply_fragments::piece.eq(piece)),
-                        conn
-                    );
+                    execute!(UpsertPiece { message_id, from: *from, piece }, conn);
                 }
                 Ok(())
             })?;
