@@ -270,7 +270,10 @@ impl Follower {
             let newest = self.watch.latest().filter(|g| self.seen.is_older_than(g));
             if self.check_backlog || newest.as_ref().is_some_and(|g| !self.seen.is_followed_by(g)) {
                 self.check_backlog = false;
-                if let Err(err) = self.catch_up(newest).await {
+                // Boxed: the backlog's database read is the largest thing a
+                // follower awaits, and rare; inline, it would size every
+                // follower for its whole life.
+                if let Err(err) = Box::pin(self.catch_up(newest)).await {
                     return Some(Err(err));
                 }
                 continue;

@@ -323,9 +323,15 @@ impl Job {
             // Another replica took the chat over and stored this reply's end.
             Err(StoreError::Fenced)
         } else {
-            self.store_outcome(&text, &ending, answered.as_ref(), timing)
-                .instrument(tracing::info_span!("store.reply"))
-                .await
+            // Boxed, as the shared end below: a task is as large as its
+            // largest await, and these once-per-reply writes (retries,
+            // database and Redis futures) would otherwise size every
+            // running reply's task, kilobytes each.
+            Box::pin(
+                self.store_outcome(&text, &ending, answered.as_ref(), timing)
+                    .instrument(tracing::info_span!("store.reply")),
+            )
+            .await
         };
         let outcome = match stored {
             Ok(message) => match ending {
@@ -353,7 +359,7 @@ impl Job {
         // Release the chat before announcing the end, so a client that sends
         // its next message as soon as it sees the end is not refused (on
         // any replica: the shared end frees the chat there).
-        self.sharing.finished(&self.generation, &outcome).await;
+        Box::pin(self.sharing.finished(&self.generation, &outcome)).await;
         drop(self.lock);
         self.generation.finish(outcome);
         self.registry.retire(&self.generation);
