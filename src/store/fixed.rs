@@ -5,8 +5,8 @@
 //! counts every UPDATE and every `ON CONFLICT .. DO UPDATE` as varying
 //! (their changesets may skip fields). SQLite then parsed and planned these
 //! again at every run: the checkpoint's upsert ran for every piece of every
-//! running reply, and a send touched its chat. The ones here have one text
-//! and a static query id.
+//! running reply, a send touched its chat, and every reply's outcome was
+//! written. The ones here have one text and a static query id.
 
 use chrono::NaiveDateTime;
 use diesel::{
@@ -14,8 +14,23 @@ use diesel::{
     backend::Backend,
     query_builder::{AstPass, QueryFragment, QueryId},
     serialize::ToSql,
-    sql_types::{BigInt, Text, Timestamp},
+    sql_types::{BigInt, Bool, HasSqlType, Integer, Nullable, SqlType, Text, Timestamp},
 };
+
+use super::models::ReplyOutcome;
+
+/// Gives a statement type a static query id (the key diesel keeps its
+/// prepared statement under) and diesel's run methods (`execute`).
+macro_rules! fixed_statement {
+    ($statement:ident) => {
+        impl QueryId for $statement<'_> {
+            type QueryId = $statement<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl<Conn> diesel::RunQueryDsl<Conn> for $statement<'_> {}
+    };
+}
 
 /// Stores a piece of a running reply's text, or replaces the piece at the
 /// same offset (a checkpoint retried after a commit that was in doubt).
@@ -26,10 +41,7 @@ pub(crate) struct UpsertPiece<'a> {
     pub piece: &'a str,
 }
 
-impl QueryId for UpsertPiece<'_> {
-    type QueryId = UpsertPiece<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+fixed_statement!(UpsertPiece);
 
 impl<DB> QueryFragment<DB> for UpsertPiece<'_>
 where
@@ -49,8 +61,6 @@ where
     }
 }
 
-impl<Conn> diesel::RunQueryDsl<Conn> for UpsertPiece<'_> {}
-
 /// Sets a chat's last activity (chats are listed by it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TouchChat<'a> {
@@ -58,10 +68,7 @@ pub(crate) struct TouchChat<'a> {
     pub at: &'a NaiveDateTime,
 }
 
-impl QueryId for TouchChat<'_> {
-    type QueryId = TouchChat<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+fixed_statement!(TouchChat);
 
 impl<DB> QueryFragment<DB> for TouchChat<'_>
 where
@@ -78,4 +85,115 @@ where
     }
 }
 
-impl<Conn> diesel::RunQueryDsl<Conn> for TouchChat<'_> {}
+/// One column a [`FinishReply`] may set: whether to, and to what.
+#[derive(Debug, Clone, Copy)]
+struct MaybeSet<T> {
+    set: bool,
+    value: Option<T>,
+}
+
+impl<T> MaybeSet<T> {
+    /// A column that is set (to NULL when the value is `None`) or left as
+    /// it is, from a changeset's field: `None` leaves it.
+    fn nullable(field: Option<Option<T>>) -> Self {
+        Self { set: field.is_some(), value: field.flatten() }
+    }
+
+    fn value(field: Option<T>) -> Self {
+        Self { set: field.is_some(), value: field }
+    }
+}
+
+/// Writes how a reply ended to its row: a [`ReplyOutcome`] as one fixed
+/// statement, each column `CASE WHEN <set> THEN <value> ELSE <column> END`,
+/// so that the columns an outcome leaves alone need no other text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FinishReply<'a> {
+    id: &'a str,
+    content: MaybeSet<&'a str>,
+    status: MaybeSet<&'a str>,
+    model: MaybeSet<&'a str>,
+    prompt_tokens: MaybeSet<i32>,
+    completion_tokens: MaybeSet<i32>,
+    error: MaybeSet<&'a str>,
+    finish_reason: MaybeSet<&'a str>,
+    duration_ms: MaybeSet<i64>,
+    updated_at: MaybeSet<&'a NaiveDateTime>,
+    provider: MaybeSet<&'a str>,
+}
+
+impl<'a> FinishReply<'a> {
+    pub fn new(id: &'a str, outcome: &'a ReplyOutcome) -> Self {
+        let text = |field: &'a Option<Option<String>>| MaybeSet::nullable(field.as_ref().map(Option::as_deref));
+        Self {
+            id,
+            content: MaybeSet::value(outcome.content.as_deref()),
+            status: MaybeSet::value(outcome.status.as_deref()),
+            model: MaybeSet::value(outcome.model.as_deref()),
+            prompt_tokens: MaybeSet::nullable(outcome.prompt_tokens),
+            completion_tokens: MaybeSet::nullable(outcome.completion_tokens),
+            error: text(&outcome.error),
+            finish_reason: text(&outcome.finish_reason),
+            duration_ms: MaybeSet::nullable(outcome.duration_ms),
+            updated_at: MaybeSet::value(outcome.updated_at.as_ref()),
+            provider: text(&outcome.provider),
+        }
+    }
+}
+
+fixed_statement!(FinishReply);
+
+/// `column = CASE WHEN <set> THEN <value> ELSE column END`.
+fn set_column<'b, DB, ST, T>(out: &mut AstPass<'_, 'b, DB>, column: &str, field: &'b MaybeSet<T>) -> QueryResult<()>
+where
+    DB: Backend + HasSqlType<ST> + HasSqlType<Bool>,
+    ST: SqlType,
+    bool: ToSql<Bool, DB>,
+    Option<T>: ToSql<Nullable<ST>, DB>,
+{
+    out.push_sql(column);
+    out.push_sql(" = CASE WHEN ");
+    out.push_bind_param::<Bool, _>(&field.set)?;
+    out.push_sql(" THEN ");
+    out.push_bind_param::<Nullable<ST>, _>(&field.value)?;
+    out.push_sql(" ELSE ");
+    out.push_sql(column);
+    out.push_sql(" END");
+    Ok(())
+}
+
+impl<DB> QueryFragment<DB> for FinishReply<'_>
+where
+    DB: Backend + HasSqlType<Bool>,
+    str: ToSql<Text, DB>,
+    bool: ToSql<Bool, DB>,
+    i32: ToSql<Integer, DB>,
+    i64: ToSql<BigInt, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE messages SET ");
+        set_column::<_, Text, _>(&mut out, "content", &self.content)?;
+        out.push_sql(", ");
+        set_column::<_, Text, _>(&mut out, "status", &self.status)?;
+        out.push_sql(", ");
+        set_column::<_, Text, _>(&mut out, "model", &self.model)?;
+        out.push_sql(", ");
+        set_column::<_, Integer, _>(&mut out, "prompt_tokens", &self.prompt_tokens)?;
+        out.push_sql(", ");
+        set_column::<_, Integer, _>(&mut out, "completion_tokens", &self.completion_tokens)?;
+        out.push_sql(", ");
+        set_column::<_, Text, _>(&mut out, "error", &self.error)?;
+        out.push_sql(", ");
+        set_column::<_, Text, _>(&mut out, "finish_reason", &self.finish_reason)?;
+        out.push_sql(", ");
+        set_column::<_, BigInt, _>(&mut out, "duration_ms", &self.duration_ms)?;
+        out.push_sql(", ");
+        set_column::<_, Timestamp, _>(&mut out, "updated_at", &self.updated_at)?;
+        out.push_sql(", ");
+        set_column::<_, Text, _>(&mut out, "provider", &self.provider)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(self.id)?;
+        Ok(())
+    }
+}

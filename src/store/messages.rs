@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::{
     Fence, Page, PageRequest, Store, StoreError, StoreResult,
-    fixed::TouchChat,
+    fixed::{FinishReply, TouchChat},
     hot_write,
     models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
     now,
@@ -163,8 +163,8 @@ impl Store {
                     return Ok(None);
                 }
             }
-            let update = diesel::update(messages::table.find(&id)).set(&outcome).returning(Message::as_returning());
-            let message = get_result!(update, conn);
+            execute!(FinishReply::new(&id, &outcome), conn);
+            let message = get_result!(messages::table.find(&id).select(Message::as_select()), conn);
             // The whole text is in the row now.
             execute!(diesel::delete(reply_fragments::table.filter(reply_fragments::message_id.eq(&id))), conn);
             execute!(diesel::insert_into(usage_records::table).values(&usage), conn);
