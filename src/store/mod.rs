@@ -10,6 +10,9 @@
 //! adds `LIMIT ?`, and SQLite re-prepares a statement whose LIMIT is a bound
 //! parameter every time it is bound again, so a cached lookup was parsed and
 //! planned afresh at every call (5 % of the server's CPU while streaming).
+//! For the same reason the hot UPDATE and upsert statements are written out
+//! in `fixed`, and messages and usage records are inserted naming every
+//! column.
 
 mod avatars;
 mod chats;
