@@ -99,6 +99,7 @@ impl<T> MaybeSet<T> {
         Self { set: field.is_some(), value: field.flatten() }
     }
 
+    /// A column that is set when the field is `Some`, never to NULL.
     fn value(field: Option<T>) -> Self {
         Self { set: field.is_some(), value: field }
     }
@@ -124,19 +125,32 @@ pub(crate) struct FinishReply<'a> {
 
 impl<'a> FinishReply<'a> {
     pub fn new(id: &'a str, outcome: &'a ReplyOutcome) -> Self {
+        // Every field named: one added to the outcome must be written here.
+        let ReplyOutcome {
+            content,
+            status,
+            model,
+            prompt_tokens,
+            completion_tokens,
+            error,
+            finish_reason,
+            duration_ms,
+            updated_at,
+            provider,
+        } = outcome;
         let text = |field: &'a Option<Option<String>>| MaybeSet::nullable(field.as_ref().map(Option::as_deref));
         Self {
             id,
-            content: MaybeSet::value(outcome.content.as_deref()),
-            status: MaybeSet::value(outcome.status.as_deref()),
-            model: MaybeSet::value(outcome.model.as_deref()),
-            prompt_tokens: MaybeSet::nullable(outcome.prompt_tokens),
-            completion_tokens: MaybeSet::nullable(outcome.completion_tokens),
-            error: text(&outcome.error),
-            finish_reason: text(&outcome.finish_reason),
-            duration_ms: MaybeSet::nullable(outcome.duration_ms),
-            updated_at: MaybeSet::value(outcome.updated_at.as_ref()),
-            provider: text(&outcome.provider),
+            content: MaybeSet::value(content.as_deref()),
+            status: MaybeSet::value(status.as_deref()),
+            model: MaybeSet::value(model.as_deref()),
+            prompt_tokens: MaybeSet::nullable(*prompt_tokens),
+            completion_tokens: MaybeSet::nullable(*completion_tokens),
+            error: text(error),
+            finish_reason: text(finish_reason),
+            duration_ms: MaybeSet::nullable(*duration_ms),
+            updated_at: MaybeSet::value(updated_at.as_ref()),
+            provider: text(provider),
         }
     }
 }
