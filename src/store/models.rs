@@ -429,9 +429,10 @@ impl From<Alternative> for ShownAlternative {
     }
 }
 
-/// How a generated reply ended, as written to its row.
-#[derive(Debug, Clone, Default, AsChangeset)]
-#[diesel(table_name = messages)]
+/// How a generated reply ended, as written to its row (by the store's
+/// fixed `FinishReply` statement): a `None` field leaves its column as it
+/// is, `Some(None)` sets it to NULL.
+#[derive(Debug, Clone, Default)]
 pub struct ReplyOutcome {
     pub content: Option<String>,
     pub status: Option<String>,

@@ -126,18 +126,29 @@ impl Sizes {
     }
 }
 
-struct Measured {
-    stats: Stats,
-    cpu: Duration,
+pub(crate) struct Measured {
+    pub stats: Stats,
+    pub cpu: Duration,
 }
 
 /// Runs one generation per id at once and measures them. Scenario 1 counts
 /// the sends admission refuses (`OnRefusal::Count`); the others retry them
 /// after their RetryInfo, as a client should, so every generation runs.
 async fn measure(server: &Server, ids: &[String], on_refusal: OnRefusal) -> Measured {
+    measure_paced(server, ids, None, on_refusal).await
+}
+
+/// [`measure`], optionally starting the generations `(n, every)`: n at a
+/// time instead of all at once.
+pub(crate) async fn measure_paced(
+    server: &Server,
+    ids: &[String],
+    stagger: Option<(usize, Duration)>,
+    on_refusal: OnRefusal,
+) -> Measured {
     let channels = server.channels(ids.len().div_ceil(STREAMS_PER_CONNECTION)).await;
     let cpu_before = server.cpu();
-    let stats = generations_counted(&channels, ids, &Arc::default(), None, on_refusal).await;
+    let stats = generations_counted(&channels, ids, &Arc::default(), stagger, on_refusal).await;
     // Let the server finish storing before reading its CPU.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Measured { stats, cpu: server.cpu().saturating_sub(cpu_before) }

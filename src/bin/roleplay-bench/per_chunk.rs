@@ -5,10 +5,11 @@
 //! streaming it. Replies start at a pace (100 every 100 ms) and sends refused
 //! by admission are retried, so every reply runs and N are live together.
 
-use std::{fmt::Write as _, sync::Arc, time::Duration};
+use std::{fmt::Write as _, time::Duration};
 
 use crate::{
-    clients::{OnRefusal, Roleplay, STREAMS_PER_CONNECTION, Stats, generations_counted},
+    clients::{OnRefusal, Roleplay},
+    load::{Measured, measure_paced},
     process::Server,
     report::ratio,
     upstream::Shape,
@@ -23,28 +24,14 @@ pub struct PerChunkSizes {
 /// How many replies start together, and how often.
 const PACE: (usize, Duration) = (100, Duration::from_millis(100));
 
-struct Run {
-    stats: Stats,
-    cpu: Duration,
-}
-
-async fn run(server: &Server, ids: &[String]) -> Run {
-    let channels = server.channels(ids.len().div_ceil(STREAMS_PER_CONNECTION)).await;
-    let cpu_before = server.cpu();
-    let stats = generations_counted(&channels, ids, &Arc::default(), Some(PACE), OnRefusal::Retry).await;
-    // Let the server finish storing before reading its CPU.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Run { stats, cpu: server.cpu().saturating_sub(cpu_before) }
-}
-
 /// CPU per upstream chunk forwarded, in µs (the bytes the clients received
 /// over the chunk size: roleplay-server may merge chunks for a slow client).
-fn per_chunk(run: &Run, chunk_bytes: usize) -> f64 {
+fn per_chunk(run: &Measured, chunk_bytes: usize) -> f64 {
     run.cpu.as_secs_f64() * 1e6 / (run.stats.bytes / chunk_bytes as u64).max(1) as f64
 }
 
 /// Replies whose every byte arrived.
-fn whole(run: &Run, shape: Shape) -> u64 {
+fn whole(run: &Measured, shape: Shape) -> u64 {
     run.stats.bytes / (shape.chunks * shape.chunk_bytes) as u64
 }
 
@@ -64,9 +51,9 @@ pub async fn per_chunk_section(floor: &Server, roleplay: &Roleplay, sizes: &PerC
     for &n in &sizes.concurrency {
         for &chunks in &sizes.chunks {
             let shape = Shape { chunks, chunk_bytes: 16, interval: sizes.interval };
-            let f = run(floor, &vec![shape.model(); n]).await;
+            let f = measure_paced(floor, &vec![shape.model(); n], Some(PACE), OnRefusal::Retry).await;
             let chats = roleplay.chats(n, shape).await;
-            let r = run(&roleplay.server, &chats).await;
+            let r = measure_paced(&roleplay.server, &chats, Some(PACE), OnRefusal::Retry).await;
             let (f_cpu, r_cpu) = (per_chunk(&f, shape.chunk_bytes), per_chunk(&r, shape.chunk_bytes));
             let _ = writeln!(
                 out,
