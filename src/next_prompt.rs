@@ -61,6 +61,7 @@ pub async fn next_prompt(
     let base_url = &settings.provider_base_url;
     state.catalog.refresh_if_stale(&state.provider, base_url, catalog_key);
     let listed = state.catalog.lookup(base_url, &model);
+    state.tokens.ready_for(&model).await;
     let composed = compose(&ComposeInput {
         chat,
         character,

@@ -74,7 +74,7 @@ pub async fn run(
     if let Err(err) = crate::tokens::TokenCounter::new(&state.options.tokenizer_files) {
         return Err(ServeError::Refused(format!("{err}; check --tokenizer / ROLEPLAY_TOKENIZERS")));
     }
-    drop(tokio::task::spawn_blocking(crate::tokens::TokenCounter::warm_up));
+    drop(tokio::spawn(crate::tokens::TokenCounter::warm_up()));
     let bound = crate::settings::bind_unbound_keys(&state.store, &state.keys, &state.defaults()).await?;
     if bound > 0 {
         tracing::info!(bound, "bound stored provider keys to the host they are sent to");

@@ -105,11 +105,23 @@ impl TokenCounter {
         Self { files: Arc::new(Vec::new()), cache: moka::sync::Cache::new(CACHE_ENTRIES) }
     }
 
-    /// Loads the default encoding (o200k_base, about 0.1 s) so that the
-    /// first send after a start does not wait for it. cl100k_base, for older
-    /// OpenAI models only, still loads when first used.
-    pub fn warm_up() {
-        let _ = tiktoken_rs::o200k_base_singleton();
+    /// Loads the default encoding (o200k_base) in the background at start,
+    /// so that the first send after a start does not wait for it.
+    pub async fn warm_up() {
+        Builtin::O200k.loaded().await;
+    }
+
+    /// Waits, without holding a runtime thread, until the encoding `model`
+    /// counts with is loaded: [`Self::for_model`] then never blocks. A
+    /// built-in encoding takes about 0.1 s to load (seconds in a debug
+    /// build); a runtime thread blocked that long stalls the tasks queued
+    /// behind it, a replica's lease renewals among them.
+    pub async fn ready_for(&self, model: &str) {
+        if self.files.iter().any(|(prefix, _)| model.starts_with(prefix.as_str())) {
+            return;
+        }
+        let builtin = if uses_cl100k(model) { Builtin::Cl100k } else { Builtin::O200k };
+        builtin.loaded().await;
     }
 
     /// The counter for one model.
@@ -123,6 +135,36 @@ impl TokenCounter {
             None => (0, Encoding::Tiktoken { name: "o200k_base", bpe: tiktoken_rs::o200k_base_singleton() }),
         };
         ModelTokens { encoding, slot, cache: self.cache.clone() }
+    }
+}
+
+/// The encodings that ship inside tiktoken-rs, each loaded once.
+#[derive(Clone, Copy)]
+enum Builtin {
+    O200k,
+    Cl100k,
+}
+
+impl Builtin {
+    async fn loaded(self) {
+        static O200K: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        static CL100K: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        let cell = match self {
+            Self::O200k => &O200K,
+            Self::Cl100k => &CL100K,
+        };
+        cell.get_or_init(|| async move {
+            // A failed load (a panic in the thread) surfaces where the
+            // encoding is used, as it did before this wait.
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = match self {
+                    Self::O200k => tiktoken_rs::o200k_base_singleton(),
+                    Self::Cl100k => tiktoken_rs::cl100k_base_singleton(),
+                };
+            })
+            .await;
+        })
+        .await;
     }
 }
 
