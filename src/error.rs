@@ -149,6 +149,7 @@ impl Error {
             }
             Self::ShuttingDown | Self::NotStarted | Self::Random(_) | Self::Encryption(_) => Code::Unavailable,
             Self::Store(StoreError::Unavailable(_)) => Code::Unavailable,
+            Self::Store(StoreError::Fenced) => Code::Aborted,
             Self::Store(_) => Code::Internal,
         }
     }
@@ -177,6 +178,12 @@ impl From<Error> for Status {
                 tracing::error!(%detail, "database unavailable");
                 Status::new(code, "the database is unavailable right now; try again shortly")
             }
+            // A start slower than the chat's lease (replicas): another
+            // replica took the chat over and nothing was stored.
+            Error::Store(StoreError::Fenced) => Status::new(
+                code,
+                "another server took this chat over while the reply was starting; nothing was stored, send the message again",
+            ),
             Error::Store(store_error) => {
                 tracing::error!(error = %store_error, "database error");
                 Status::new(code, "the database could not complete the request; the error was logged")

@@ -8,7 +8,7 @@ use crate::{
     error::{Error, Result},
     prompt::Turn,
     store::{
-        Store, StoreResult,
+        Fence, Store, StoreResult,
         models::{Message, MessageStatus, Role},
     },
     stream::generation::ReplyRequest,
@@ -171,13 +171,16 @@ impl ReplyPlan {
     }
 
     /// Stores the start of the reply: after this, `Started` may be sent.
-    pub async fn store(&self, store: &Store) -> StoreResult<()> {
+    /// With a `fence` (replicas), nothing is stored once another replica
+    /// took the chat over ([`crate::store::StoreError::Fenced`]).
+    pub async fn store(&self, store: &Store, fence: Option<&Fence>) -> StoreResult<()> {
         match &self.write {
-            Write::Exchange { user } => store.insert_exchange(user.as_deref(), &self.reply).await,
-            Write::Alternative { current } => store.start_alternative(current, &self.reply).await,
+            Write::Exchange { user } => store.insert_exchange(user.as_deref(), &self.reply, fence).await,
+            Write::Alternative { current } => store.start_alternative(current, &self.reply, fence).await,
             Write::Continuation { .. } => {
                 let (stream_id, model) = (self.reply.stream_id.as_deref(), self.reply.model.as_deref());
-                store.start_continuation(&self.reply.id, stream_id.unwrap_or_default(), model.unwrap_or_default()).await
+                let (stream_id, model) = (stream_id.unwrap_or_default(), model.unwrap_or_default());
+                store.start_continuation(&self.reply.id, stream_id, model, fence).await
             }
         }
     }

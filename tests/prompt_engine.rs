@@ -51,7 +51,7 @@ async fn store_history(server: &TestServer, chat_id: &str, pairs: usize) {
             format!("answer {i}: {}", "and so it went ".repeat(5)),
             MessageStatus::Completed,
         );
-        server.state.store.insert_exchange(Some(&user), &reply).await.expect("store history");
+        server.state.store.insert_exchange(Some(&user), &reply, None).await.expect("store history");
     }
 }
 

@@ -19,6 +19,7 @@ use common::{
     slow_reply, started, terminal,
     users::As,
 };
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use roleplay_server::api::pb::{self, generation_event::Event, message_service_client::MessageServiceClient};
 use tokio::time::Instant;
 use tonic::{Code, Status, Streaming, transport::Channel};
@@ -39,7 +40,7 @@ struct Cluster {
     replicas: Vec<Process>,
     upstream: FakeUpstream,
     redis: RedisServer,
-    _db: TestDb,
+    db: TestDb,
     _dir: tempfile::TempDir,
 }
 
@@ -69,7 +70,7 @@ impl Cluster {
         for _ in 0..3 {
             replicas.push(process::spawn_with(&db, dir.path(), &upstream, &env).await);
         }
-        Self { replicas, upstream, redis, _db: db, _dir: dir }
+        Self { replicas, upstream, redis, db, _dir: dir }
     }
 
     fn channel(&self, replica: usize) -> Channel {
@@ -571,6 +572,83 @@ async fn a_reply_killed_right_after_a_slow_start_is_still_swept() {
     let mut next = send(&cluster, B, &chat.id, "again").await.expect("the chat takes the next message on B");
     let events = terminal_within(&mut next, Duration::from_secs(20)).await;
     assert!(matches!(terminal(&events), Event::Completed(_)), "{events:?}");
+}
+
+/// A start slower than the chat's lease: A claims the chat, then its rows
+/// wait (the messages table is locked), then A freezes, so its lease lapses
+/// and B sweeps the reply before any row of it exists. B's sweep fences the
+/// chat first; when A wakes and its insert goes through, nothing may land:
+/// the send fails ABORTED, the chat has no message, and it takes the next
+/// one on B. (Before the fence covered a start's rows, A stored the pair as
+/// streaming after the sweep had ended the reply, a row no one would end.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_outlives_its_lease_stores_nothing_once_swept() {
+    let cluster = Cluster::start_with_lease("1s", &[]).await;
+    let chat = open_chat(&cluster.channel(A)).await;
+    warm_up(&cluster, A).await;
+    let mut locker = within(10, "connect", AsyncPgConnection::establish(&cluster.db.url)).await.expect("connect");
+    locker.batch_execute("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE").await.expect("lock messages");
+
+    cluster.upstream.push(Reply::chunks(["never ", "sent"]));
+    let sender = cluster.user(A);
+    let chat_id = chat.id.clone();
+    let sending = tokio::spawn(async move { sender.send(&chat_id, "go").await });
+    within(10, "A's insert waits for the lock", async {
+        while waiting_for_messages(&mut locker).await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let pid_a = cluster.pid(A);
+    signal(&pid_a, "STOP").await;
+
+    // A's claim put the reply in the live set; B's sweep, once the lease
+    // lapsed, ends it and takes it out (the lease itself just expires).
+    let mut redis = redis::Client::open(cluster.redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    assert!(live_in(&mut redis, &chat.id).await, "A's reply is in the live set while its start waits");
+    within(15, "B sweeps A's reply", async {
+        while live_in(&mut redis, &chat.id).await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    locker.batch_execute("COMMIT").await.expect("unlock messages");
+    signal(&pid_a, "CONT").await;
+    let sent = within(20, "A's send answers", sending).await.expect("send task");
+    let status = sent.expect_err("A's send fails: its start was swept");
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert!(status.message().contains("another server took this chat over"), "{status:?}");
+    assert!(messages_of(&cluster, B, &chat.id).await.is_empty(), "nothing of the swept start is stored");
+
+    cluster.upstream.push(Reply::chunks(["next"]));
+    let mut next = send(&cluster, B, &chat.id, "again").await.expect("the chat takes the next message on B");
+    let events = terminal_within(&mut next, Duration::from_secs(20)).await;
+    assert!(matches!(terminal(&events), Event::Completed(_)), "{events:?}");
+    assert_eq!(messages_of(&cluster, A, &chat.id).await.len(), 2, "again, and its reply");
+}
+
+/// Whether the live set (the replies the sweep checks) holds one of the chat.
+async fn live_in(redis: &mut redis::aio::MultiplexedConnection, chat_id: &str) -> bool {
+    let members: Vec<String> =
+        redis::cmd("ZRANGE").arg("rp:live").arg(0).arg(-1).query_async(redis).await.expect("ZRANGE rp:live");
+    members.iter().any(|member| member.strip_prefix(chat_id).is_some_and(|rest| rest.starts_with('|')))
+}
+
+/// How many lock requests on the messages table are waiting.
+async fn waiting_for_messages(conn: &mut AsyncPgConnection) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let query = "SELECT COUNT(*) AS n FROM pg_locks WHERE NOT granted AND relation = 'messages'::regclass";
+    let rows: Vec<Waiting> = diesel_async::RunQueryDsl::load(diesel::sql_query(query), conn).await.expect("pg_locks");
+    rows.first().map_or(0, |row| row.n)
 }
 
 /// SIGSTOP of the replica generating a reply: once its lease lapses another

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{
-    Store, StoreError, StoreResult,
+    Fence, Store, StoreError, StoreResult,
     models::{Alternative, ChatSession, Message, MessageStatus, ShownAlternative},
     now,
     schema::{chat_sessions, message_alternatives, messages},
@@ -41,8 +41,14 @@ impl Store {
     }
 
     /// Puts the turn's selected alternative aside and makes `reply` (a new,
-    /// streaming alternative, last of the turn) the one its row shows.
-    pub async fn start_alternative(&self, current: &Message, reply: &Message) -> StoreResult<()> {
+    /// streaming alternative, last of the turn) the one its row shows. With
+    /// a `fence`, only while it holds (see [`Store::insert_exchange`]).
+    pub async fn start_alternative(
+        &self,
+        current: &Message,
+        reply: &Message,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
         let (parked, shown) = (current.to_alternative(), ShownAlternative::from(reply.to_alternative()));
         let count = reply.alternative_count;
         with_conn!(self, conn => conn
@@ -52,26 +58,37 @@ impl Store {
                     .set((&shown, messages::alternative_count.eq(count)))
                     .execute(conn)
                     .await?;
-                Ok(())
+                hold(fence, conn).await
             })
             .await)
     }
 
     /// Marks the turn's selected alternative as streaming again under a new
-    /// stream, keeping its text: a continuation appends to it.
-    pub async fn start_continuation(&self, id: &str, stream_id: &str, model: &str) -> StoreResult<()> {
-        with_conn!(self, conn => diesel::update(messages::table.find(id))
-            .set((
-                messages::status.eq(MessageStatus::Streaming.as_str()),
-                messages::stream_id.eq(stream_id),
-                messages::model.eq(model),
-                messages::error.eq(None::<String>),
-                messages::finish_reason.eq(None::<String>),
-                messages::updated_at.eq(now()),
-            ))
-            .execute(conn)
-            .await?);
-        Ok(())
+    /// stream, keeping its text: a continuation appends to it. With a
+    /// `fence`, only while it holds (see [`Store::insert_exchange`]).
+    pub async fn start_continuation(
+        &self,
+        id: &str,
+        stream_id: &str,
+        model: &str,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
+        with_conn!(self, conn => conn
+            .transaction::<_, StoreError, _>(async |conn| {
+                diesel::update(messages::table.find(id))
+                    .set((
+                        messages::status.eq(MessageStatus::Streaming.as_str()),
+                        messages::stream_id.eq(stream_id),
+                        messages::model.eq(model),
+                        messages::error.eq(None::<String>),
+                        messages::finish_reason.eq(None::<String>),
+                        messages::updated_at.eq(now()),
+                    ))
+                    .execute(conn)
+                    .await?;
+                hold(fence, conn).await
+            })
+            .await)
     }
 
     /// Shows alternative `index` in the turn's row, putting the one shown
@@ -143,5 +160,19 @@ impl Store {
                 Ok(())
             })
             .await)
+    }
+}
+
+/// The last statement of a reply's start on replicas: the transaction
+/// commits only while the `fence` still holds, and rolls back as
+/// [`StoreError::Fenced`] once another replica took the chat over.
+async fn hold<Conn>(fence: Option<&Fence>, conn: &mut Conn) -> StoreResult<()>
+where
+    Conn: AsyncConnection,
+    for<'a> super::fixed::HoldEpoch<'a>: diesel_async::methods::ExecuteDsl<Conn>,
+{
+    match fence {
+        Some(fence) if fence.hold().execute(conn).await? == 0 => Err(StoreError::Fenced),
+        _ => Ok(()),
     }
 }

@@ -1,8 +1,9 @@
 //! The fencing epoch of a chat's replies, for replicas sharing one
 //! database. Every reply a replica starts takes the chat's next epoch, and
-//! its final write lands only while the epoch is still its own
-//! ([`Store::finish_reply`]); a replica taking over a dead one's reply
-//! ([`Store::sweep_reply`]) takes the next epoch too. So a replica that lost
+//! its rows and its final write land only while the epoch is still its own
+//! ([`Store::insert_exchange`], [`Store::finish_reply`]); a replica taking
+//! over a dead one's reply ([`Store::sweep_reply`]) takes the next epoch
+//! first. So a replica that lost
 //! its hold on a chat (paused past its lease, cut off) cannot overwrite what
 //! another stored. The epoch lives in the database, not in Redis, so it
 //! survives a Redis restart.
@@ -11,7 +12,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
-    Store, StoreResult, hot_write,
+    Store, StoreError, StoreResult,
+    fixed::HoldEpoch,
+    hot_write,
     models::{Message, MessageStatus},
     now,
     schema::{messages, reply_epochs, reply_fragments},
@@ -23,6 +26,26 @@ use super::{
 pub struct Fence {
     pub chat_session_id: String,
     pub epoch: i64,
+}
+
+impl Fence {
+    /// The statement that holds this fence inside a write, or changes
+    /// nothing (zero rows) when another replica took the chat over.
+    pub(super) fn hold(&self) -> HoldEpoch<'_> {
+        HoldEpoch { chat_session_id: &self.chat_session_id, epoch: self.epoch }
+    }
+}
+
+impl StoreError {
+    /// A write whose fence no longer held rolls back with diesel's
+    /// rollback error (the one error both backends' write bodies share):
+    /// that is [`StoreError::Fenced`].
+    pub(super) fn fenced_if_rolled_back(self) -> Self {
+        match self {
+            Self::Query(diesel::result::Error::RollbackTransaction) => Self::Fenced,
+            other => other,
+        }
+    }
 }
 
 impl Store {
@@ -52,13 +75,18 @@ impl Store {
     /// stores it as interrupted with the longer of `shared_text` (what the
     /// replicas saw streamed) and what its checkpoints hold. Returns the
     /// message as it now is (the owner may have stored it first), or `None`
-    /// when it does not exist (the owner died before storing it).
+    /// when it does not exist (the owner stopped before storing it).
+    ///
+    /// The epoch comes first: once it is committed the old owner can store
+    /// neither the reply's rows (a start slower than the lease) nor its
+    /// end, so a message not found here never appears later.
     pub async fn sweep_reply(
         &self,
         chat_session_id: &str,
         message_id: &str,
         shared_text: &str,
     ) -> StoreResult<Option<Message>> {
+        self.next_reply_epoch(chat_session_id).await?;
         let found: Option<Message> = with_conn!(self, conn => messages::table
             .find(message_id)
             .select(Message::as_select())
@@ -71,16 +99,8 @@ impl Store {
             return Ok(Some(message));
         }
         let text = if shared_text.len() > message.content.len() { shared_text.to_owned() } else { message.content };
-        let (chat_session_id, message_id) = (chat_session_id.to_owned(), message_id.to_owned());
+        let message_id = message_id.to_owned();
         hot_write!(self, conn => {
-            execute!(
-                diesel::insert_into(reply_epochs::table)
-                    .values((reply_epochs::chat_session_id.eq(&chat_session_id), reply_epochs::epoch.eq(1_i64)))
-                    .on_conflict(reply_epochs::chat_session_id)
-                    .do_update()
-                    .set(reply_epochs::epoch.eq(reply_epochs::epoch + 1_i64)),
-                conn
-            );
             let streaming = messages::table.find(&message_id).filter(messages::status.eq(MessageStatus::Streaming.as_str()));
             execute!(
                 diesel::update(streaming).set((

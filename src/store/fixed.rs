@@ -85,6 +85,34 @@ where
     }
 }
 
+/// Holds a chat's reply epoch for the rest of the transaction if it is
+/// still `epoch` (one row changed) and changes nothing otherwise: another
+/// replica took the chat over. On PostgreSQL the row stays locked until the
+/// commit, so a takeover's epoch bump waits for this transaction and then
+/// sees what it wrote (see [`super::Fence`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HoldEpoch<'a> {
+    pub chat_session_id: &'a str,
+    pub epoch: i64,
+}
+
+fixed_statement!(HoldEpoch);
+
+impl<DB> QueryFragment<DB> for HoldEpoch<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE reply_epochs SET epoch = epoch WHERE chat_session_id = ");
+        out.push_bind_param::<Text, _>(self.chat_session_id)?;
+        out.push_sql(" AND epoch = ");
+        out.push_bind_param::<BigInt, _>(&self.epoch)?;
+        Ok(())
+    }
+}
+
 /// One column a [`FinishReply`] may set: whether to, and to what.
 #[derive(Debug, Clone, Copy)]
 struct MaybeSet<T> {

@@ -11,7 +11,7 @@ use super::{
     hot_write,
     models::{Alternative, Message, MessageStatus, ReplyOutcome, Role, UsageRecord},
     now,
-    schema::{message_alternatives, messages, reply_epochs, reply_fragments, usage_records},
+    schema::{message_alternatives, messages, reply_fragments, usage_records},
     with_conn,
 };
 
@@ -120,9 +120,19 @@ impl Store {
 
     /// Stores the user's message (if any) and the empty, streaming reply
     /// together, so neither exists without the other.
-    pub async fn insert_exchange(&self, user: Option<&Message>, reply: &Message) -> StoreResult<()> {
+    ///
+    /// With a `fence` (replicas), the rows land only while the chat's reply
+    /// epoch is still the fence's: otherwise another replica took the chat
+    /// over while this start was slow, and this is [`StoreError::Fenced`]
+    /// with nothing written.
+    pub async fn insert_exchange(
+        &self,
+        user: Option<&Message>,
+        reply: &Message,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
         let rows: Vec<Message> = user.into_iter().chain([reply]).cloned().collect();
-        let (chat_id, at) = (reply.chat_session_id.clone(), reply.created_at);
+        let (chat_id, at, fence) = (reply.chat_session_id.clone(), reply.created_at, fence.cloned());
         hot_write!(self, conn => {
             // One row per statement: SQLite has no DEFAULT keyword for
             // multi-row inserts of optional columns.
@@ -131,8 +141,17 @@ impl Store {
             }
             // A message is activity: chats are listed by it.
             execute!(TouchChat { chat_session_id: &chat_id, at: &at }, conn);
+            // Last, so the epoch's row is locked only for the commit.
+            if let Some(fence) = &fence
+                && execute!(fence.hold(), conn) == 0
+            {
+                // Rolls the write back; `?` converts the error to each
+                // backend's body error type.
+                Err::<(), _>(diesel::result::Error::RollbackTransaction)?;
+            }
             Ok(())
         })
+        .map_err(StoreError::fenced_if_rolled_back)
     }
 
     /// Writes how a reply ended, with its usage record, in one transaction,
@@ -152,14 +171,12 @@ impl Store {
         let (id, outcome, usage, fence) = (id.to_owned(), outcome.clone(), usage.clone(), fence.cloned());
         let finished = hot_write!(self, conn => {
             if let Some(fence) = &fence {
-                let epoch: i64 = get_result!(
-                    reply_epochs::table.find(&fence.chat_session_id).select(reply_epochs::epoch),
-                    conn
-                );
                 // The status filter makes a takeover committed while this
                 // waited for the row count too (see [`Store::sweep_reply`]).
                 let streaming = messages::table.find(&id).filter(messages::status.eq(MessageStatus::Streaming.as_str()));
-                if epoch != fence.epoch || execute!(diesel::update(streaming).set(messages::updated_at.eq(now())), conn) == 0 {
+                if execute!(fence.hold(), conn) == 0
+                    || execute!(diesel::update(streaming).set(messages::updated_at.eq(now())), conn) == 0
+                {
                     return Ok(None);
                 }
             }

@@ -143,7 +143,7 @@ pub async fn start_reply(state: &AppState, caller: &Caller, chat_id: &str, reque
     let starting = state.lifecycle.tasks.spawn(
         async move {
             sharing.describe(&claim, &info).await?;
-            plan.store(&store).instrument(tracing::info_span!("store")).await?;
+            plan.store(&store, fence.as_ref()).instrument(tracing::info_span!("store")).await?;
             let prior_completion_tokens = plan.prior_completion_tokens();
             let prev_stream = lock.entry().latest_stream_id();
             let generation = registry.publish(&lock, info, plan.prefix);

@@ -184,8 +184,13 @@ async fn take_over(shared: &RedisShared, chat_id: &str, stream_id: &str, holder:
         .await?;
     let streamed = reader::replay(&entries.ids).text;
     let Some(SharedInfo { info, user_id }) = info.and_then(|json| serde_json::from_str(&json).ok()) else {
-        // Nothing says which message it was: the chat is freed; the
-        // database's next start marks the message.
+        // Nothing says which message it was: its owner stopped before
+        // storing it. Its epoch is taken first, so if the owner was only
+        // slow it cannot store the reply once the chat is freed.
+        if let Err(err) = shared.store.next_reply_epoch(chat_id).await {
+            tracing::warn!(error = %err, stream_id, "a stopped replica's chat could not be fenced; will retry");
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
         pipe.zrem(scripts::LIVE, live_member(chat_id, stream_id)).ignore();
         pipe.invoke_script(shared.scripts.release.key(scripts::lease(chat_id)).arg(holder)).ignore();
