@@ -75,10 +75,6 @@ async fn hanging_up_while_the_message_is_stored_still_runs_the_reply() {
     let server = TestServer::start(Db::Postgres).await;
     let chat = server.chat().await;
     server.upstream.push(Reply::chunks(["Stored ", "anyway."]));
-    // The default tokenizer loads first (seconds in a debug build): a send
-    // waits for it while building the prompt, before anything is stored,
-    // and hanging up there stores nothing. This is about the store.
-    roleplay_server::tokens::TokenCounter::warm_up().await;
     let (mut admin, schema) = admin(&server).await;
     admin.batch_execute(&format!("BEGIN; LOCK TABLE {schema}.messages IN EXCLUSIVE MODE")).await.expect("lock");
 

@@ -200,6 +200,11 @@ impl TestServer {
             options.redis_url = Some(redis.url());
             options.redis_lease = Duration::from_secs(3);
         }
+        // The default tokenizer loads first (once per test process). A
+        // send waits for it while building its prompt, after its allowance
+        // is counted and before anything is stored: seconds in a debug
+        // build, which tests of windows and hang-ups must not count.
+        roleplay_server::tokens::TokenCounter::warm_up().await;
         let store = Store::open(&db.url, 4).await.expect("open store");
         if db.redis.is_none() {
             store.interrupt_orphaned_replies().await.expect("interrupt orphans");
