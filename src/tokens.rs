@@ -117,35 +117,57 @@ impl TokenCounter {
     /// build); a runtime thread blocked that long stalls the tasks queued
     /// behind it, a replica's lease renewals among them.
     pub async fn ready_for(&self, model: &str) {
-        if self.files.iter().any(|(prefix, _)| model.starts_with(prefix.as_str())) {
-            return;
+        if self.file_for(model).is_none() {
+            Builtin::of(model).loaded().await;
         }
-        let builtin = if uses_cl100k(model) { Builtin::Cl100k } else { Builtin::O200k };
-        builtin.loaded().await;
     }
 
     /// The counter for one model.
     pub fn for_model(&self, model: &str) -> ModelTokens {
-        let found = self.files.iter().enumerate().find(|(_, (prefix, _))| model.starts_with(prefix.as_str()));
-        let (slot, encoding) = match found {
-            Some((i, (_, encoding))) => (i + 2, encoding.clone()),
-            None if uses_cl100k(model) => {
-                (1, Encoding::Tiktoken { name: "cl100k_base", bpe: tiktoken_rs::cl100k_base_singleton() })
+        let (slot, encoding) = match self.file_for(model) {
+            Some((i, encoding)) => (i + 2, encoding.clone()),
+            None => {
+                let builtin = Builtin::of(model);
+                (builtin as usize, builtin.encoding())
             }
-            None => (0, Encoding::Tiktoken { name: "o200k_base", bpe: tiktoken_rs::o200k_base_singleton() }),
         };
         ModelTokens { encoding, slot, cache: self.cache.clone() }
     }
+
+    /// The tokenizer file mapped to `model` (the longest prefix), with its
+    /// index; `None` when a built-in encoding counts it.
+    fn file_for(&self, model: &str) -> Option<(usize, &Encoding)> {
+        self.files
+            .iter()
+            .enumerate()
+            .find(|(_, (prefix, _))| model.starts_with(prefix.as_str()))
+            .map(|(i, (_, encoding))| (i, encoding))
+    }
 }
 
-/// The encodings that ship inside tiktoken-rs, each loaded once.
+/// The encodings that ship inside tiktoken-rs, each loaded once. The value
+/// is the encoding's slot in cache keys (files come after them).
 #[derive(Clone, Copy)]
 enum Builtin {
-    O200k,
-    Cl100k,
+    O200k = 0,
+    Cl100k = 1,
 }
 
 impl Builtin {
+    fn of(model: &str) -> Self {
+        if uses_cl100k(model) { Self::Cl100k } else { Self::O200k }
+    }
+
+    /// The encoding, loading it on first use (blocking: see
+    /// [`Self::loaded`]).
+    fn encoding(self) -> Encoding {
+        match self {
+            Self::O200k => Encoding::Tiktoken { name: "o200k_base", bpe: tiktoken_rs::o200k_base_singleton() },
+            Self::Cl100k => Encoding::Tiktoken { name: "cl100k_base", bpe: tiktoken_rs::cl100k_base_singleton() },
+        }
+    }
+
+    /// Waits until the encoding is loaded, loading it on a blocking thread.
     async fn loaded(self) {
         static O200K: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
         static CL100K: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
@@ -156,13 +178,7 @@ impl Builtin {
         cell.get_or_init(|| async move {
             // A failed load (a panic in the thread) surfaces where the
             // encoding is used, as it did before this wait.
-            let _ = tokio::task::spawn_blocking(move || {
-                let _ = match self {
-                    Self::O200k => tiktoken_rs::o200k_base_singleton(),
-                    Self::Cl100k => tiktoken_rs::cl100k_base_singleton(),
-                };
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || drop(self.encoding())).await;
         })
         .await;
     }
