@@ -95,6 +95,13 @@ pub struct Limits {
     /// (additive increase, multiplicative decrease), at most the maximum.
     allowed_starts: AtomicUsize,
     pending_starts: AtomicUsize,
+    /// How many times the bound has been lowered. A start admitted before
+    /// the latest cut ran under the bound that cut replaced, so its
+    /// slowness is old news: only starts admitted since may cut again (one
+    /// cut per round of starts, as TCP cuts once per window). Otherwise a
+    /// burst slowed by one cause (a cold cache, one stalled commit) would
+    /// count as a hundred signals and take the bound to its floor.
+    cuts: AtomicU64,
     /// How long a start takes, smoothed (µs): the basis of the retry delay.
     start_micros: AtomicU64,
 }
@@ -117,6 +124,7 @@ impl Limits {
             max_pending_starts: options.max_pending_starts,
             allowed_starts: AtomicUsize::new(options.max_pending_starts),
             pending_starts: AtomicUsize::new(0),
+            cuts: AtomicU64::new(0),
             start_micros: AtomicU64::new(1_000),
         }
     }
@@ -132,7 +140,11 @@ impl Limits {
             .pending_starts
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (max == 0 || n < max).then_some(n + 1));
         match admitted {
-            Ok(_) => Ok(StartTicket { limits: Arc::clone(self), began: Instant::now() }),
+            Ok(_) => Ok(StartTicket {
+                limits: Arc::clone(self),
+                began: Instant::now(),
+                cuts_when_admitted: self.cuts.load(Ordering::Acquire),
+            }),
             Err(pending) => {
                 crate::observe::limit_refused("starts");
                 let start = Duration::from_micros(self.start_micros.load(Ordering::Relaxed));
@@ -219,6 +231,8 @@ impl Limits {
 pub struct StartTicket {
     limits: Arc<Limits>,
     began: Instant,
+    /// [`Limits::cuts`] when this start was admitted.
+    cuts_when_admitted: u64,
 }
 
 impl Drop for StartTicket {
@@ -231,13 +245,27 @@ impl Drop for StartTicket {
         let _ = limits
             .start_micros
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(avg - avg / 8 + took / 8));
-        if limits.max_pending_starts > 0 {
+        if limits.max_pending_starts == 0 {
+            return;
+        }
+        if elapsed <= ADMISSION_TARGET {
             let _ = limits.allowed_starts.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |allowed| {
-                Some(if elapsed > ADMISSION_TARGET {
-                    (allowed - allowed.div_ceil(8)).max(ADMISSION_FLOOR.min(limits.max_pending_starts))
-                } else {
-                    (allowed + 1).min(limits.max_pending_starts)
-                })
+                Some((allowed + 1).min(limits.max_pending_starts))
+            });
+            return;
+        }
+        // The first slow start of its round cuts; the rest of the round
+        // finds the count moved on and leaves the bound alone.
+        let cut = limits.cuts.compare_exchange(
+            self.cuts_when_admitted,
+            self.cuts_when_admitted + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if cut.is_ok() {
+            let floor = ADMISSION_FLOOR.min(limits.max_pending_starts);
+            let _ = limits.allowed_starts.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |allowed| {
+                Some((allowed - allowed.div_ceil(8)).max(floor))
             });
         }
     }
@@ -291,6 +319,26 @@ mod tests {
         let _c = limits.admit_start().expect("a place is free again");
         let unbounded = Arc::new(Limits::new(LimitOptions::UNLIMITED));
         let _many: Vec<_> = (0..1000).map(|_| unbounded.admit_start().expect("no bound")).collect();
+    }
+
+    #[test]
+    fn a_round_of_slow_starts_lowers_the_bound_once() {
+        let limits = Arc::new(Limits::new(LimitOptions { max_pending_starts: 128, ..LimitOptions::UNLIMITED }));
+        let round: Vec<_> = (0..100).map(|_| limits.admit_start().expect("within the bound")).collect();
+        for mut slow in round {
+            slow.began -= ADMISSION_TARGET * 2;
+        }
+        assert_eq!(limits.allowed_starts(), 112, "one cut of an eighth for the whole round");
+        let next_round: Vec<_> = (0..100).map(|_| limits.admit_start().expect("still within the bound")).collect();
+        let mut iter = next_round.into_iter();
+        let mut first = iter.next().expect("a start");
+        first.began -= ADMISSION_TARGET * 2;
+        drop(first);
+        assert_eq!(limits.allowed_starts(), 98, "a slow start admitted after the cut cuts again");
+        for mut slow in iter {
+            slow.began -= ADMISSION_TARGET * 2;
+        }
+        assert_eq!(limits.allowed_starts(), 98, "but only once for its round");
     }
 
     #[test]
