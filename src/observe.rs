@@ -312,6 +312,10 @@ pub async fn ready(state: &AppState) -> Result<(), String> {
     if !state.lifecycle.is_accepting() {
         return Err("draining: the server is shutting down".into());
     }
+    if !crate::tokens::TokenCounter::is_warm() {
+        // A send now would wait for it (0.1 s, seconds in a debug build).
+        return Err("starting: the tokenizer is still loading".into());
+    }
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(format!("the database cannot be reached: {err}")),

@@ -74,16 +74,17 @@ pub async fn run(
     if let Err(err) = crate::tokens::TokenCounter::new(&state.options.tokenizer_files) {
         return Err(ServeError::Refused(format!("{err}; check --tokenizer / ROLEPLAY_TOKENIZERS")));
     }
-    drop(tokio::spawn(crate::tokens::TokenCounter::warm_up()));
     let bound = crate::settings::bind_unbound_keys(&state.store, &state.keys, &state.defaults()).await?;
     if bound > 0 {
         tracing::info!(bound, "bound stored provider keys to the host they are sent to");
     }
     let guard = Guard::new(state.options.browser.clone(), listener.local_addr()?);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    for name in SERVICE_NAMES {
-        health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
-    }
+    // Until the default tokenizer is loaded (in the background, below) a
+    // send waits for it: a balancer that follows health waits too, and a
+    // fresh replica's first burst is not slowed by it.
+    let warm = crate::tokens::TokenCounter::is_warm();
+    set_health(&health_reporter, warm).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -113,12 +114,18 @@ pub async fn run(
             }
         }
     });
-    // Health follows the database: NOT_SERVING while it cannot be reached
-    // (and from the start of draining, set below).
+    // Health follows the tokenizer's load, then the database: NOT_SERVING
+    // while it cannot be reached (and from the start of draining, set
+    // below).
     let (health_state, reporter, stop_health) = (state.clone(), health_reporter.clone(), stop_checkpoints.clone());
     let health = tokio::spawn(async move {
+        tokio::select! {
+            () = crate::tokens::TokenCounter::warm_up() => {}
+            () = stop_health.cancelled() => return,
+        }
+        // The first tick is at once: SERVING as soon as the load is done.
         let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
-        let mut serving = true;
+        let mut serving = warm;
         loop {
             tokio::select! {
                 _ = every.tick() => {}
@@ -130,14 +137,7 @@ pub async fn run(
                 if let Err(why) = &ready {
                     tracing::warn!(%why, "not ready; health answers NOT_SERVING");
                 }
-                let status = if serving {
-                    tonic_health::ServingStatus::Serving
-                } else {
-                    tonic_health::ServingStatus::NotServing
-                };
-                for name in SERVICE_NAMES {
-                    reporter.set_service_status(name, status).await;
-                }
+                set_health(&reporter, serving).await;
             }
         }
     });
@@ -145,9 +145,7 @@ pub async fn run(
     let drained = async move {
         shutdown.await;
         tracing::info!("shutting down");
-        for name in SERVICE_NAMES {
-            health_reporter.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
-        }
+        set_health(&health_reporter, false).await;
         drain_state.lifecycle.shutdown(&drain_state.registry, drain_state.options.shutdown_grace).await;
     };
 
@@ -246,4 +244,13 @@ async fn count_grpc(request: axum::extract::Request, next: axum::middleware::Nex
         }
     }
     response
+}
+
+/// Sets what gRPC health says of every service, and of the server as a
+/// whole (the empty name, which probes ask by default).
+async fn set_health(reporter: &tonic_health::server::HealthReporter, serving: bool) {
+    let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+    for name in std::iter::once("").chain(SERVICE_NAMES) {
+        reporter.set_service_status(name, status).await;
+    }
 }

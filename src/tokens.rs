@@ -111,6 +111,12 @@ impl TokenCounter {
         Builtin::O200k.loaded().await;
     }
 
+    /// Whether the default encoding is loaded: until it is, a first send
+    /// waits for it, and readiness says so.
+    pub fn is_warm() -> bool {
+        Builtin::O200k.cell().initialized()
+    }
+
     /// Waits, without holding a runtime thread, until the encoding `model`
     /// counts with is loaded: [`Self::for_model`] then never blocks. A
     /// built-in encoding takes about 0.1 s to load (seconds in a debug
@@ -169,18 +175,23 @@ impl Builtin {
 
     /// Waits until the encoding is loaded, loading it on a blocking thread.
     async fn loaded(self) {
+        self.cell()
+            .get_or_init(|| async move {
+                // A failed load (a panic in the thread) surfaces where the
+                // encoding is used, as it did before this wait.
+                let _ = tokio::task::spawn_blocking(move || drop(self.encoding())).await;
+            })
+            .await;
+    }
+
+    /// Set once the encoding is loaded.
+    fn cell(self) -> &'static tokio::sync::OnceCell<()> {
         static O200K: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
         static CL100K: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-        let cell = match self {
+        match self {
             Self::O200k => &O200K,
             Self::Cl100k => &CL100K,
-        };
-        cell.get_or_init(|| async move {
-            // A failed load (a panic in the thread) surfaces where the
-            // encoding is used, as it did before this wait.
-            let _ = tokio::task::spawn_blocking(move || drop(self.encoding())).await;
-        })
-        .await;
+        }
     }
 }
 

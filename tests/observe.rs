@@ -164,6 +164,32 @@ async fn until_health(server: &process::Process, admin: u16, serving: bool) {
     }
 }
 
+/// From the start: until the tokenizer is loaded (seconds in a debug
+/// build), `/readyz` says so and gRPC health, the server's as a whole too,
+/// is NOT_SERVING; then both say serving.
+async fn until_loaded(server: &process::Process, admin: u16) {
+    let whole = || async {
+        let mut health = HealthClient::new(server.channel.clone());
+        let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+        health.check(request).await.expect("health answers").into_inner().status()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        // gRPC first: it turns SERVING only after the load, so a `/readyz`
+        // that still waits for the load means it was not SERVING then.
+        let (status, message_service) = (whole().await, grpc_health(&server.channel).await);
+        let (http, body) = get(admin, "/readyz").await;
+        if http == 200 {
+            break;
+        }
+        assert!(body.contains("tokenizer"), "only the load keeps a fresh server unready: {body}");
+        assert_eq!((status, message_service), (ServingStatus::NotServing, ServingStatus::NotServing));
+        assert!(tokio::time::Instant::now() < deadline, "the tokenizer did not load");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(whole().await, ServingStatus::Serving);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_the_database_out_and_back() {
     let db = TestDb::new(Db::Postgres).await;
@@ -189,6 +215,7 @@ async fn health_follows_the_database_out_and_back() {
         &[("ROLEPLAY_METRICS_LISTEN", &listen), ("DATABASE_URL", &url)],
     )
     .await;
+    until_loaded(&server, admin).await;
     until_health(&server, admin, true).await;
 
     proxy.cut();
