@@ -78,7 +78,25 @@ impl Server {
             .env("ROLEPLAY_METRICS_LISTEN", admin)
             .env("RUST_LOG", "error")
             .envs(env.iter().copied());
-        Self::start(command, addr).await
+        let server = Self::start(command, addr).await;
+        server.until_serving().await;
+        server
+    }
+
+    /// Waits until gRPC health says SERVING: the server has loaded its
+    /// tokenizer (a first send would otherwise wait for it, and every
+    /// scenario's first round would measure that load).
+    async fn until_serving(&self) {
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+        let mut health = HealthClient::new(self.channel().await);
+        for _ in 0..600 {
+            let answer = health.check(HealthCheckRequest { service: String::new() }).await;
+            if answer.is_ok_and(|answer| answer.into_inner().status() == ServingStatus::Serving) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server at {} did not report SERVING", self.addr);
     }
 
     async fn start(mut command: Command, addr: SocketAddr) -> Self {
