@@ -632,6 +632,77 @@ async fn a_start_that_outlives_its_lease_stores_nothing_once_swept() {
     assert_eq!(messages_of(&cluster, A, &chat.id).await.len(), 2, "again, and its reply");
 }
 
+/// A sweep that waits on the database must not hold up renewing the
+/// sweeper's own leases. B runs a reply of its own that is quiet (its
+/// provider sends nothing yet, so no text renews its lease on the way); A
+/// stops mid-reply; B's sweep claims A's reply and then waits for the
+/// messages table, locked by the test, for more than two leases.
+/// Throughout, the lease of B's own reply must hold, and cancelling it
+/// afterwards ends it as cancelled, not interrupted. (The sweep and the
+/// renewals shared one loop: B's own lease lapsed, and another replica would
+/// have taken over a reply that was running fine.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_waiting_on_the_database_does_not_stop_the_sweeper_renewing_its_own_leases() {
+    let cluster = Cluster::start_with_lease("2s", &[]).await;
+    let own = open_chat(&cluster.channel(B)).await;
+    let theirs = open_chat(&cluster.channel(A)).await;
+    warm_up(&cluster, A).await;
+    warm_up(&cluster, B).await;
+    // B is the one replica left to sweep.
+    let pid_c = cluster.pid(C);
+    signal(&pid_c, "STOP").await;
+
+    cluster.upstream.push(Reply::Hang);
+    let mut own_stream = send(&cluster, B, &own.id, "mine").await.expect("send on B");
+    let own_started = within(10, "B's reply starts", own_stream.message()).await.expect("stream ok");
+    assert!(matches!(own_started.and_then(|e| e.event), Some(Event::Started(_))), "B's reply started");
+    let (their_reply, _) = slow_reply(300, 50);
+    cluster.upstream.push(their_reply);
+    let mut their_stream = send(&cluster, A, &theirs.id, "theirs").await.expect("send on A");
+    read_text(&mut their_stream, 20).await;
+
+    let mut locker = within(10, "connect", AsyncPgConnection::establish(&cluster.db.url)).await.expect("connect");
+    locker.batch_execute("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE").await.expect("lock messages");
+    let pid_a = cluster.pid(A);
+    signal(&pid_a, "STOP").await;
+
+    let mut redis = redis::Client::open(cluster.redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    let lease_holder = |chat_id: String| {
+        let mut redis = redis.clone();
+        async move {
+            let holder: Option<String> =
+                redis::cmd("GET").arg(format!("rp:chat:{chat_id}:lease")).query_async(&mut redis).await.expect("GET");
+            holder
+        }
+    };
+    within(15, "B's sweep claims A's reply", async {
+        while !lease_holder(theirs.id.clone()).await.is_some_and(|holder| holder.contains("|sweep|")) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // The sweep now waits for the lock; two and a half leases pass.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let ttl: i64 =
+            redis::cmd("PTTL").arg(format!("rp:chat:{}:lease", own.id)).query_async(&mut redis).await.expect("PTTL");
+        assert!(ttl > 0, "B's own reply lost its lease while B's sweep waited (PTTL {ttl})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    locker.batch_execute("COMMIT").await.expect("unlock messages");
+    cancel(&cluster, B, &own.id, None).await.expect("cancel B's own reply");
+    let events = terminal_within(&mut own_stream, Duration::from_secs(30)).await;
+    assert!(matches!(terminal(&events), Event::Cancelled(_)), "B's own reply ends as cancelled: {events:?}");
+    let stored = messages_of(&cluster, B, &own.id).await;
+    assert_eq!(stored.last().map(pb::Message::status), Some(pb::MessageStatus::Cancelled), "{stored:?}");
+    signal(&pid_c, "CONT").await;
+}
+
 /// Whether the live set (the replies the sweep checks) holds one of the chat.
 async fn live_in(redis: &mut redis::aio::MultiplexedConnection, chat_id: &str) -> bool {
     let members: Vec<String> =

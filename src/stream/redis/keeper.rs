@@ -1,4 +1,7 @@
-//! The replica's periodic duties, in one task:
+//! The replica's periodic duties, in one task of two independent loops (a
+//! sweep that waits, say on a row lock while storing a stopped replica's
+//! reply, must not hold up renewing this replica's own leases, or they would
+//! lapse and another replica would take its running replies over):
 //!
 //! - every third of a lease, renew the leases of the replies it runs (one
 //!   pipeline), fencing a reply whose chat another replica took, and
@@ -25,29 +28,41 @@ pub async fn run(shared: Weak<RedisShared>) {
     let Some(strong) = shared.upgrade() else { return };
     let (lease, stop) = (strong.lease, strong.stop.clone());
     drop(strong);
-    let mut renewals = tokio::time::interval(lease / 3);
-    let mut sweeps = tokio::time::interval(lease / 2);
-    renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = renewing(&shared, lease / 3) => {}
+        () = sweeping(&shared, lease / 2) => {}
+    }
+}
+
+/// Until the replica's shared state is gone: renews its leases and records
+/// its watchers, every `period`.
+async fn renewing(shared: &Weak<RedisShared>, period: std::time::Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut advertised: HashSet<String> = HashSet::new();
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = renewals.tick() => {
-                let Some(shared) = shared.upgrade() else { return };
-                if let Err(err) = renew(&shared).await {
-                    tracing::warn!(error = %err, "renewing leases failed; replies go on and are stored");
-                }
-                if let Err(err) = advertise(&shared, &mut advertised).await {
-                    tracing::warn!(error = %err, "recording this replica's watchers failed");
-                }
-            }
-            _ = sweeps.tick() => {
-                let Some(shared) = shared.upgrade() else { return };
-                if let Err(err) = sweep(&shared).await {
-                    tracing::warn!(error = %err, "sweeping for replies of stopped replicas failed");
-                }
-            }
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else { return };
+        if let Err(err) = renew(&shared).await {
+            tracing::warn!(error = %err, "renewing leases failed; replies go on and are stored");
+        }
+        if let Err(err) = advertise(&shared, &mut advertised).await {
+            tracing::warn!(error = %err, "recording this replica's watchers failed");
+        }
+    }
+}
+
+/// Until the replica's shared state is gone: sweeps for replies of stopped
+/// replicas, every `period`.
+async fn sweeping(shared: &Weak<RedisShared>, period: std::time::Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else { return };
+        if let Err(err) = sweep(&shared).await {
+            tracing::warn!(error = %err, "sweeping for replies of stopped replicas failed");
         }
     }
 }
