@@ -586,8 +586,7 @@ async fn a_start_that_outlives_its_lease_stores_nothing_once_swept() {
     let cluster = Cluster::start_with_lease("1s", &[]).await;
     let chat = open_chat(&cluster.channel(A)).await;
     warm_up(&cluster, A).await;
-    let mut locker = within(10, "connect", AsyncPgConnection::establish(&cluster.db.url)).await.expect("connect");
-    locker.batch_execute("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE").await.expect("lock messages");
+    let mut locker = lock_messages(&cluster).await;
 
     cluster.upstream.push(Reply::chunks(["never ", "sent"]));
     let sender = cluster.user(A);
@@ -604,11 +603,7 @@ async fn a_start_that_outlives_its_lease_stores_nothing_once_swept() {
 
     // A's claim put the reply in the live set; B's sweep, once the lease
     // lapsed, ends it and takes it out (the lease itself just expires).
-    let mut redis = redis::Client::open(cluster.redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
+    let mut redis = redis_of(&cluster).await;
     assert!(live_in(&mut redis, &chat.id).await, "A's reply is in the live set while its start waits");
     within(15, "B sweeps A's reply", async {
         while live_in(&mut redis, &chat.id).await {
@@ -661,16 +656,11 @@ async fn a_sweep_waiting_on_the_database_does_not_stop_the_sweeper_renewing_its_
     let mut their_stream = send(&cluster, A, &theirs.id, "theirs").await.expect("send on A");
     read_text(&mut their_stream, 20).await;
 
-    let mut locker = within(10, "connect", AsyncPgConnection::establish(&cluster.db.url)).await.expect("connect");
-    locker.batch_execute("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE").await.expect("lock messages");
+    let mut locker = lock_messages(&cluster).await;
     let pid_a = cluster.pid(A);
     signal(&pid_a, "STOP").await;
 
-    let mut redis = redis::Client::open(cluster.redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
+    let mut redis = redis_of(&cluster).await;
     let lease_holder = |chat_id: String| {
         let mut redis = redis.clone();
         async move {
@@ -701,6 +691,23 @@ async fn a_sweep_waiting_on_the_database_does_not_stop_the_sweeper_renewing_its_
     let stored = messages_of(&cluster, B, &own.id).await;
     assert_eq!(stored.last().map(pb::Message::status), Some(pb::MessageStatus::Cancelled), "{stored:?}");
     signal(&pid_c, "CONT").await;
+}
+
+/// A connection to the cluster's Redis, for reading its keys.
+async fn redis_of(cluster: &Cluster) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(cluster.redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis")
+}
+
+/// A transaction holding the messages table against writes (reads go on)
+/// until the test sends `COMMIT` on it.
+async fn lock_messages(cluster: &Cluster) -> AsyncPgConnection {
+    let mut locker = within(10, "connect", AsyncPgConnection::establish(&cluster.db.url)).await.expect("connect");
+    locker.batch_execute("BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE").await.expect("lock messages");
+    locker
 }
 
 /// Whether the live set (the replies the sweep checks) holds one of the chat.
