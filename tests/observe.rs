@@ -135,10 +135,13 @@ async fn a_scripted_conversation_is_counted_exactly() {
     let _ = server.child.kill().await;
 }
 
-/// What gRPC health says of the message service.
-async fn grpc_health(channel: &tonic::transport::Channel) -> ServingStatus {
+const MESSAGE_SERVICE: &str = "roleplay.v1.MessageService";
+
+/// What gRPC health says of `service` (the empty name: the server as a
+/// whole).
+async fn grpc_health(channel: &tonic::transport::Channel, service: &str) -> ServingStatus {
     let mut health = HealthClient::new(channel.clone());
-    let request = tonic_health::pb::HealthCheckRequest { service: "roleplay.v1.MessageService".into() };
+    let request = tonic_health::pb::HealthCheckRequest { service: service.into() };
     match health.check(request).await {
         Ok(answer) => answer.into_inner().status(),
         Err(status) => panic!("health did not answer: {status}"),
@@ -151,7 +154,7 @@ async fn until_health(server: &process::Process, admin: u16, serving: bool) {
         if serving { (ServingStatus::Serving, 200) } else { (ServingStatus::NotServing, 503) };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let status = grpc_health(&server.channel).await;
+        let status = grpc_health(&server.channel, MESSAGE_SERVICE).await;
         let (http, body) = get(admin, "/readyz").await;
         if status == want_status && http == want_http {
             if !serving {
@@ -168,16 +171,12 @@ async fn until_health(server: &process::Process, admin: u16, serving: bool) {
 /// build), `/readyz` says so and gRPC health, the server's as a whole too,
 /// is NOT_SERVING; then both say serving.
 async fn until_loaded(server: &process::Process, admin: u16) {
-    let whole = || async {
-        let mut health = HealthClient::new(server.channel.clone());
-        let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
-        health.check(request).await.expect("health answers").into_inner().status()
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         // gRPC first: it turns SERVING only after the load, so a `/readyz`
         // that still waits for the load means it was not SERVING then.
-        let (status, message_service) = (whole().await, grpc_health(&server.channel).await);
+        let (status, message_service) =
+            (grpc_health(&server.channel, "").await, grpc_health(&server.channel, MESSAGE_SERVICE).await);
         let (http, body) = get(admin, "/readyz").await;
         if http == 200 {
             break;
@@ -187,7 +186,7 @@ async fn until_loaded(server: &process::Process, admin: u16) {
         assert!(tokio::time::Instant::now() < deadline, "the tokenizer did not load");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(whole().await, ServingStatus::Serving);
+    assert_eq!(grpc_health(&server.channel, "").await, ServingStatus::Serving);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -661,16 +661,13 @@ async fn a_sweep_waiting_on_the_database_does_not_stop_the_sweeper_renewing_its_
     signal(&pid_a, "STOP").await;
 
     let mut redis = redis_of(&cluster).await;
-    let lease_holder = |chat_id: String| {
-        let mut redis = redis.clone();
-        async move {
-            let holder: Option<String> =
-                redis::cmd("GET").arg(format!("rp:chat:{chat_id}:lease")).query_async(&mut redis).await.expect("GET");
-            holder
-        }
-    };
     within(15, "B's sweep claims A's reply", async {
-        while !lease_holder(theirs.id.clone()).await.is_some_and(|holder| holder.contains("|sweep|")) {
+        loop {
+            let holder: Option<String> =
+                redis::cmd("GET").arg(lease_key(&theirs.id)).query_async(&mut redis).await.expect("GET");
+            if holder.is_some_and(|holder| holder.contains("|sweep|")) {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -678,8 +675,7 @@ async fn a_sweep_waiting_on_the_database_does_not_stop_the_sweeper_renewing_its_
     // The sweep now waits for the lock; two and a half leases pass.
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {
-        let ttl: i64 =
-            redis::cmd("PTTL").arg(format!("rp:chat:{}:lease", own.id)).query_async(&mut redis).await.expect("PTTL");
+        let ttl: i64 = redis::cmd("PTTL").arg(lease_key(&own.id)).query_async(&mut redis).await.expect("PTTL");
         assert!(ttl > 0, "B's own reply lost its lease while B's sweep waited (PTTL {ttl})");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -691,6 +687,11 @@ async fn a_sweep_waiting_on_the_database_does_not_stop_the_sweeper_renewing_its_
     let stored = messages_of(&cluster, B, &own.id).await;
     assert_eq!(stored.last().map(pb::Message::status), Some(pb::MessageStatus::Cancelled), "{stored:?}");
     signal(&pid_c, "CONT").await;
+}
+
+/// The Redis key of a chat's lease (its value names the holder).
+fn lease_key(chat_id: &str) -> String {
+    format!("rp:chat:{chat_id}:lease")
 }
 
 /// A connection to the cluster's Redis, for reading its keys.
